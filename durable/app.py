@@ -1,0 +1,384 @@
+"""``App``: configuration, the registry of workflows and steps, and the decorators.
+
+The App wires the pieces together and holds no SQL or replay logic of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from durable.client import Client, LocalHub
+from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
+from durable.engine.policy import Retry
+from durable.engine.registry import Registry, StepDef, WorkflowDef
+from durable.engine.runtime import current_or_none, current_step
+from durable.engine.worker import Worker
+from durable.log import open_store
+from durable.log.store import RunRow, Store
+from durable.types import WorkerEvent
+
+__all__ = ["App", "QueueConfig", "WorkerEventInfo"]
+
+log = logging.getLogger("durable")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """Limits of one queue across every worker (see ``App.queue``)."""
+
+    name: str
+    concurrency: int | None = None
+    rate_limit: tuple[int, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEventInfo:
+    """What ``app.on(WorkerEvent.X, fn)`` listeners receive."""
+
+    event: WorkerEvent
+    """What happened."""
+    run_id: str
+    """The run it happened to."""
+    workflow: str
+    """The run's workflow."""
+    worker_id: str
+    """The worker that saw it."""
+    error: BaseException | None = None
+    """For ``ERROR`` and ``FAILED``: the exception, where one was raised in this process."""
+    result: Any = None
+    """For ``COMPLETED``: the run's result."""
+
+
+@dataclass
+class _Listeners:
+    by_event: dict[WorkerEvent, list[Callable[[WorkerEventInfo], Any]]] = field(
+        default_factory=dict
+    )
+
+
+class App:
+    """A named set of workflows and steps, and the durable log they run on.
+
+    Args:
+        name: the application's name.
+        database: the log's URL: ``sqlite:///file.db`` (default ``DURABLE_DATABASE_URL``,
+            else ``sqlite:///durable.db``).
+        lease_timeout: seconds a silent worker keeps its runs before another takes them over.
+        max_payload_bytes: the largest encoded argument, result, output or signal payload.
+        poll_interval: the longest an idle worker waits before looking for due runs again
+            (starts, signals and cancels in this process wake it at once).
+        synchronous: SQLite's ``synchronous`` setting; ``"FULL"`` (the default) survives
+            power loss, ``"NORMAL"`` is faster and may lose the last commits on power loss.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        database: str | None = None,
+        *,
+        lease_timeout: float = 30.0,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
+        poll_interval: float = 1.0,
+        synchronous: str = "FULL",
+        max_takeovers_without_progress: int = 10,
+    ) -> None:
+        if lease_timeout <= 0:
+            raise ValueError("lease_timeout must be positive seconds")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive seconds")
+        self.name = name
+        self.database = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
+        self.lease_timeout = float(lease_timeout)
+        self.poll_interval = float(poll_interval)
+        self.synchronous = synchronous
+        self.max_stalls = max_takeovers_without_progress
+        self.codec = Codec(max_payload_bytes)
+        self.registry = Registry()
+        self.queues: dict[str, QueueConfig] = {}
+        self._listeners = _Listeners()
+        self._hub = LocalHub()
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+        self._workers: list[Worker] = []
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r}, database={self.database!r})"
+
+    # -- the log -------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The log, opened (and created if new) on first use."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = open_store(
+                    self.database, synchronous=self.synchronous, max_stalls=self.max_stalls
+                )
+            return self._store
+
+    def close(self) -> None:
+        """Close the log's connections (workers must be stopped first)."""
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- definitions ---------------------------------------------------------------------
+
+    @overload
+    def workflow(self, fn: F, /) -> F: ...
+
+    @overload
+    def workflow(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        timeout: float | None = None,
+        retry: Retry | None = None,
+        on_success: Callable[[str, Any], Any] | None = None,
+        on_error: Callable[[str, BaseException], Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def workflow(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        timeout: float | None = None,
+        retry: Retry | None = None,
+        on_success: Callable[[str, Any], Any] | None = None,
+        on_error: Callable[[str, BaseException], Any] | None = None,
+    ) -> Any:
+        """Register a workflow (sync or async). Called inside another workflow, it starts a
+        child run and waits for it; called anywhere else, it is a plain call."""
+        if timeout is not None and timeout <= 0:
+            raise ValueError("a workflow timeout must be positive seconds")
+
+        def register(f: F) -> F:
+            wf = WorkflowDef(
+                name=name or f.__qualname__,
+                fn=f,
+                queue=queue,
+                timeout=timeout,
+                retry=retry,
+                on_success=on_success,
+                on_error=on_error,
+            )
+            self.registry.add_workflow(wf)
+
+            @functools.wraps(f)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = current_or_none()
+                if run is None or current_step() is not None:
+                    return f(*args, **kwargs)
+                if run.workflow.is_async:
+                    return run.call_child_async(wf, args, kwargs)
+                return run.call_child(wf, args, kwargs)
+
+            wrapper.__durable_workflow__ = wf  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def step(self, fn: F, /) -> F: ...
+
+    @overload
+    def step(
+        self, *, name: str | None = None, retry: Retry | None = None, timeout: float | None = None
+    ) -> Callable[[F], F]: ...
+
+    def step(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Register a step (sync or async). Inside a workflow its outcome is journaled and
+        replayed (in an async workflow, ``await`` the call); elsewhere it is a plain call."""
+
+        def register(f: F) -> F:
+            step = StepDef.of(f, name, retry, timeout)
+            self.registry.add_step(step)
+
+            @functools.wraps(f)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = current_or_none()
+                if run is None or current_step() is not None:
+                    return f(*args, **kwargs)
+                if run.workflow.is_async:
+                    return run.call_step_async(step, args, kwargs)
+                return run.call_step(step, args, kwargs)
+
+            wrapper.__durable_step__ = step  # type: ignore[attr-defined]
+            return wrapper  # type: ignore[return-value]
+
+        return register(fn) if fn is not None else register
+
+    def sequence(
+        self,
+        name: str,
+        steps: Sequence[Callable[..., Any]],
+        *,
+        queue: str = "default",
+        timeout: float | None = None,
+        retry: Retry | None = None,
+    ) -> Callable[..., Any]:
+        """Register a workflow that calls ``steps`` in order, each receiving the previous
+        step's return value (the first receives the run's input)."""
+        chain = list(steps)
+        if not chain:
+            raise ValueError("a sequence needs at least one step")
+        for s in chain:
+            if getattr(s, "__durable_step__", None) is None:
+                raise TypeError(f"{s!r} is not a step: decorate it with @app.step")
+
+        def run_sequence(value: Any = None) -> Any:
+            for s in chain:
+                value = s(value)
+            return value
+
+        run_sequence.__qualname__ = name
+        run_sequence.__name__ = name
+        run_sequence.__module__ = chain[0].__module__
+        return self.workflow(name=name, queue=queue, timeout=timeout, retry=retry)(run_sequence)
+
+    def queue(
+        self,
+        name: str,
+        concurrency: int | None = None,
+        rate_limit: tuple[int, float] | None = None,
+    ) -> QueueConfig:
+        """Declare a queue's limits across all workers: at most ``concurrency`` runs
+        executing at once, at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds.
+
+        The limits are recorded here; enforcing them across workers is the job of the
+        shared-log queue feature and is not done by this version.
+        """
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("queue concurrency must be at least 1")
+        if rate_limit is not None:
+            n, per = rate_limit
+            if n < 1 or per <= 0:
+                raise ValueError("rate_limit is (runs >= 1, seconds > 0)")
+        cfg = QueueConfig(name, concurrency, rate_limit)
+        self.queues[name] = cfg
+        return cfg
+
+    def register_errors(self, *types: type[BaseException]) -> None:
+        """Let these exception types be rebuilt when a step's failure is replayed."""
+        self.registry.add_errors(*types)
+
+    def on(self, event: WorkerEvent, fn: Callable[[WorkerEventInfo], Any]) -> None:
+        """Call ``fn(WorkerEventInfo)`` when a worker of this App sees ``event``."""
+        self._listeners.by_event.setdefault(WorkerEvent(event), []).append(fn)
+
+    # -- clients and workers -------------------------------------------------------------
+
+    def client(self) -> Client:
+        """A client that knows this App's workflows (and wakes its embedded workers)."""
+        return Client(_store=self.store, _registry=self.registry, _codec=self.codec, _hub=self._hub)
+
+    def _listener(self, worker_id: str) -> Callable[[WorkerEvent, RunRow, dict[str, Any]], None]:
+        def notify(event: WorkerEvent, row: RunRow, details: dict[str, Any]) -> None:
+            if event in (WorkerEvent.DONE, WorkerEvent.COMPLETED, WorkerEvent.FAILED):
+                self._hub.run_changed()
+            for fn in self._listeners.by_event.get(event, ()):
+                try:
+                    fn(
+                        WorkerEventInfo(
+                            event=event,
+                            run_id=row.id,
+                            workflow=row.workflow,
+                            worker_id=worker_id,
+                            error=details.get("error"),
+                            result=details.get("result"),
+                        )
+                    )
+                except Exception:
+                    log.exception("listener %r for %s raised", fn, event)
+
+        return notify
+
+    def _make_worker(
+        self, queues: Sequence[str] | None, concurrency: int, worker_id: str | None
+    ) -> Worker:
+        w = Worker(
+            self.store,
+            self.registry,
+            self.codec,
+            queues=queues,
+            concurrency=concurrency,
+            worker_id=worker_id,
+            lease_timeout=self.lease_timeout,
+            poll_interval=self.poll_interval,
+        )
+        w._listener = self._listener(w.worker_id)
+        return w
+
+    @contextlib.contextmanager
+    def worker(
+        self,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 16,
+        worker_id: str | None = None,
+    ) -> Iterator[Worker]:
+        """Run an embedded worker in background threads until the block ends (then drain)."""
+        w = self._make_worker(queues, concurrency, worker_id)
+        self._hub.on_work.append(w.wake)
+        self._hub.on_cancel.append(lambda rid: w.abort_run(rid, "cancelled"))
+        w.start()
+        try:
+            yield w
+        finally:
+            self._hub.on_work.remove(w.wake)
+            self._hub.on_cancel[:] = [
+                f for f in self._hub.on_cancel if getattr(f, "__self__", None) is not w
+            ]
+            w.stop()
+
+    def run_worker(
+        self,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 16,
+        worker_id: str | None = None,
+        *,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
+        finish (up to ``drain_timeout``) and the remaining runs are handed back."""
+        w = self._make_worker(queues, concurrency, worker_id)
+        self._hub.on_work.append(w.wake)
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("signal %s: draining", signum)
+            stop.set()
+            threading.Thread(target=w.stop, args=(drain_timeout,), daemon=True).start()
+
+        old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old[sig] = signal.signal(sig, on_signal)
+        try:
+            w.run()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            self._hub.on_work.remove(w.wake)

@@ -1,0 +1,650 @@
+"""``Client``, ``AsyncClient`` and ``RunHandle``: start, inspect and manage runs.
+
+One implementation: :class:`AsyncClient` and :class:`AsyncRunHandle` run the same methods in a
+thread so that they never block the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from durable.codec import Codec
+from durable.engine.registry import Registry, WorkflowDef
+from durable.engine.replay import Journal
+from durable.engine.runner import replay_run
+from durable.engine.runtime import RunState, Services
+from durable.errors import (
+    DurableError,
+    IdConflictError,
+    RunCancelledError,
+    RunFailedError,
+    RunNotFoundError,
+    UnknownWorkflowError,
+)
+from durable.events import EventType as T
+from durable.log import open_store
+from durable.log.store import NewRun, RunRow, Store
+from durable.log.store import RunFilter as _RunFilter
+from durable.types import TERMINAL, LogEvent, RunInfo, Status
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["AsyncClient", "AsyncRunHandle", "Client", "RunHandle", "new_run_id"]
+
+log = logging.getLogger("durable.client")
+
+MAX_NAME = 255
+MAIN_STAGE = "main"
+
+
+def new_run_id() -> str:
+    """A UUIDv7 (time-ordered) as a string."""
+    ms = time.time_ns() // 1_000_000
+    rand = secrets.randbits(74)
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 62) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def _check_name(what: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{what} is longer than {MAX_NAME} characters")
+    if "\x00" in value:
+        raise ValueError(f"{what} cannot contain a NUL character")
+    return value
+
+
+def _ts(x: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(x, dt.UTC) if x is not None else None
+
+
+def run_info(row: RunRow) -> RunInfo:
+    """The public view of a ``runs`` row."""
+    err = f"{row.error_type}: {row.error_message}" if row.error_type else None
+    return RunInfo(
+        id=row.id,
+        workflow=row.workflow,
+        status=Status(row.status),
+        queue=row.queue,
+        attempt=row.attempt,
+        created_at=dt.datetime.fromtimestamp(row.created_at, dt.UTC),
+        updated_at=dt.datetime.fromtimestamp(row.updated_at, dt.UTC),
+        progress=row.progress,
+        error=err,
+        priority=row.priority,
+        parent_id=row.parent_id,
+        error_type=row.error_type,
+        error_message=row.error_message,
+        stage=row.stage,
+        steps_completed=row.steps_completed,
+        wake_at=_ts(row.wake_at),
+    )
+
+
+class LocalHub:
+    """Wake-ups inside one process: a started run wakes the embedded worker at once, and a
+    finished run wakes the ``result()`` calls waiting for it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._version = 0
+        self.on_work: list[Callable[[], None]] = []
+        self.on_cancel: list[Callable[[str], None]] = []
+
+    def work(self) -> None:
+        """A run became runnable."""
+        for fn in list(self.on_work):
+            fn()
+
+    def cancelled(self, run_id: str) -> None:
+        """A run was cancelled."""
+        for fn in list(self.on_cancel):
+            fn(run_id)
+
+    def run_changed(self) -> None:
+        """Some run reached a stop point."""
+        with self._cond:
+            self._version += 1
+            self._cond.notify_all()
+
+    def wait(self, version: int, timeout: float) -> int:
+        """Wait until something changed after ``version`` (or ``timeout``)."""
+        with self._cond:
+            if self._version == version:
+                self._cond.wait(timeout)
+            return self._version
+
+    @property
+    def version(self) -> int:
+        """A counter of changes."""
+        return self._version
+
+
+class Client:
+    """Starts and manages runs in a durable log.
+
+    ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
+    ``PENDING`` for a worker that registers it. ``app.client()`` knows the App's workflows.
+    """
+
+    def __init__(
+        self,
+        database: str | None = None,
+        *,
+        max_payload_bytes: int | None = None,
+        _store: Store | None = None,
+        _registry: Registry | None = None,
+        _codec: Codec | None = None,
+        _hub: LocalHub | None = None,
+    ) -> None:
+        if _store is None:
+            url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
+            _store = open_store(url)
+            self._owns_store = True
+        else:
+            self._owns_store = False
+        self._store = _store
+        self._registry = _registry
+        self._codec = _codec or (
+            Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
+        )
+        self._hub = _hub
+
+    def close(self) -> None:
+        """Close the database connections this client opened."""
+        if self._owns_store:
+            self._store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- starting ------------------------------------------------------------------------
+
+    def _resolve(self, workflow: Callable[..., Any] | str) -> tuple[str, WorkflowDef | None]:
+        wf: WorkflowDef | None = getattr(workflow, "__durable_workflow__", None)
+        if wf is not None:
+            return wf.name, wf
+        if isinstance(workflow, str):
+            _check_name("workflow name", workflow)
+            if self._registry is not None:
+                return workflow, self._registry.workflow(workflow)
+            return workflow, None
+        raise TypeError(
+            f"start() takes a workflow (a function decorated with @app.workflow) or its name, "
+            f"not {type(workflow).__qualname__}"
+        )
+
+    def start(
+        self,
+        workflow: Callable[..., Any] | str,
+        *args: Any,
+        id: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: float | dt.timedelta = 0.0,
+        **kwargs: Any,
+    ) -> RunHandle:
+        """Start a run of ``workflow`` with ``args``/``kwargs``; return its handle at once.
+
+        Args:
+            workflow: the decorated workflow function, or its registered name.
+            id: the run's id, also its idempotency key: a second start with the same id
+                returns the existing run (``IdConflictError`` if it belongs to another
+                workflow). Default: a new UUIDv7.
+            queue: the queue to run on (default: the workflow's).
+            priority: higher runs first; FIFO within a priority.
+            delay: seconds (or a timedelta) before the run may start.
+
+        Raises:
+            UnknownWorkflowError: ``app.client()`` does not know that name.
+            SerializationError: an argument cannot be encoded (nothing is written).
+            PayloadTooLargeError: the encoded arguments are over the limit.
+        """
+        name, wf = self._resolve(workflow)
+        new = self._new_run(name, wf, args, kwargs, id, queue, priority, delay)
+        row, created = self._store.create_run(new)
+        if not created:
+            if row.workflow != name:
+                raise IdConflictError(
+                    f"run id {new.id!r} is taken by a run of workflow {row.workflow!r}"
+                )
+            if row.input != new.input:
+                log.warning("run %s exists with other input; returning the existing run", new.id)
+        elif self._hub is not None:
+            self._hub.work()
+        return RunHandle(self, row.id)
+
+    def _new_run(
+        self,
+        name: str,
+        wf: WorkflowDef | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        id: str | None,
+        queue: str | None,
+        priority: int,
+        delay: float | dt.timedelta,
+        parent_id: str | None = None,
+    ) -> NewRun:
+        run_id = _check_name("id", id) if id is not None else new_run_id()
+        q = _check_name("queue", queue) if queue is not None else (wf.queue if wf else "default")
+        if isinstance(delay, dt.timedelta):
+            delay = delay.total_seconds()
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise TypeError("priority must be an int")
+        delay = float(delay)
+        if delay != delay or delay < 0:
+            raise ValueError("delay must be a non-negative number of seconds")
+        if wf is not None:
+            try:
+                wf.signature.check(args, kwargs)
+            except TypeError as exc:
+                raise TypeError(f"arguments do not fit workflow {name!r}: {exc}") from None
+        data = self._codec.encode_args(args, kwargs, f"arguments of workflow {name!r}")
+        return NewRun(
+            id=run_id,
+            workflow=name,
+            queue=q,
+            input=data,
+            priority=priority,
+            delay=delay,
+            timeout=wf.timeout if wf else None,
+            parent_id=parent_id,
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _row(self, run_id: str) -> RunRow:
+        row = self._store.get_run(run_id)
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        return row
+
+    def get(self, run_id: str) -> RunHandle:
+        """The handle of an existing run (``RunNotFoundError`` otherwise)."""
+        self._row(run_id)
+        return RunHandle(self, run_id)
+
+    def list_runs(
+        self,
+        status: Status | str | None = None,
+        workflow: Callable[..., Any] | str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        """Runs matching every given filter, newest first."""
+        wf_name = None
+        if workflow is not None:
+            wf_name = workflow if isinstance(workflow, str) else self._resolve(workflow)[0]
+        st = Status(status).value if status is not None else None
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        rows = self._store.list_runs(
+            _RunFilter(status=st, workflow=wf_name, queue=queue, limit=limit)
+        )
+        return [run_info(r) for r in rows]
+
+    def events(self, run_id: str) -> list[LogEvent]:
+        """The run's journal, oldest first."""
+        self._row(run_id)
+        out = []
+        for r in self._store.read_journal(run_id):
+            try:
+                data = msgspec.msgpack.decode(r.data)
+            except msgspec.DecodeError:
+                data = {"undecodable": True}
+            out.append(
+                LogEvent(
+                    seq=r.seq,
+                    type=r.type,
+                    name=r.name,
+                    position=r.position,
+                    attempt=r.attempt,
+                    at=dt.datetime.fromtimestamp(r.at, dt.UTC),
+                    data=data if isinstance(data, dict) else {"value": data},
+                    epoch=r.epoch,
+                )
+            )
+        return out
+
+    def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """``{stage: {step name or output key: value}}``; ``"main"`` outside any stage."""
+        tree: dict[str, dict[str, Any]] = {}
+        for ev in self.events(run_id):
+            if ev.type == T.STEP_COMPLETED:
+                stage = ev.data.get("stage") or MAIN_STAGE
+                tree.setdefault(stage, {})[ev.name or ""] = ev.data.get("result")
+            elif ev.type == T.OUTPUT:
+                stage = ev.data.get("stage") or MAIN_STAGE
+                tree.setdefault(stage, {})[ev.name or ""] = ev.data.get("value")
+        return tree
+
+    def _decode_result(self, row: RunRow) -> Any:
+        wf = self._registry.workflows.get(row.workflow) if self._registry else None
+        raw = row.output or b"\xc0"
+        return self._codec.decode(raw, wf.result_type if wf else Any)
+
+    def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for the run to end; return its result.
+
+        Raises:
+            TimeoutError: not finished within ``timeout`` seconds.
+            RunFailedError: it ended ``FAILED``.
+            RunCancelledError: it ended ``CANCELLED``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            version = self._hub.version if self._hub else 0
+            row = self._row(run_id)
+            if Status(row.status) in TERMINAL:
+                if row.status == Status.COMPLETED:
+                    return self._decode_result(row)
+                if row.status == Status.CANCELLED:
+                    raise RunCancelledError(run_id)
+                raise RunFailedError(run_id, row.error_type or "Error", row.error_message or "")
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s")
+            wait = pause if left is None else min(pause, left)
+            if self._hub is not None:
+                self._hub.wait(version, wait)
+            else:
+                time.sleep(wait)
+            pause = min(pause * 2, 0.25 if self._hub is None else 0.5)
+
+    # -- managing ------------------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> None:
+        """Cancel the run (and its unfinished children) now; a finished run is left as is."""
+        row = self._store.cancel(run_id, "cancelled by a client")
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if self._hub is not None:
+            self._hub.cancelled(run_id)
+            self._hub.run_changed()
+
+    def resume(self, run_id: str) -> RunHandle:
+        """Continue a failed or cancelled run from its journal; a completed (or still
+        running) run is left as it is."""
+        row = self._store.resume(run_id)
+        if row is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if self._hub is not None:
+            self._hub.work()
+        return RunHandle(self, run_id)
+
+    def fork(self, run_id: str, from_step: int, *, id: str | None = None) -> RunHandle:
+        """A new run of the same workflow and input that keeps the journal's outcomes for
+        positions before ``from_step`` and executes the rest anew."""
+        if not isinstance(from_step, int) or from_step < 1:
+            raise ValueError("from_step is a position, counted from 1")
+        row = self._row(run_id)
+        rows = self._store.read_journal(run_id)
+        cut = next(
+            (r.seq for r in rows if r.position is not None and r.position >= from_step),
+            rows[-1].seq + 1 if rows else 1,
+        )
+        skip = {
+            T.RUN_STARTED,
+            T.RUN_COMPLETED,
+            T.RUN_FAILED,
+            T.RUN_CANCELLED,
+            T.RUN_RESUMED,
+            T.RUN_SUSPENDED,
+            T.RUN_RETRY_SCHEDULED,
+            T.LEASE_TAKEN,
+        }
+        keep = [
+            r
+            for r in rows
+            if r.seq < cut and r.type not in skip and (r.position is None or r.position < from_step)
+        ]
+        new_id = _check_name("id", id) if id is not None else new_run_id()
+        new = NewRun(
+            id=new_id,
+            workflow=row.workflow,
+            queue=row.queue,
+            input=row.input,
+            priority=row.priority,
+            timeout=row.timeout,
+            forked_from=run_id,
+        )
+        self._store.fork(run_id, new, keep)
+        if self._hub is not None:
+            self._hub.work()
+        return RunHandle(self, new_id)
+
+    def replay(self, run_id: str) -> Any:
+        """Run today's code against the run's journal, executing no step.
+
+        Returns the replayed result of a completed run, ``None`` for a run that has not
+        finished (checked up to the end of its journal).
+
+        Raises:
+            NonDeterminismError: the code no longer matches the journal.
+            RunFailedError: the replayed code fails as the run did.
+            UnknownWorkflowError: this client has no code for the run's workflow.
+        """
+        row = self._row(run_id)
+        if self._registry is None or row.workflow not in self._registry.workflows:
+            raise UnknownWorkflowError(
+                f"replay needs the code of workflow {row.workflow!r}: use app.client()"
+            )
+        wf = self._registry.workflows[row.workflow]
+        journal = Journal(run_id, self._store.read_journal(run_id))
+        args, kwargs = wf.signature.decode_args(row.input)
+        services = Services(
+            registry=self._registry,
+            codec=self._codec,
+            store=self._store,
+            committer=_NoCommitter(),  # type: ignore[arg-type]
+            worker_id="replay",
+        )
+        state = RunState(services, row, row.lease_epoch, journal, wf, replay_only=True)
+        try:
+            finished, value = replay_run(state, args, kwargs)
+        except (DurableError, Exception) as exc:
+            if isinstance(exc, DurableError) and not isinstance(exc, RunFailedError):
+                if type(exc).__name__ == "NonDeterminismError":
+                    raise
+            if row.status == Status.FAILED or isinstance(exc, RunFailedError):
+                if isinstance(exc, RunFailedError):
+                    raise
+                raise RunFailedError(run_id, type(exc).__qualname__, str(exc)) from exc
+            raise
+        return value if finished else None
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Send a signal: the run's ``wait_signal(name)`` receives ``payload`` (once)."""
+        _check_name("signal name", name)
+        data = None if payload is None else self._codec.encode(payload, f"signal {name!r}")
+        if not self._store.send_signal(run_id, name, data):
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if self._hub is not None:
+            self._hub.work()
+
+
+class _NoCommitter:
+    def submit(self, req: Any) -> Any:
+        raise DurableError("replay writes nothing")
+
+
+class RunHandle:
+    """A reference to one run: cheap to create; every method reads the log afresh."""
+
+    __slots__ = ("_client", "id")
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self._client = client
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"RunHandle({self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunHandle) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def status(self) -> Status:
+        """The run's current status."""
+        return Status(self._client._row(self.id).status)
+
+    def info(self) -> RunInfo:
+        """A snapshot of the run."""
+        return run_info(self._client._row(self.id))
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to end and return its result (see ``Client.result``)."""
+        return self._client.result(self.id, timeout)
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """``{stage: {step or key: value}}``."""
+        return self._client.outputs(self.id)
+
+    def events(self) -> list[LogEvent]:
+        """The run's journal, oldest first."""
+        return self._client.events(self.id)
+
+    def cancel(self) -> None:
+        """Cancel the run."""
+        self._client.cancel(self.id)
+
+    def resume(self) -> RunHandle:
+        """Resume the run (see ``Client.resume``)."""
+        return self._client.resume(self.id)
+
+    def signal(self, name: str, payload: Any = None) -> None:
+        """Send the run a signal."""
+        self._client.signal(self.id, name, payload)
+
+
+class AsyncRunHandle:
+    """:class:`RunHandle` with coroutine methods."""
+
+    __slots__ = ("_h", "id")
+
+    def __init__(self, handle: RunHandle) -> None:
+        self._h = handle
+        self.id = handle.id
+
+    def __repr__(self) -> str:
+        return f"AsyncRunHandle({self.id!r})"
+
+    async def status(self) -> Status:
+        """The run's current status."""
+        return await asyncio.to_thread(self._h.status)
+
+    async def info(self) -> RunInfo:
+        """A snapshot of the run."""
+        return await asyncio.to_thread(self._h.info)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to end and return its result."""
+        return await asyncio.to_thread(self._h.result, timeout)
+
+    async def outputs(self) -> dict[str, dict[str, Any]]:
+        """``{stage: {step or key: value}}``."""
+        return await asyncio.to_thread(self._h.outputs)
+
+    async def events(self) -> list[LogEvent]:
+        """The run's journal, oldest first."""
+        return await asyncio.to_thread(self._h.events)
+
+    async def cancel(self) -> None:
+        """Cancel the run."""
+        await asyncio.to_thread(self._h.cancel)
+
+    async def resume(self) -> AsyncRunHandle:
+        """Resume the run."""
+        return AsyncRunHandle(await asyncio.to_thread(self._h.resume))
+
+    async def signal(self, name: str, payload: Any = None) -> None:
+        """Send the run a signal."""
+        await asyncio.to_thread(self._h.signal, name, payload)
+
+
+class AsyncClient:
+    """:class:`Client` with coroutine methods: ``await client.start(...)``."""
+
+    def __init__(self, database: str | None = None, *, _client: Client | None = None) -> None:
+        self._c = _client or Client(database)
+
+    def close(self) -> None:
+        """Close the database connections this client opened."""
+        self._c.close()
+
+    async def start(
+        self, workflow: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> AsyncRunHandle:
+        """Start a run (see ``Client.start``)."""
+        h = await asyncio.to_thread(self._c.start, workflow, *args, **kwargs)
+        return AsyncRunHandle(h)
+
+    async def get(self, run_id: str) -> AsyncRunHandle:
+        """The handle of an existing run."""
+        return AsyncRunHandle(await asyncio.to_thread(self._c.get, run_id))
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for a run's result."""
+        return await asyncio.to_thread(self._c.result, run_id, timeout)
+
+    async def list_runs(
+        self,
+        status: Status | str | None = None,
+        workflow: Callable[..., Any] | str | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+    ) -> list[RunInfo]:
+        """Runs matching every given filter, newest first."""
+        return await asyncio.to_thread(self._c.list_runs, status, workflow, queue, limit)
+
+    async def events(self, run_id: str) -> list[LogEvent]:
+        """A run's journal."""
+        return await asyncio.to_thread(self._c.events, run_id)
+
+    async def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """A run's outputs tree."""
+        return await asyncio.to_thread(self._c.outputs, run_id)
+
+    async def cancel(self, run_id: str) -> None:
+        """Cancel a run."""
+        await asyncio.to_thread(self._c.cancel, run_id)
+
+    async def resume(self, run_id: str) -> AsyncRunHandle:
+        """Resume a failed or cancelled run."""
+        return AsyncRunHandle(await asyncio.to_thread(self._c.resume, run_id))
+
+    async def fork(self, run_id: str, from_step: int, **kw: Any) -> AsyncRunHandle:
+        """Fork a run (see ``Client.fork``)."""
+        return AsyncRunHandle(await asyncio.to_thread(self._c.fork, run_id, from_step, **kw))
+
+    async def replay(self, run_id: str) -> Any:
+        """Replay a run against today's code (see ``Client.replay``)."""
+        return await asyncio.to_thread(self._c.replay, run_id)
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Send a run a signal."""
+        await asyncio.to_thread(self._c.signal, run_id, name, payload)

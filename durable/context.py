@@ -1,0 +1,132 @@
+"""The in-run functions: ``durable.stage``, ``progress``, ``sleep``... each a one-line
+delegation to the run executing in this context.
+
+Journaled calls (``sleep``, ``wait_signal``, ``now``, ``random``, ``uuid4``) raise
+:class:`NotInRunError` outside a run; inside a step's body they are plain calls (a body is not
+replayed, so there is nothing to journal). Reporting calls (``stage``, ``progress``,
+``message``, ``output``) do nothing outside a run, so that steps stay callable as plain
+functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random as _random
+import time
+import uuid as _uuid
+from collections.abc import Iterator
+from typing import Any
+
+from durable.engine.runtime import current, current_or_none, current_step
+from durable.errors import NotInRunError
+from durable.types import RunInfo
+
+__all__ = [
+    "in_run",
+    "info",
+    "message",
+    "now",
+    "output",
+    "progress",
+    "random",
+    "sleep",
+    "stage",
+    "uuid4",
+    "wait_signal",
+]
+
+
+def in_run() -> bool:
+    """Whether this code runs inside a workflow run (its own code or a step's body)."""
+    return current_or_none() is not None
+
+
+def _journaled() -> bool:
+    """Inside workflow code (not a step body), where calls are journaled."""
+    return current_or_none() is not None and current_step() is None
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Group the steps called in the block under a stage (outputs, progress, spans)."""
+    run = current_or_none()
+    if run is None:
+        yield
+        return
+    with run.stage_block(str(name)):
+        yield
+
+
+def progress(value: float) -> None:
+    """Report progress from 0.0 to 1.0 of the current step, else stage, else run."""
+    run = current_or_none()
+    if run is not None:
+        run.progress(value)
+
+
+def message(text: str, **fields: Any) -> None:
+    """Record a custom message event (with optional encodable fields) in the journal."""
+    run = current_or_none()
+    if run is not None:
+        run.message(text, fields)
+
+
+def output(key: str, value: Any) -> None:
+    """Record a named output under the current stage: ``handle.outputs()[stage][key]``."""
+    run = current_or_none()
+    if run is not None:
+        run.output(str(key), value)
+
+
+def info() -> RunInfo:
+    """The current run's ``RunInfo`` (with ``step_key`` and ``step_attempt`` in a step)."""
+    return current().info()
+
+
+def now() -> dt.datetime:
+    """The current time (UTC), journaled: a replay returns the recorded value."""
+    if not _journaled():
+        if current_or_none() is None:
+            raise NotInRunError("durable.now() can only be called inside a run")
+        return dt.datetime.now(dt.UTC)
+    return current().value("now", lambda: dt.datetime.now(dt.UTC))  # type: ignore[no-any-return]
+
+
+def random() -> float:
+    """A random float in [0, 1), journaled: a replay returns the recorded value."""
+    if not _journaled():
+        if current_or_none() is None:
+            raise NotInRunError("durable.random() can only be called inside a run")
+        return _random.random()
+    return current().value("random", _random.random)  # type: ignore[no-any-return]
+
+
+def uuid4() -> _uuid.UUID:
+    """A random UUID, journaled: a replay returns the recorded value."""
+    if not _journaled():
+        if current_or_none() is None:
+            raise NotInRunError("durable.uuid4() can only be called inside a run")
+        return _uuid.uuid4()
+    return current().value("uuid4", _uuid.uuid4)  # type: ignore[no-any-return]
+
+
+def sleep(seconds: float) -> None:
+    """A durable timer: the run sleeps ``seconds`` holding no worker, across restarts."""
+    if not _journaled():
+        if current_or_none() is None:
+            raise NotInRunError("durable.sleep() can only be called inside a run")
+        time.sleep(seconds)
+        return
+    current().sleep(seconds)
+
+
+def wait_signal(name: str, timeout: float | None = None) -> Any:
+    """Wait for a signal sent with ``client.signal(run_id, name, payload)``.
+
+    Returns the payload of the oldest signal of that name not yet consumed (signals sent
+    before the wait are kept for it), or ``None`` when ``timeout`` seconds pass first.
+    """
+    if not _journaled():
+        raise NotInRunError("durable.wait_signal() can only be called in workflow code")
+    return current().wait_signal(str(name), timeout)

@@ -1,0 +1,1 @@
+"""How a run proceeds: replay, execution, leases, retries. No SQL, no argv."""

@@ -1,0 +1,112 @@
+"""Group commit: appends from the many runs of one worker, written together.
+
+Callers hand :class:`AppendRequest`s to :meth:`Committer.submit` and get a
+``concurrent.futures.Future``. One thread takes everything queued so far and writes it in one
+transaction (each request fenced by its own epoch: a stale one is skipped, the others commit);
+only after that transaction has committed are the futures resolved. A request that arrives
+alone is written alone at once: nothing waits for a batch to fill.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from durable.errors import StoreError
+from durable.log.store import AppendRequest, AppendResult, Store
+
+__all__ = ["Committer"]
+
+log = logging.getLogger("durable.engine.committer")
+
+_STOP = object()
+MAX_BATCH = 256
+
+
+class Committer:
+    """A thread that writes queued appends in batches, one transaction per batch."""
+
+    def __init__(self, store: Store, name: str = "durable-committer") -> None:
+        self._store = store
+        self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._started = False
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.appends = 0
+
+    def start(self) -> None:
+        """Start the writing thread (idempotent)."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
+
+    def submit(self, req: AppendRequest) -> Future[AppendResult]:
+        """Queue ``req``; the future resolves once its transaction committed (or failed)."""
+        fut: Future[AppendResult] = Future()
+        self._q.put((req, fut))
+        return fut
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        if self._started:
+            self._q.put(_STOP)
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._q.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._write(batch)  # type: ignore[arg-type]
+
+    def _write(self, batch: list[tuple[AppendRequest, Future[AppendResult]]]) -> None:
+        reqs = [r for r, _ in batch]
+        delay = 0.05
+        for attempt in range(6):
+            try:
+                results = self._store.append(reqs)
+            except Exception as exc:  # the whole batch failed to reach the database
+                results = [AppendResult(ok=False, error=exc) for _ in reqs]
+            transient = [
+                i
+                for i, r in enumerate(results)
+                if isinstance(r.error, StoreError) and r.error.transient
+            ]
+            if not transient or attempt == 5:
+                break
+            # Retry only what failed for a passing reason; keep the rest as they are.
+            log.warning("append failed (%s), retrying in %.2fs", results[transient[0]].error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            again = self._retry([reqs[i] for i in transient])
+            for i, r in zip(transient, again, strict=True):
+                results[i] = r
+            if not any(isinstance(r.error, StoreError) and r.error.transient for r in results):
+                break
+        self.batches += 1
+        self.appends += len(batch)
+        for (_, fut), res in zip(batch, results, strict=True):
+            if not fut.done():
+                fut.set_result(res)
+
+    def _retry(self, reqs: list[AppendRequest]) -> list[AppendResult]:
+        try:
+            return self._store.append(reqs)
+        except Exception as exc:
+            return [AppendResult(ok=False, error=exc) for _ in reqs]

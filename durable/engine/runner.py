@@ -1,0 +1,335 @@
+"""Drive one leased run to a stop point: completed, failed, suspended, or dropped.
+
+The workflow function is called from its first line; :class:`RunState` answers each journaled
+call from the journal until it runs out, then executes live. Whatever the code ends with
+(a value, an exception, a suspension) is appended under the lease's epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import msgspec
+
+from durable.engine.control import Abort, DeadlineExceeded, ReplayEnd, Suspend
+from durable.engine.policy import is_retryable
+from durable.engine.registry import WorkflowDef
+from durable.engine.replay import Journal
+from durable.engine.runtime import RunState, Services, _current, error_info
+from durable.errors import (
+    CorruptJournalError,
+    DurableError,
+    NonDeterminismError,
+    PayloadTooLargeError,
+    SerializationError,
+)
+from durable.events import ErrorInfo, Failure, NewEvent, ResultData, SuspendData, WakeData
+from durable.events import EventType as T
+from durable.log.store import Lease
+from durable.types import WorkerEvent
+
+__all__ = ["Runner", "replay_run"]
+
+log = logging.getLogger("durable.engine.runner")
+
+Notify = Callable[..., None]
+
+
+def _merge(state: RunState) -> Suspend:
+    """One suspension for the whole run, from those its branches raised."""
+    wakes = [s.wake_at for s in state.suspensions if s.wake_at is not None]
+    kinds = {s.waiting_for for s in state.suspensions if s.waiting_for is not None}
+    waiting = "children" if "children" in kinds else (kinds.pop() if len(kinds) == 1 else None)
+    if waiting is None and not wakes:
+        wakes = [state.now()]
+    reason = state.suspensions[0].reason if state.suspensions else "sleep"
+    return Suspend(min(wakes) if wakes else None, waiting, reason)
+
+
+class Runner:
+    """Executes one leased run on the worker's event loop."""
+
+    def __init__(
+        self,
+        services: Services,
+        lease: Lease,
+        workflow_pool: Executor,
+        notify: Notify,
+        clock_offset: float,
+    ) -> None:
+        self.s = services
+        self.lease = lease
+        self.pool = workflow_pool
+        self.notify = notify
+        self.clock_offset = clock_offset
+        self.state: RunState | None = None
+        self.stop = asyncio.get_running_loop().create_future()
+        self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run."""
+        return self.lease.run.id
+
+    def abort(self, reason: str) -> None:
+        """Stop executing at once: nothing more is written for this run by this worker."""
+        if self.state is not None:
+            self.state.abort(reason)
+        if not self.stop.done():
+            self.stop.set_result(reason)
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _append(self, events: list[NewEvent], **kw: Any) -> bool:
+        assert self.state is not None
+        try:
+            await self.state.commit_async(events, **kw)
+        except Abort:
+            return False
+        return True
+
+    async def _fail(self, exc: BaseException, wf: WorkflowDef | None) -> None:
+        await self._fail_with(error_info(exc), wf, exc)
+
+    async def _fail_with(
+        self, err: ErrorInfo, wf: WorkflowDef | None, exc: BaseException | None
+    ) -> None:
+        if await self._append([NewEvent(T.RUN_FAILED.value, Failure(error=err))]):
+            self.notify(WorkerEvent.FAILED, self.lease.run, error=exc)
+            if wf is not None and wf.on_error is not None:
+                _call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
+
+    async def run(self) -> None:
+        """Drive the run; never raises (errors end the run or drop it)."""
+        row = self.lease.run
+        wf = self.s.registry.workflows.get(row.workflow)
+        self.notify(WorkerEvent.PROCESSING, row)
+        if self.lease.takeover:
+            self.notify(WorkerEvent.STALLED, row)
+        try:
+            await self._run(wf)
+        except Abort as exc:
+            log.info("run %s dropped: %s", self.run_id, exc)
+        except asyncio.CancelledError:
+            log.info("run %s dropped: %s", self.run_id, self.state and self.state.aborted)
+        except Exception:
+            log.exception("run %s: unexpected error in the runner", self.run_id)
+        finally:
+            self.notify(WorkerEvent.DONE, row)
+
+    async def _run(self, wf: WorkflowDef | None) -> None:
+        row = self.lease.run
+        placeholder = Journal(row.id, [])
+        if wf is None:  # leases are filtered by workflow: only a race with a changed registry
+            self.state = RunState(
+                self.s, row, self.lease.epoch, placeholder, _unknown(row.workflow)
+            )
+            await self._fail_with(
+                ErrorInfo(
+                    "UnknownWorkflowError", f"no workflow {row.workflow!r}", "durable.errors"
+                ),
+                None,
+                None,
+            )
+            return
+        self.state = RunState(
+            self.s, row, self.lease.epoch, placeholder, wf, clock_offset=self.clock_offset
+        )
+        try:
+            rows = await asyncio.to_thread(self.s.store.read_journal, row.id)
+            journal = Journal(row.id, rows)
+            args, kwargs = wf.signature.decode_args(row.input)
+        except (CorruptJournalError, msgspec.ValidationError) as exc:
+            await self._fail_with(
+                ErrorInfo("CorruptJournalError", str(exc), "durable.errors"), wf, exc
+            )
+            return
+        state = self.state = RunState(
+            self.s, row, self.lease.epoch, journal, wf, clock_offset=self.clock_offset
+        )
+        pending = journal.pending_children()
+        if pending:
+            kids = await asyncio.to_thread(self.s.store.get_runs, pending)
+            state.child_status = {k.id: k for k in kids}
+        if state.deadline_at is not None and state.now() >= state.deadline_at:
+            await self._timeout(wf)
+            return
+        await self._execute(state, wf, args, kwargs)
+
+    async def _execute(
+        self, state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        if wf.is_async:
+            body: asyncio.Future[Any] = asyncio.ensure_future(_async_body(state, wf, args, kwargs))
+            self._task = body  # type: ignore[assignment]
+        else:
+            ctx = contextvars.Context()
+            body = loop.run_in_executor(self.pool, ctx.run, _sync_body, state, wf, args, kwargs)
+        timer = None
+        if state.deadline_at is not None:
+            delay = max(state.deadline_at - state.now(), 0.0)
+            timer = loop.call_later(delay, self._deadline)
+        try:
+            await asyncio.wait({body, self.stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not body.done():
+            if state.aborted == "deadline":
+                await self._timeout(wf)
+            return
+        try:
+            result = body.result()
+        except asyncio.CancelledError:
+            if state.aborted == "deadline":
+                await self._timeout(wf)
+            return
+        except BaseException as exc:
+            await self._ended_with(state, wf, exc)
+            return
+        if state.suspensions:
+            await self._suspend(state)
+            return
+        await self._complete(state, wf, result)
+
+    def _deadline(self) -> None:
+        if self.state is not None:
+            self.state.abort("deadline")
+        if not self.stop.done():
+            self.stop.set_result("deadline")
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _timeout(self, wf: WorkflowDef) -> None:
+        assert self.state is not None
+        self.state.aborted = None
+        exc = TimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout}s")
+        await self._fail(exc, wf)
+
+    async def _ended_with(self, state: RunState, wf: WorkflowDef, exc: BaseException) -> None:
+        if isinstance(exc, Abort):
+            if state.aborted == "deadline":
+                await self._timeout(wf)
+            return
+        if isinstance(exc, DeadlineExceeded):
+            await self._timeout(wf)
+            return
+        if isinstance(exc, Suspend) or state.suspensions:
+            await self._suspend(state)
+            return
+        if not isinstance(exc, Exception):
+            raise exc
+        if isinstance(exc, NonDeterminismError | CorruptJournalError):
+            await self._fail(exc, wf)
+            return
+        self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
+        attempt = self.lease.run.attempt
+        if is_retryable(wf.retry, exc, attempt):
+            assert wf.retry is not None
+            wake = state.now() + wf.retry.delay(attempt, self.s.rng)
+            events = [
+                NewEvent(
+                    T.RUN_RETRY_SCHEDULED.value,
+                    WakeData(wake_at=wake, error=error_info(exc)),
+                    attempt=attempt + 1,
+                ),
+                NewEvent(T.RUN_SUSPENDED.value, SuspendData(wake_at=wake, reason="retry")),
+            ]
+            await self._append(events)
+            return
+        await self._fail(exc, wf)
+
+    async def _suspend(self, state: RunState) -> None:
+        await asyncio.sleep(0)
+        while state.inflight:
+            await asyncio.wait(list(state.inflight))
+            await asyncio.sleep(0)
+        if state.aborted is not None:
+            return
+        s = _merge(state)
+        data = SuspendData(wake_at=s.wake_at, waiting_for=s.waiting_for, reason=s.reason)
+        await self._append(
+            [NewEvent(T.RUN_SUSPENDED.value, data)], wait_children=list(state.wait_children)
+        )
+
+    async def _complete(self, state: RunState, wf: WorkflowDef, result: Any) -> None:
+        left = state.journal.unconsumed(state.position)
+        if left:
+            first = left[0]
+            exc = NonDeterminismError(
+                f"run {state.run_id!r}: the workflow returned after position {state.position} "
+                f"but the journal records {first.kind} {first.name!r} at position "
+                f"{first.position}"
+            )
+            await self._fail(exc, wf)
+            return
+        try:
+            raw = self.s.codec.encode(result, f"result of workflow {wf.name!r}")
+        except (SerializationError, PayloadTooLargeError) as exc:
+            await self._fail(exc, wf)
+            return
+        done = NewEvent(T.RUN_COMPLETED.value, ResultData(result=msgspec.Raw(raw)))
+        if await self._append([done]):
+            value = self.s.codec.decode(raw, wf.result_type)
+            self.notify(WorkerEvent.COMPLETED, self.lease.run, result=value)
+            if wf.on_success is not None:
+                _call_hook(wf.on_success, self.run_id, value)
+
+
+def _call_hook(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("a workflow's on_success/on_error hook raised")
+
+
+def _sync_body(state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    _current.set(state)
+    return wf.fn(*args, **kwargs)
+
+
+async def _async_body(
+    state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    _current.set(state)
+    return await wf.fn(*args, **kwargs)
+
+
+def _unknown(name: str) -> WorkflowDef:
+    def missing() -> None:
+        raise DurableError(f"no workflow {name!r}")
+
+    return WorkflowDef(name=name, fn=missing)
+
+
+def replay_run(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Run the workflow against its journal with live execution off.
+
+    Returns ``(True, result)`` if the code returned, ``(False, None)`` if it reached the end of
+    the journal (or a suspension). Raises ``NonDeterminismError`` on a mismatch and whatever
+    the workflow raised.
+    """
+    wf = state.workflow
+    ctx = contextvars.Context()
+    try:
+        if wf.is_async:
+            result = ctx.run(asyncio.run, _async_body(state, wf, args, kwargs))
+        else:
+            result = ctx.run(_sync_body, state, wf, args, kwargs)
+    except (ReplayEnd, Suspend):
+        return False, None
+    if state.suspensions:
+        return False, None
+    left = state.journal.unconsumed(state.position)
+    if left:
+        raise NonDeterminismError(
+            f"run {state.run_id!r}: the workflow returned after position {state.position} but "
+            f"the journal records {left[0].kind} {left[0].name!r} at position {left[0].position}"
+        )
+    return True, result

@@ -1,0 +1,315 @@
+"""The worker: lease loop, heartbeats, concurrency, wake-ups and a graceful drain.
+
+Threads: an asyncio event loop (uvloop where installed) runs the lease loop and async
+workflows; a pool runs sync workflows; the committer writes journal appends; a heartbeat
+thread extends leases (never on the event loop, so a busy loop cannot lose them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from durable.codec import Codec
+from durable.engine.committer import Committer
+from durable.engine.registry import Registry
+from durable.engine.runner import Runner
+from durable.engine.runtime import Services
+from durable.log.store import Lease, RunRow, Store
+from durable.types import WorkerEvent
+
+__all__ = ["Worker", "default_worker_id"]
+
+log = logging.getLogger("durable.engine.worker")
+
+Listener = Callable[[WorkerEvent, RunRow, dict[str, Any]], None]
+
+
+def default_worker_id() -> str:
+    """``DURABLE_WORKER_ID``, else ``"{hostname}/{pid}"``."""
+    return os.environ.get("DURABLE_WORKER_ID") or f"{socket.gethostname()}/{os.getpid()}"
+
+
+def _dead_local_owners(owners: Sequence[str], me: str) -> list[str]:
+    """Owners of the form ``host/pid`` on this host whose process no longer exists."""
+    host = socket.gethostname()
+    dead = []
+    for owner in owners:
+        if owner == me:
+            dead.append(owner)  # a restart under the same explicit identity
+            continue
+        h, _, pid = owner.rpartition("/")
+        if h != host or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(owner)
+        except PermissionError:
+            pass
+    return dead
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        return asyncio.new_event_loop()
+
+
+class Worker:
+    """Leases runs of the registry's workflows from the store and executes them."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        codec: Codec,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 16,
+        worker_id: str | None = None,
+        lease_timeout: float = 30.0,
+        poll_interval: float = 1.0,
+        listener: Listener | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease_timeout <= 0:
+            raise ValueError("lease_timeout must be positive")
+        self.store = store
+        self.registry = registry
+        self.queues = list(queues) if queues is not None else None
+        self.concurrency = concurrency
+        self.worker_id = worker_id or default_worker_id()
+        self.lease_timeout = lease_timeout
+        self.poll_interval = poll_interval
+        self._listener = listener
+        self.committer = Committer(store)
+        self._workflow_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="durable-wf")
+        self._step_pool = ThreadPoolExecutor(max(4, concurrency), thread_name_prefix="durable-step")
+        self.services = Services(
+            registry=registry,
+            codec=codec,
+            store=store,
+            committer=self.committer,
+            worker_id=self.worker_id,
+            step_pool=self._step_pool,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._runners: dict[str, Runner] = {}
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._hb_thread: threading.Thread | None = None
+        self._hb_stop = threading.Event()
+        self._ready = threading.Event()
+        self._done = threading.Event()
+        self._clock_offset = 0.0
+        self.runs_executed = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in background threads (an embedded worker)."""
+        self._thread = threading.Thread(target=self.run, name="durable-worker", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+
+    def run(self) -> None:
+        """Run in this thread until :meth:`stop` is called."""
+        loop = _new_loop()
+        self._loop = loop
+        self.services.loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+                self._done.set()
+
+    def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop leasing, let in-flight steps finish (up to ``drain_timeout``), hand the
+        remaining leases back, and stop every thread."""
+        self._stopping = True
+        self._drain_timeout = drain_timeout
+        self.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(drain_timeout + 15)
+
+    def wake(self) -> None:
+        """Look for work now (a run was started, signalled or became due in this process)."""
+        loop, ev = self._loop, self._wake
+        if loop is not None and ev is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(ev.set)
+            except RuntimeError:
+                pass
+
+    def abort_run(self, run_id: str, reason: str) -> None:
+        """Stop executing ``run_id`` at once (it was cancelled in this process)."""
+        loop = self._loop
+        runner = self._runners.get(run_id)
+        if loop is not None and runner is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(runner.abort, reason)
+            except RuntimeError:
+                pass
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        self._wake = asyncio.Event()
+        self._drain_timeout = 10.0
+        self.committer.start()
+        self._hb_thread = threading.Thread(
+            target=self._heartbeats, name="durable-heartbeat", daemon=True
+        )
+        self._hb_thread.start()
+        workflows = list(self.registry.workflows)
+        reclaim: list[str] = []
+        try:
+            owners = await asyncio.to_thread(self.store.owners_running, workflows)
+            reclaim = _dead_local_owners(owners, self.worker_id)
+        except Exception:
+            log.exception("could not look for runs to reclaim")
+        self._ready.set()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                free = self.concurrency - len(self._runners)
+                leases: list[Lease] = []
+                if free > 0 and workflows:
+                    try:
+                        leases = await asyncio.to_thread(
+                            self.store.lease,
+                            self.worker_id,
+                            self.lease_timeout,
+                            workflows,
+                            self.queues,
+                            free,
+                            reclaim,
+                        )
+                        reclaim = []
+                    except Exception as exc:
+                        log.warning("leasing failed: %s", exc)
+                        await self._idle(min(self.poll_interval, 1.0))
+                        continue
+                for lease in leases:
+                    self._clock_offset = lease.db_now - time.time()
+                    tasks.add(asyncio.ensure_future(self._drive(lease)))
+                    tasks = {t for t in tasks if not t.done()}
+                if leases and len(leases) == free:
+                    await asyncio.sleep(0)
+                    continue
+                if self._stopping:
+                    break
+                await self._idle(await self._idle_for(workflows, bool(leases)))
+        finally:
+            await self._drain(tasks)
+
+    async def _idle_for(self, workflows: list[str], busy: bool) -> float:
+        if busy and len(self._runners) >= self.concurrency:
+            return self.poll_interval
+        try:
+            due = await asyncio.to_thread(self.store.next_due, workflows, self.queues)
+        except Exception:
+            return self.poll_interval
+        if due is None:
+            return self.poll_interval
+        return min(max(due - (time.time() + self._clock_offset), 0.0), self.poll_interval)
+
+    async def _idle(self, seconds: float) -> None:
+        assert self._wake is not None
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _drive(self, lease: Lease) -> None:
+        runner = Runner(self.services, lease, self._workflow_pool, self._notify, self._clock_offset)
+        rid = lease.run.id
+        self._runners[rid] = runner
+        with self._held_lock:
+            self._held[rid] = lease.epoch
+        try:
+            await runner.run()
+        finally:
+            self.runs_executed += 1
+            self._runners.pop(rid, None)
+            with self._held_lock:
+                if self._held.get(rid) == lease.epoch:
+                    del self._held[rid]
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        live = {t for t in tasks if not t.done()}
+        if live:
+            _, pending = await asyncio.wait(live, timeout=self._drain_timeout)
+            for runner in list(self._runners.values()):
+                runner.abort("worker stopping")
+            if pending:
+                await asyncio.wait(pending, timeout=2.0)
+        with self._held_lock:
+            held = dict(self._held)
+            self._held.clear()
+        self._hb_stop.set()
+        if held:
+            try:
+                await asyncio.to_thread(self.store.release, held)
+            except Exception:
+                log.exception("could not hand leases back; they will expire")
+        await asyncio.to_thread(self.committer.stop)
+        self._workflow_pool.shutdown(wait=False, cancel_futures=True)
+        self._step_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- heartbeats ----------------------------------------------------------------------
+
+    def _heartbeats(self) -> None:
+        interval = self.lease_timeout / 3
+        while not self._hb_stop.wait(interval):
+            with self._held_lock:
+                held = dict(self._held)
+            if not held:
+                continue
+            try:
+                lost = self.store.heartbeat(self.worker_id, self.lease_timeout, held)
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            for rid in lost:
+                with self._held_lock:
+                    if self._held.get(rid) == held[rid]:
+                        del self._held[rid]
+                    else:
+                        continue
+                log.warning("lease of run %s lost", rid)
+                self.abort_run(rid, "lease lost")
+
+    # -- listeners -----------------------------------------------------------------------
+
+    def _notify(self, event: WorkerEvent, row: RunRow, **details: Any) -> None:
+        if self._listener is not None:
+            try:
+                self._listener(event, row, details)
+            except Exception:
+                log.exception("a worker event listener raised")

@@ -1,0 +1,152 @@
+"""The error tree of ``durable``.
+
+::
+
+    Exception
+     └── DurableError                      every error this library raises on purpose
+          ├── NonDeterminismError          the journal no longer matches the workflow code
+          ├── RunFailedError               a run ended FAILED (.run_id, .error_type, .error_message)
+          ├── RunCancelledError            a run ended CANCELLED
+          ├── SerializationError (TypeError)   a value msgspec cannot encode or decode
+          ├── UnknownWorkflowError         a workflow name that nothing registers
+          ├── RunNotFoundError (LookupError)   no run has that id
+          ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
+          ├── PermanentError               raised by user steps: fail now, never retry
+          ├── IdConflictError              a run id already used by another workflow
+          ├── LogSchemaError               the database is not a durable log, or is newer
+          ├── CorruptJournalError          a journal row that cannot be decoded
+          ├── NotInRunError                an in-run function called outside a workflow
+          ├── StepFailedError              a step failed with an error type that cannot be
+          │                                rebuilt on replay (.error_type, .error_message)
+          ├── StoreError                   the database failed or refused a statement
+          └── LeaseLostError               internal: this worker may no longer write a run
+
+    BaseException
+     └── _ControlFlow (engine)             suspension and cancellation of a run's code;
+                                           never caught by ``except Exception``
+
+This module imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptJournalError",
+    "DurableError",
+    "IdConflictError",
+    "LeaseLostError",
+    "LogSchemaError",
+    "NonDeterminismError",
+    "NotInRunError",
+    "PayloadTooLargeError",
+    "PermanentError",
+    "RunCancelledError",
+    "RunFailedError",
+    "RunNotFoundError",
+    "SerializationError",
+    "StepFailedError",
+    "StoreError",
+    "UnknownWorkflowError",
+]
+
+
+class DurableError(Exception):
+    """Base class of every error that ``durable`` raises on purpose."""
+
+
+class NonDeterminismError(DurableError):
+    """The workflow code no longer matches the journal of the run being replayed."""
+
+
+class RunFailedError(DurableError):
+    """The awaited run ended ``FAILED``.
+
+    Attributes:
+        run_id: the id of the run that failed.
+        error_type: the name of the exception type that failed it (e.g. ``"ValueError"``).
+        error_message: the exception's message.
+    """
+
+    def __init__(self, run_id: str, error_type: str, error_message: str) -> None:
+        super().__init__(f"run {run_id!r} failed: {error_type}: {error_message}")
+        self.run_id = run_id
+        self.error_type = error_type
+        self.error_message = error_message
+
+    def __reduce__(self) -> tuple[type[RunFailedError], tuple[str, str, str]]:
+        return (type(self), (self.run_id, self.error_type, self.error_message))
+
+
+class RunCancelledError(DurableError):
+    """The awaited run ended ``CANCELLED``."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} was cancelled")
+        self.run_id = run_id
+
+    def __reduce__(self) -> tuple[type[RunCancelledError], tuple[str]]:
+        return (type(self), (self.run_id,))
+
+
+class SerializationError(DurableError, TypeError):
+    """A value cannot be encoded (or decoded) by msgspec; nothing was written."""
+
+
+class UnknownWorkflowError(DurableError):
+    """No workflow of that name is registered."""
+
+
+class RunNotFoundError(DurableError, LookupError):
+    """No run has the given id."""
+
+
+class PayloadTooLargeError(DurableError):
+    """An encoded payload is larger than the App's ``max_payload_bytes``."""
+
+
+class PermanentError(DurableError):
+    """Raised by a step to fail at once: no retry policy applies to it."""
+
+
+class IdConflictError(DurableError):
+    """A run with this id exists and belongs to another workflow."""
+
+
+class LogSchemaError(DurableError):
+    """The database is not a durable log, or was written by a newer version of durable."""
+
+
+class CorruptJournalError(DurableError):
+    """A journal row of a run cannot be decoded."""
+
+
+class NotInRunError(DurableError, RuntimeError):
+    """An in-run function (``durable.stage``, ``durable.sleep``...) was called outside a run."""
+
+
+class LeaseLostError(DurableError):
+    """This worker no longer holds the lease of a run and may not write to it."""
+
+
+class StepFailedError(DurableError):
+    """A step failed permanently with an exception that durable cannot rebuild on replay.
+
+    Raised into the workflow, live and on replay alike, so that both behave the same.
+    """
+
+    def __init__(self, error_type: str, error_message: str) -> None:
+        super().__init__(f"{error_type}: {error_message}")
+        self.error_type = error_type
+        self.error_message = error_message
+
+    def __reduce__(self) -> tuple[type[StepFailedError], tuple[str, str]]:
+        return (type(self), (self.error_type, self.error_message))
+
+
+class StoreError(DurableError):
+    """The database failed (``transient``: may succeed if tried again) or refused a write."""
+
+    def __init__(self, message: str, *, transient: bool = False, integrity: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.integrity = integrity

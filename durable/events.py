@@ -1,0 +1,246 @@
+"""Every kind of journal event, in one place.
+
+A journal row has columns (type, position, name, attempt, epoch, at) and a ``data`` payload.
+The payload of each type is a msgspec Struct below; user values inside it (step results,
+inputs, signal payloads) are kept as already-encoded :class:`msgspec.Raw` so that they can be
+decoded later into the annotated type of the code that reads them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "OUTCOME_KIND",
+    "POSITIONAL_KIND",
+    "ChildData",
+    "ErrorInfo",
+    "EventType",
+    "Failure",
+    "MarkData",
+    "NewEvent",
+    "OutputData",
+    "ProgressData",
+    "ResultData",
+    "RunStartedData",
+    "SignalData",
+    "SuspendData",
+    "WakeData",
+    "decode_data",
+    "encode_data",
+]
+
+
+class EventType(str, enum.Enum):
+    """The ``type`` column of a journal row."""
+
+    RUN_STARTED = "run_started"
+    RUN_COMPLETED = "run_completed"
+    RUN_FAILED = "run_failed"
+    RUN_CANCELLED = "run_cancelled"
+    RUN_RESUMED = "run_resumed"
+    RUN_SUSPENDED = "run_suspended"
+    RUN_RETRY_SCHEDULED = "run_retry_scheduled"
+    LEASE_TAKEN = "lease_taken"
+    STAGE_ENTERED = "stage_entered"
+    STAGE_LEFT = "stage_left"
+    STEP_STARTED = "step_started"
+    STEP_COMPLETED = "step_completed"
+    STEP_FAILED = "step_failed"
+    RETRY_SCHEDULED = "retry_scheduled"
+    PROGRESS = "progress"
+    MESSAGE = "message"
+    OUTPUT = "output"
+    SLEEP_STARTED = "sleep_started"
+    SLEEP_FIRED = "sleep_fired"
+    WAIT_STARTED = "wait_started"
+    SIGNAL_RECEIVED = "signal_received"
+    CHILD_STARTED = "child_started"
+    CHILD_COMPLETED = "child_completed"
+    CHILD_FAILED = "child_failed"
+    VALUE_RECORDED = "value_recorded"
+
+
+T = EventType
+
+POSITIONAL_KIND: dict[str, str] = {
+    T.STEP_STARTED: "step",
+    T.STEP_COMPLETED: "step",
+    T.STEP_FAILED: "step",
+    T.RETRY_SCHEDULED: "step",
+    T.SLEEP_STARTED: "sleep",
+    T.SLEEP_FIRED: "sleep",
+    T.WAIT_STARTED: "wait",
+    T.SIGNAL_RECEIVED: "wait",
+    T.CHILD_STARTED: "child",
+    T.CHILD_COMPLETED: "child",
+    T.CHILD_FAILED: "child",
+    T.VALUE_RECORDED: "value",
+}
+"""The kind of journaled call a positional event belongs to (compared on replay)."""
+
+OUTCOME_KIND: dict[str, str] = {
+    T.STEP_COMPLETED: "step",
+    T.SLEEP_FIRED: "sleep",
+    T.SIGNAL_RECEIVED: "wait",
+    T.CHILD_STARTED: "child_start",
+    T.CHILD_COMPLETED: "child_end",
+    T.VALUE_RECORDED: "value",
+}
+"""Outcome events: at most one per (run, position, kind), enforced by a unique index."""
+
+
+class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An exception as recorded: never a pickled object."""
+
+    type: str
+    message: str
+    module: str = "builtins"
+    traceback: str | None = None
+
+
+class RunStartedData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``run_started``: the input and where the run came from."""
+
+    input: msgspec.Raw
+    workflow: str
+    parent_id: str | None = None
+    forked_from: str | None = None
+
+
+class ResultData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``step_completed``, ``child_completed``, ``run_completed``, ``value_recorded``."""
+
+    result: msgspec.Raw
+    stage: str | None = None
+    started_at: float | None = None
+
+
+class Failure(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``step_failed``, ``child_failed``, ``run_failed``: the error and whether it may retry."""
+
+    error: ErrorInfo
+    retryable: bool = False
+    stage: str | None = None
+    started_at: float | None = None
+
+
+class WakeData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``retry_scheduled``, ``sleep_started``, ``wait_started``, ``run_retry_scheduled``."""
+
+    wake_at: float | None = None
+    error: ErrorInfo | None = None
+
+
+class SuspendData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``run_suspended``: the run hands its lease back until ``wake_at`` or a wake-up."""
+
+    wake_at: float | None = None
+    waiting_for: str | None = None
+    reason: str = "sleep"
+
+
+class SignalData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``signal_received``: the payload consumed, or ``timed_out``."""
+
+    payload: msgspec.Raw | None = None
+    timed_out: bool = False
+    signal_id: int | None = None
+
+
+class ChildData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``child_started``: the child's run id."""
+
+    child_id: str
+
+
+class MarkData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``stage_entered``, ``stage_left``, ``message``, ``lease_taken``, ``run_cancelled``,
+    ``run_resumed``, ``step_started``.
+
+    ``key`` makes a non-positional event idempotent across replays.
+    """
+
+    key: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] | None = None
+    stage: str | None = None
+    owner: str | None = None
+    takeover: bool = False
+
+
+class ProgressData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``progress``: a value from 0.0 to 1.0 for a scope (run, stage or step)."""
+
+    value: float
+    scope: str = "run"
+    key: str | None = None
+    stage: str | None = None
+
+
+class OutputData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``output``: a named value under a stage."""
+
+    value: msgspec.Raw
+    stage: str
+    key: str | None = None
+
+
+_PAYLOAD: dict[str, type[msgspec.Struct]] = {
+    T.RUN_STARTED: RunStartedData,
+    T.RUN_COMPLETED: ResultData,
+    T.RUN_FAILED: Failure,
+    T.RUN_CANCELLED: MarkData,
+    T.RUN_RESUMED: MarkData,
+    T.RUN_SUSPENDED: SuspendData,
+    T.RUN_RETRY_SCHEDULED: WakeData,
+    T.LEASE_TAKEN: MarkData,
+    T.STAGE_ENTERED: MarkData,
+    T.STAGE_LEFT: MarkData,
+    T.STEP_STARTED: MarkData,
+    T.STEP_COMPLETED: ResultData,
+    T.STEP_FAILED: Failure,
+    T.RETRY_SCHEDULED: WakeData,
+    T.PROGRESS: ProgressData,
+    T.MESSAGE: MarkData,
+    T.OUTPUT: OutputData,
+    T.SLEEP_STARTED: WakeData,
+    T.SLEEP_FIRED: MarkData,
+    T.WAIT_STARTED: WakeData,
+    T.SIGNAL_RECEIVED: SignalData,
+    T.CHILD_STARTED: ChildData,
+    T.CHILD_COMPLETED: ResultData,
+    T.CHILD_FAILED: Failure,
+    T.VALUE_RECORDED: ResultData,
+}
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in _PAYLOAD.items()}
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event to append: the log assigns ``seq``, ``epoch`` and ``at``."""
+
+    type: str
+    data: msgspec.Struct
+    position: int | None = None
+    name: str | None = None
+    attempt: int | None = None
+
+
+def encode_data(data: msgspec.Struct) -> bytes:
+    """Encode an event payload to the bytes of the ``data`` column."""
+    return _encoder.encode(data)
+
+
+def decode_data(type_: str, data: bytes) -> Any:
+    """Decode a ``data`` column into the payload Struct of its event type.
+
+    Raises:
+        msgspec.DecodeError, msgspec.ValidationError, KeyError: on a corrupt row; callers in
+        the log turn these into ``CorruptJournalError``.
+    """
+    return _decoders[type_].decode(data)

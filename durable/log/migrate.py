@@ -1,0 +1,65 @@
+"""The schema version of a log: create a fresh one, check an existing one.
+
+Version 1 is the first schema; later versions add ordered upgrade functions to
+``UPGRADES`` (each runs in the write transaction that bumps the version row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from durable.errors import LogSchemaError
+from durable.log.schema import SCHEMA_VERSION, meta, metadata
+
+__all__ = ["UPGRADES", "ensure_schema"]
+
+UPGRADES: dict[int, Callable[[Connection], None]] = {}
+"""``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``."""
+
+
+def _version(conn: Connection) -> int | None:
+    insp = sa.inspect(conn)
+    if not insp.has_table(meta.name):
+        tables = [t for t in insp.get_table_names() if t.startswith("durable_")]
+        if tables:
+            raise LogSchemaError(f"the database has durable tables {tables} but no durable_meta")
+        return None
+    v = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    if v is None:
+        raise LogSchemaError("durable_meta holds no schema_version")
+    return int(v)
+
+
+def ensure_schema(engine: sa.Engine) -> int:
+    """Create the log in an empty database, or upgrade an older one; return its version.
+
+    Runs in one write transaction, so that workers starting together on an empty database do
+    not race: one creates, the others find it created.
+
+    Raises:
+        LogSchemaError: the log is of a newer version than this code knows.
+    """
+    with engine.connect() as probe:
+        found = _version(probe)
+    if found == SCHEMA_VERSION:
+        return found
+    with engine.begin() as conn:
+        found = _version(conn)
+        if found is None:
+            metadata.create_all(conn)
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise LogSchemaError(
+                f"the log is of schema version {found}, newer than this durable "
+                f"understands ({SCHEMA_VERSION}); upgrade durable"
+            )
+        for v in range(found + 1, SCHEMA_VERSION + 1):
+            UPGRADES[v](conn)
+        conn.execute(
+            sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+        )
+        return SCHEMA_VERSION

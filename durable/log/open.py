@@ -1,0 +1,44 @@
+"""Open the store a URL names: ``sqlite:///path`` (Postgres comes with its own module)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from durable.errors import LogSchemaError
+from durable.log.migrate import ensure_schema
+from durable.log.schema import SCHEMA_VERSION
+from durable.log.sqlstore import SqlStore
+
+__all__ = ["open_store"]
+
+
+def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> SqlStore:
+    """Open (creating if needed) the durable log at ``url``.
+
+    Raises:
+        LogSchemaError: the database is not a durable log, or of a newer schema; it is left
+            untouched.
+        ValueError: the URL names no supported database.
+    """
+    try:
+        backend = sa.make_url(url).get_backend_name()
+    except Exception as exc:
+        raise ValueError(f"not a database URL: {url!r}") from exc
+    if backend == "sqlite":
+        from durable.log.sqlite import SqliteDialect, check_sqlite_file, sqlite_path
+
+        path = sqlite_path(url)
+        if path is None:
+            raise ValueError(
+                "an in-memory SQLite database cannot be shared by a worker; use sqlite:///FILE"
+            )
+        check_sqlite_file(path, SCHEMA_VERSION)
+        dialect = SqliteDialect(url, synchronous=synchronous)
+    else:
+        raise ValueError(f"unsupported database {backend!r} in {url!r}: use sqlite:///FILE")
+    try:
+        ensure_schema(dialect.write_engine)
+    except LogSchemaError:
+        dialect.dispose()
+        raise
+    return SqlStore(url, dialect, max_stalls=max_stalls)

@@ -1,0 +1,99 @@
+"""The ``runs`` row as a fold of the journal: what each appended event changes in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from durable.events import EventType as T
+from durable.events import Failure, NewEvent, ProgressData, ResultData, SuspendData
+from durable.log.schema import runs
+
+__all__ = ["TERMINAL_STATUSES", "Projection", "project"]
+
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+
+class Projection:
+    """Column updates for the ``runs`` row, and what else the append implies."""
+
+    __slots__ = ("ends", "releases", "values", "waiting_for", "wake_at")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.ends = False
+        self.releases = False
+        self.waiting_for: str | None = None
+        self.wake_at: float | None = None
+
+
+def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) -> Projection:
+    """Fold ``events`` (with their encoded payloads) onto the ``runs`` columns."""
+    p = Projection()
+    v = p.values
+    completed = 0
+    for ev, raw in zip(events, encoded, strict=True):
+        t = ev.type
+        if t == T.STEP_COMPLETED:
+            completed += 1
+        elif t == T.STAGE_ENTERED:
+            v["stage"] = ev.name
+        elif t == T.STAGE_LEFT:
+            v["stage"] = getattr(ev.data, "stage", None)
+        elif t == T.PROGRESS:
+            d = ev.data
+            if isinstance(d, ProgressData) and d.scope == "run":
+                v["progress"] = d.value
+        elif t == T.RUN_COMPLETED:
+            d = ev.data
+            assert isinstance(d, ResultData)
+            v.update(status="completed", output=bytes(d.result), progress=1.0)
+            p.ends = True
+        elif t == T.RUN_FAILED:
+            d = ev.data
+            assert isinstance(d, Failure)
+            v.update(
+                status="failed", error_type=d.error.type, error_message=d.error.message[:10000]
+            )
+            p.ends = True
+        elif t == T.RUN_RETRY_SCHEDULED:
+            v["attempt"] = ev.attempt
+        elif t == T.RUN_SUSPENDED:
+            d = ev.data
+            assert isinstance(d, SuspendData)
+            p.releases = True
+            p.wake_at = d.wake_at
+            p.waiting_for = d.waiting_for
+            v.update(
+                status="pending" if d.reason == "released" else "sleeping",
+                wake_at=d.wake_at,
+                due_at=d.wake_at,
+                waiting_for=d.waiting_for,
+            )
+    if completed:
+        v["steps_completed"] = runs.c.steps_completed + completed
+    if p.ends:
+        v.update(finished_at=now, due_at=None, wake_at=None, waiting_for=None)
+    if p.ends or p.releases:
+        v.update(
+            lease_owner=None,
+            lease_expires_at=None,
+            lease_epoch=runs.c.lease_epoch + 1,
+        )
+    v["updated_at"] = now
+    v["stalls"] = 0
+    return p
+
+
+def row_values(**extra: Any) -> dict[str, Any]:
+    """Defaults of a new ``runs`` row."""
+    base: dict[str, Any] = {
+        "status": "pending",
+        "lease_epoch": 0,
+        "last_seq": 1,
+        "attempt": 1,
+        "steps_completed": 0,
+        "stalls": 0,
+    }
+    base.update(extra)
+    return base

@@ -1,0 +1,129 @@
+"""The only schema of the log: one SQLAlchemy Core ``MetaData`` for every dialect.
+
+``python -m durable.log.schema [sqlite|postgresql]`` prints its DDL.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import sqlalchemy as sa
+
+__all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals"]
+
+SCHEMA_VERSION = 1
+"""Bumped by every change to the tables below; see ``durable.log.migrate``."""
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_Id = sa.String(255)
+_Time = sa.Float(precision=53)
+"""Instants are Unix seconds (float) of the database's clock."""
+
+runs = sa.Table(
+    "durable_runs",
+    metadata,
+    sa.Column("id", _Id, primary_key=True),
+    sa.Column("workflow", _Id, nullable=False),
+    sa.Column("queue", _Id, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, default=0),
+    sa.Column("input", sa.LargeBinary, nullable=False),
+    sa.Column("output", sa.LargeBinary),
+    sa.Column("error_type", sa.String(255)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("parent_id", _Id),
+    sa.Column("due_at", _Time, comment="when a worker may take it; NULL: not now"),
+    sa.Column("wake_at", _Time),
+    sa.Column("waiting_for", sa.String(300)),
+    sa.Column("deadline_at", _Time),
+    sa.Column("timeout", _Time),
+    sa.Column("lease_owner", _Id),
+    sa.Column("lease_epoch", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lease_expires_at", _Time),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("progress", sa.Float),
+    sa.Column("stage", sa.String(255)),
+    sa.Column("steps_completed", sa.Integer, nullable=False, default=0),
+    sa.Column("stalls", sa.Integer, nullable=False, default=0),
+    sa.Column("trace_context", sa.LargeBinary),
+    sa.Column("created_at", _Time, nullable=False),
+    sa.Column("updated_at", _Time, nullable=False),
+    sa.Column("finished_at", _Time),
+    sa.Index(
+        "ix_durable_runs_due",
+        "queue",
+        sa.desc("priority"),
+        "due_at",
+        sqlite_where=sa.text("due_at IS NOT NULL"),
+        postgresql_where=sa.text("due_at IS NOT NULL"),
+    ),
+    sa.Index("ix_durable_runs_status_workflow", "status", "workflow"),
+    sa.Index("ix_durable_runs_parent_id", "parent_id"),
+    sa.Index("ix_durable_runs_lease_owner", "lease_owner"),
+    sa.Index("ix_durable_runs_created_at", "created_at"),
+)
+
+events = sa.Table(
+    "durable_events",
+    metadata,
+    sa.Column("run_id", _Id, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("position", sa.Integer),
+    sa.Column("name", sa.String(255)),
+    sa.Column("attempt", sa.Integer),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("at", _Time, nullable=False),
+    sa.Column("outcome", sa.String(16), comment="set on outcome events; unique per position"),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Index(
+        "uq_durable_events_outcome",
+        "run_id",
+        "position",
+        "outcome",
+        unique=True,
+        sqlite_where=sa.text("outcome IS NOT NULL"),
+        postgresql_where=sa.text("outcome IS NOT NULL"),
+    ),
+)
+
+signals = sa.Table(
+    "durable_signals",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", _Id, nullable=False),
+    sa.Column("name", _Id, nullable=False),
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("created_at", _Time, nullable=False),
+    sa.Column("consumed_seq", sa.BigInteger),
+    sa.Index("ix_durable_signals_run_id_name", "run_id", "name", "consumed_seq"),
+)
+
+meta = sa.Table(
+    "durable_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+
+
+def _print_ddl(dialect_name: str) -> None:
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    engine = sa.create_mock_engine(f"{dialect_name}://", lambda *a, **k: None)
+    for table in metadata.sorted_tables:
+        print(str(CreateTable(table).compile(dialect=engine.dialect)).strip() + ";")
+        for index in table.indexes:
+            print(str(CreateIndex(index).compile(dialect=engine.dialect)).strip() + ";")
+
+
+if __name__ == "__main__":
+    _print_ddl(sys.argv[1] if len(sys.argv) > 1 else "sqlite")

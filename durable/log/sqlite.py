@@ -1,0 +1,114 @@
+"""SQLite specifics: WAL, ``synchronous=FULL``, a busy timeout and ``BEGIN IMMEDIATE``.
+
+Several worker processes can share one file: every write transaction takes SQLite's write
+lock at its start (``BEGIN IMMEDIATE``), so that two writers never deadlock upgrading a read
+lock, and waits up to the busy timeout for it. Reads run in their own deferred transactions
+and never block writers in WAL mode.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from durable.errors import LogSchemaError
+from durable.log.sqlstore import Dialect
+
+__all__ = ["SqliteDialect", "check_sqlite_file", "sqlite_path"]
+
+BUSY_TIMEOUT_S = 60.0
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of a ``sqlite:///`` URL, or ``None`` for an in-memory database."""
+    u = sa.make_url(url)
+    db = u.database
+    if not db or db == ":memory:":
+        return None
+    return db
+
+
+def check_sqlite_file(path: str, schema_version: int) -> None:
+    """Refuse, without writing to it, a file that is not a durable log of a known version.
+
+    A missing or empty file is fine (it becomes a new log).
+    """
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise LogSchemaError(f"{path} cannot be opened as a SQLite database: {exc}") from exc
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return
+        if "durable_meta" not in tables:
+            raise LogSchemaError(
+                f"{path} is a SQLite database but not a durable log "
+                f"(it has tables {sorted(tables)[:5]} and no durable_meta); "
+                "point durable at a new file"
+            )
+        row = con.execute("SELECT value FROM durable_meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise LogSchemaError(f"{path} is not a SQLite database: {exc}") from exc
+    finally:
+        con.close()
+    if row is None:
+        raise LogSchemaError(f"{path} has a durable_meta table without a schema version")
+    try:
+        found = int(row[0])
+    except ValueError:
+        raise LogSchemaError(f"{path}: unreadable schema version {row[0]!r}") from None
+    if found > schema_version:
+        raise LogSchemaError(
+            f"{path} holds a durable log of schema version {found}, newer than this "
+            f"version of durable understands ({schema_version}); upgrade durable"
+        )
+
+
+def _engine(url: str, *, immediate: bool, synchronous: str) -> sa.Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 5.0},
+        pool_size=8,
+        max_overflow=32,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class SqliteDialect(Dialect):
+    """Engines and SQL that differ on SQLite."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        self.write_engine = _engine(url, immediate=True, synchronous=synchronous.upper())
+        self.read_engine = _engine(url, immediate=False, synchronous=synchronous.upper())
+
+    def now(self, conn: Connection) -> float:
+        # SQLite runs on this machine: its clock is the OS clock, read inside the write lock.
+        return time.time()
+
+    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)

@@ -1,0 +1,699 @@
+"""The log on SQLAlchemy Core: one implementation of :class:`Store` for every dialect.
+
+Dialect specifics (how a write transaction begins, the clock, the upsert) come from a
+:class:`Dialect` object (``sqlite.py``; ``postgres.py`` later). Every statement is a small named
+method here, so that reading this file is reading the log's SQL.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from durable.events import (
+    OUTCOME_KIND,
+    EventType,
+    MarkData,
+    NewEvent,
+    RunStartedData,
+    SignalData,
+    SuspendData,
+    encode_data,
+)
+from durable.log._dberrors import translate_errors
+from durable.log.projection import TERMINAL_STATUSES, project
+from durable.log.schema import events, runs, signals
+from durable.log.store import (
+    AppendRequest,
+    AppendResult,
+    JournalRow,
+    Lease,
+    NewRun,
+    RunFilter,
+    RunRow,
+    Store,
+)
+
+__all__ = ["Dialect", "SqlStore"]
+
+T = EventType
+_RUN_COLUMNS = [runs.c[f] for f in RunRow.__slots__]
+_EVENT_COLUMNS = [events.c[f] for f in JournalRow.__slots__]
+_TERMINAL = list(TERMINAL_STATUSES)
+
+
+class Dialect(abc.ABC):
+    """What differs between stores: engines, transactions, the clock, the upsert."""
+
+    write_engine: Engine
+    read_engine: Engine
+
+    @abc.abstractmethod
+    def now(self, conn: Connection) -> float:
+        """The database's clock, in Unix seconds, read inside the transaction."""
+
+    @abc.abstractmethod
+    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+        """An ``INSERT`` that does nothing when the key in ``index`` exists."""
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+
+def _run(row: Any) -> RunRow:
+    return RunRow(*row)
+
+
+def _journal(row: Any) -> JournalRow:
+    return JournalRow(*row)
+
+
+class SqlStore(Store):
+    """The event log on a SQLAlchemy engine (see :class:`Store` for each method's promise)."""
+
+    def __init__(self, url: str, dialect: Dialect, max_stalls: int = 10) -> None:
+        self.url = url
+        self._d = dialect
+        self.max_stalls = max_stalls
+
+    def close(self) -> None:
+        self._d.dispose()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(), self._d.write_engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(), self._d.read_engine.connect() as conn:
+            yield conn
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def create_run(self, run: NewRun) -> tuple[RunRow, bool]:
+        with self._write() as c:
+            now = self._d.now(c)
+            created = self._insert_run(c, run, now)
+            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run.id)).one()
+        return _run(row), created
+
+    def _insert_run(self, c: Connection, run: NewRun, now: float) -> bool:
+        """Insert a run and its ``run_started`` (seq 1); False if the id exists."""
+        values = {
+            "id": run.id,
+            "workflow": run.workflow,
+            "queue": run.queue,
+            "status": "pending",
+            "priority": run.priority,
+            "input": run.input,
+            "parent_id": run.parent_id,
+            "due_at": now + max(run.delay, 0.0),
+            "wake_at": now + run.delay if run.delay > 0 else None,
+            "timeout": run.timeout,
+            "deadline_at": now + run.timeout if run.timeout else None,
+            "lease_epoch": 0,
+            "last_seq": 1,
+            "attempt": 1,
+            "steps_completed": 0,
+            "stalls": 0,
+            "trace_context": run.trace_context,
+            "created_at": now,
+            "updated_at": now,
+        }
+        res = c.execute(self._d.insert_ignore(runs, ["id"]).values(**values))
+        if res.rowcount != 1:
+            return False
+        data = RunStartedData(
+            input=msgspec.Raw(run.input),
+            workflow=run.workflow,
+            parent_id=run.parent_id,
+            forked_from=run.forked_from,
+        )
+        c.execute(
+            events.insert().values(
+                run_id=run.id,
+                seq=1,
+                type=T.RUN_STARTED.value,
+                epoch=0,
+                at=now,
+                data=encode_data(data),
+            )
+        )
+        return True
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        with self._read() as c:
+            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        return _run(row) if row is not None else None
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRow]:
+        if not run_ids:
+            return []
+        with self._read() as c:
+            rows = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id.in_(list(run_ids))))
+            return [_run(r) for r in rows]
+
+    def list_runs(self, flt: RunFilter) -> list[RunRow]:
+        q = sa.select(*_RUN_COLUMNS)
+        if flt.status is not None:
+            q = q.where(runs.c.status == flt.status)
+        if flt.statuses:
+            q = q.where(runs.c.status.in_(list(flt.statuses)))
+        if flt.workflow is not None:
+            q = q.where(runs.c.workflow == flt.workflow)
+        if flt.queue is not None:
+            q = q.where(runs.c.queue == flt.queue)
+        if flt.parent_id is not None:
+            q = q.where(runs.c.parent_id == flt.parent_id)
+        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(flt.limit)
+        with self._read() as c:
+            return [_run(r) for r in c.execute(q)]
+
+    def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
+        q = (
+            sa.select(*_EVENT_COLUMNS)
+            .where(events.c.run_id == run_id, events.c.seq > after_seq)
+            .order_by(events.c.seq)
+        )
+        with self._read() as c:
+            return [_journal(r) for r in c.execute(q)]
+
+    # -- leases --------------------------------------------------------------------------
+
+    def lease(
+        self,
+        owner: str,
+        ttl: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        reclaim: Sequence[str] = (),
+    ) -> list[Lease]:
+        if limit <= 0 or not workflows:
+            return []
+        with self._write() as c:
+            now = self._d.now(c)
+            candidates: list[Any] = []
+            if reclaim:
+                candidates += c.execute(self._reclaimable(workflows, queues, reclaim, limit))
+            if len(candidates) < limit:
+                taken = {r.id for r in candidates}
+                more = c.execute(self._runnable(workflows, queues, now, limit))
+                candidates += [r for r in more if r.id not in taken][: limit - len(candidates)]
+            leased: list[tuple[str, int, bool]] = []
+            for cand in candidates:
+                takeover = cand.status == "running" and cand.lease_owner not in reclaim
+                if takeover and cand.stalls + 1 > self.max_stalls:
+                    self._fail_stalled(c, cand, now)
+                    continue
+                new_epoch = self._take(c, cand, owner, ttl, now, takeover)
+                if new_epoch is not None:
+                    leased.append((cand.id, new_epoch, takeover))
+            if not leased:
+                return []
+            rows = {
+                r.id: _run(r)
+                for r in c.execute(
+                    sa.select(*_RUN_COLUMNS).where(runs.c.id.in_([x[0] for x in leased]))
+                )
+            }
+        return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
+
+    @staticmethod
+    def _filters(workflows: Sequence[str], queues: Sequence[str] | None) -> list[Any]:
+        conds: list[Any] = [runs.c.workflow.in_(list(workflows))]
+        if queues is not None:
+            conds.append(runs.c.queue.in_(list(queues)))
+        return conds
+
+    def _runnable(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, now: float, limit: int
+    ) -> Any:
+        """Runs whose ``due_at`` has come, highest priority first, FIFO within it."""
+        return (
+            sa.select(
+                runs.c.id,
+                runs.c.status,
+                runs.c.lease_owner,
+                runs.c.lease_epoch,
+                runs.c.last_seq,
+                runs.c.stalls,
+            )
+            .where(runs.c.due_at <= now, *self._filters(workflows, queues))
+            .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
+            .limit(limit)
+        )
+
+    def _reclaimable(
+        self,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        owners: Sequence[str],
+        limit: int,
+    ) -> Any:
+        """Running runs leased by owners that are known to be gone."""
+        return (
+            sa.select(
+                runs.c.id,
+                runs.c.status,
+                runs.c.lease_owner,
+                runs.c.lease_epoch,
+                runs.c.last_seq,
+                runs.c.stalls,
+            )
+            .where(
+                runs.c.status == "running",
+                runs.c.lease_owner.in_(list(owners)),
+                *self._filters(workflows, queues),
+            )
+            .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
+            .limit(limit)
+        )
+
+    def _take(
+        self, c: Connection, cand: Any, owner: str, ttl: float, now: float, takeover: bool
+    ) -> int | None:
+        """Set the lease under a new epoch and append ``lease_taken``."""
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == cand.id, runs.c.lease_epoch == cand.lease_epoch)
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_epoch=runs.c.lease_epoch + 1,
+                lease_expires_at=now + ttl,
+                due_at=now + ttl,
+                wake_at=None,
+                waiting_for=None,
+                last_seq=runs.c.last_seq + 1,
+                stalls=runs.c.stalls + (1 if takeover else 0),
+                updated_at=now,
+            )
+            .returning(runs.c.lease_epoch, runs.c.last_seq)
+        ).first()
+        if res is None:
+            return None
+        epoch, seq = int(res[0]), int(res[1])
+        data = MarkData(owner=owner, takeover=takeover)
+        c.execute(
+            events.insert().values(
+                run_id=cand.id,
+                seq=seq,
+                type=T.LEASE_TAKEN.value,
+                epoch=epoch,
+                at=now,
+                data=encode_data(data),
+            )
+        )
+        return epoch
+
+    def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
+        """Fail a run that was taken over too often without progress."""
+        from durable.events import ErrorInfo, Failure
+
+        err = ErrorInfo(
+            type="RecoveryLimitExceeded",
+            message=f"the run's lease expired {cand.stalls + 1} times without progress",
+            module="durable",
+        )
+        self._end(c, cand.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+
+    def _end(self, c: Connection, run_id: str, now: float, event: NewEvent) -> Any:
+        """End a run outside its lease (cancel, stall limit): new epoch, one final event."""
+        raw = encode_data(event.data)
+        proj = project([event], [raw], now)
+        vals = dict(proj.values)
+        vals.update(last_seq=runs.c.last_seq + 1)
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status.notin_(_TERMINAL))
+            .values(**vals)
+            .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.parent_id)
+        ).first()
+        if res is None:
+            return None
+        c.execute(
+            events.insert().values(
+                run_id=run_id,
+                seq=res.last_seq,
+                type=event.type,
+                position=event.position,
+                name=event.name,
+                attempt=event.attempt,
+                epoch=res.lease_epoch,
+                at=now,
+                data=raw,
+            )
+        )
+        if res.parent_id is not None:
+            self._wake_parent(c, res.parent_id, now)
+        return res
+
+    def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
+        if not held:
+            return set()
+        with self._write() as c:
+            now = self._d.now(c)
+            rows = c.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.lease_owner == owner,
+                    runs.c.status == "running",
+                    runs.c.id.in_(list(held)),
+                )
+                .values(lease_expires_at=now + ttl, due_at=now + ttl)
+                .returning(runs.c.id, runs.c.lease_epoch)
+            ).all()
+        still = {r[0]: int(r[1]) for r in rows}
+        return {rid for rid, ep in held.items() if still.get(rid) != ep}
+
+    def release(self, held: dict[str, int]) -> None:
+        if not held:
+            return
+        reqs = [
+            AppendRequest(
+                rid,
+                ep,
+                [NewEvent(T.RUN_SUSPENDED.value, SuspendData(reason="released"))],
+            )
+            for rid, ep in held.items()
+        ]
+        self.append(reqs)
+
+    def owners_running(self, workflows: Sequence[str]) -> list[str]:
+        q = (
+            sa.select(runs.c.lease_owner)
+            .where(runs.c.status == "running", runs.c.workflow.in_(list(workflows)))
+            .distinct()
+        )
+        with self._read() as c:
+            return [r[0] for r in c.execute(q) if r[0] is not None]
+
+    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
+        if not workflows:
+            return None
+        q = sa.select(sa.func.min(runs.c.due_at)).where(
+            runs.c.due_at.is_not(None), *self._filters(workflows, queues)
+        )
+        with self._read() as c:
+            v = c.execute(q).scalar()
+        return float(v) if v is not None else None
+
+    # -- journal -------------------------------------------------------------------------
+
+    def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        if not requests:
+            return []
+        try:
+            with self._write() as c:
+                now = self._d.now(c)
+                return [self._append_one(c, r, now) for r in requests]
+        except Exception as exc:
+            if len(requests) == 1:
+                return [AppendResult(ok=False, error=exc)]
+        # One request broke the batch: isolate it, so that the others still commit.
+        out: list[AppendResult] = []
+        for r in requests:
+            try:
+                with self._write() as c:
+                    out.append(self._append_one(c, r, self._d.now(c)))
+            except Exception as exc:
+                out.append(AppendResult(ok=False, error=exc))
+        return out
+
+    def _append_one(self, c: Connection, req: AppendRequest, now: float) -> AppendResult:
+        evs = list(req.events)
+        signal: tuple[int, bytes | None] | None = None
+        if req.consume_signal is not None:
+            name, position = req.consume_signal
+            sig = c.execute(
+                sa.select(signals.c.id, signals.c.payload)
+                .where(
+                    signals.c.run_id == req.run_id,
+                    signals.c.name == name,
+                    signals.c.consumed_seq.is_(None),
+                )
+                .order_by(signals.c.id)
+                .limit(1)
+            ).first()
+            if sig is not None:
+                signal = (int(sig.id), sig.payload)
+                payload = msgspec.Raw(sig.payload) if sig.payload is not None else None
+                evs.insert(
+                    0,
+                    NewEvent(
+                        T.SIGNAL_RECEIVED.value,
+                        SignalData(payload=payload, signal_id=int(sig.id)),
+                        position=position,
+                        name=name,
+                    ),
+                )
+        encoded = [encode_data(e.data) for e in evs]
+        proj = project(evs, encoded, now)
+        vals = proj.values
+        n = len(evs)
+        vals["last_seq"] = runs.c.last_seq + n
+        if proj.releases:
+            due = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
+            vals["due_at"] = due
+        res = c.execute(
+            sa.update(runs)
+            .where(
+                runs.c.id == req.run_id,
+                runs.c.lease_epoch == req.epoch,
+                runs.c.status.notin_(_TERMINAL),
+            )
+            .values(**vals)
+            .returning(runs.c.last_seq, runs.c.parent_id)
+        ).first()
+        if res is None:
+            return AppendResult(ok=False)
+        last = int(res.last_seq)
+        if n:
+            first = last - n + 1
+            c.execute(
+                events.insert(),
+                [
+                    {
+                        "run_id": req.run_id,
+                        "seq": first + i,
+                        "type": e.type,
+                        "position": e.position,
+                        "name": e.name,
+                        "attempt": e.attempt,
+                        "epoch": req.epoch,
+                        "at": now,
+                        "outcome": OUTCOME_KIND.get(e.type),
+                        "data": raw,
+                    }
+                    for i, (e, raw) in enumerate(zip(evs, encoded, strict=True))
+                ],
+            )
+            if signal is not None:
+                c.execute(
+                    sa.update(signals).where(signals.c.id == signal[0]).values(consumed_seq=first)
+                )
+        for child in req.new_runs:
+            self._insert_run(c, child, now)
+        if proj.ends and res.parent_id is not None:
+            self._wake_parent(c, res.parent_id, now)
+        return AppendResult(ok=True, last_seq=last, signal=signal)
+
+    def _due_on_suspend(
+        self,
+        c: Connection,
+        req: AppendRequest,
+        waiting_for: str | None,
+        wake_at: float | None,
+        now: float,
+    ) -> float | None:
+        """When a run that hands its lease back becomes due: now if what it waits for is
+        already there (a signal in the inbox, an ended child), else at ``wake_at``."""
+        if wake_at is None and waiting_for is None:
+            return now  # released by a stopping worker
+        if waiting_for is not None and waiting_for.startswith("signal:"):
+            name = waiting_for[len("signal:") :]
+            hit = c.execute(
+                sa.select(signals.c.id)
+                .where(
+                    signals.c.run_id == req.run_id,
+                    signals.c.name == name,
+                    signals.c.consumed_seq.is_(None),
+                )
+                .limit(1)
+            ).first()
+            if hit is not None:
+                return now
+        elif waiting_for == "children" and req.wait_children:
+            hit = c.execute(
+                sa.select(runs.c.id)
+                .where(runs.c.id.in_(list(req.wait_children)), runs.c.status.in_(_TERMINAL))
+                .limit(1)
+            ).first()
+            if hit is not None:
+                return now
+        return wake_at
+
+    def _wake_parent(self, c: Connection, parent_id: str, now: float) -> None:
+        """Make a parent that waits for its children due now (always touching its row, so
+        that a concurrent suspend of the parent and this wake-up serialize)."""
+        waiting = sa.and_(runs.c.status == "sleeping", runs.c.waiting_for == "children")
+        c.execute(
+            sa.update(runs)
+            .where(runs.c.id == parent_id)
+            .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
+        )
+
+    # -- clients -------------------------------------------------------------------------
+
+    def cancel(self, run_id: str, reason: str) -> RunRow | None:
+        with self._write() as c:
+            now = self._d.now(c)
+            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+            if row is None:
+                return None
+            self._cancel_tree(c, run_id, reason, now)
+            return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one())
+
+    def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> None:
+        ev = NewEvent(T.RUN_CANCELLED.value, MarkData(text=reason))
+        raw = encode_data(ev.data)
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status.notin_(_TERMINAL))
+            .values(
+                status="cancelled",
+                lease_epoch=runs.c.lease_epoch + 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                due_at=None,
+                wake_at=None,
+                waiting_for=None,
+                finished_at=now,
+                updated_at=now,
+                last_seq=runs.c.last_seq + 1,
+            )
+            .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.parent_id)
+        ).first()
+        if res is None:
+            return
+        c.execute(
+            events.insert().values(
+                run_id=run_id,
+                seq=res.last_seq,
+                type=ev.type,
+                epoch=res.lease_epoch,
+                at=now,
+                data=raw,
+            )
+        )
+        children = c.execute(
+            sa.select(runs.c.id).where(runs.c.parent_id == run_id, runs.c.status.notin_(_TERMINAL))
+        ).all()
+        for (child_id,) in children:
+            self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now)
+        if res.parent_id is not None:
+            self._wake_parent(c, res.parent_id, now)
+
+    def resume(self, run_id: str) -> RunRow | None:
+        with self._write() as c:
+            now = self._d.now(c)
+            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+            if row is None:
+                return None
+            if row.status in ("failed", "cancelled"):
+                res = c.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == run_id, runs.c.status.in_(["failed", "cancelled"]))
+                    .values(
+                        status="pending",
+                        lease_epoch=runs.c.lease_epoch + 1,
+                        attempt=runs.c.attempt + 1,
+                        due_at=now,
+                        finished_at=None,
+                        error_type=None,
+                        error_message=None,
+                        output=None,
+                        stalls=0,
+                        deadline_at=sa.case(
+                            (runs.c.timeout.is_not(None), now + runs.c.timeout), else_=None
+                        ),
+                        updated_at=now,
+                        last_seq=runs.c.last_seq + 1,
+                    )
+                    .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
+                ).first()
+                if res is not None:
+                    c.execute(
+                        events.insert().values(
+                            run_id=run_id,
+                            seq=res.last_seq,
+                            type=T.RUN_RESUMED.value,
+                            attempt=res.attempt,
+                            epoch=res.lease_epoch,
+                            at=now,
+                            data=encode_data(MarkData()),
+                        )
+                    )
+            return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one())
+
+    def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
+        with self._write() as c:
+            now = self._d.now(c)
+            if not self._insert_run(c, new, now):
+                from durable.errors import IdConflictError
+
+                raise IdConflictError(f"a run with id {new.id!r} exists")
+            if keep:
+                c.execute(
+                    events.insert(),
+                    [
+                        {
+                            "run_id": new.id,
+                            "seq": 2 + i,
+                            "type": e.type,
+                            "position": e.position,
+                            "name": e.name,
+                            "attempt": e.attempt,
+                            "epoch": 0,
+                            "at": e.at,
+                            "outcome": OUTCOME_KIND.get(e.type),
+                            "data": e.data,
+                        }
+                        for i, e in enumerate(keep)
+                    ],
+                )
+                done = sum(1 for e in keep if e.type == T.STEP_COMPLETED)
+                c.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == new.id)
+                    .values(last_seq=1 + len(keep), steps_completed=done)
+                )
+            return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == new.id)).one())
+
+    def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:
+        with self._write() as c:
+            now = self._d.now(c)
+            exists = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
+            if exists is None:
+                return False
+            # Insert first, then touch the row: see _wake_parent for why the order matters.
+            c.execute(
+                signals.insert().values(run_id=run_id, name=name, payload=payload, created_at=now)
+            )
+            waiting = sa.and_(runs.c.status == "sleeping", runs.c.waiting_for == f"signal:{name}")
+            c.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id)
+                .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
+            )
+        return True

@@ -1,0 +1,254 @@
+"""The contract of the event log, in the log's own words, and the value types it trades in.
+
+A *run* is a row of ``durable_runs``; its *journal* is its rows of ``durable_events``, ordered
+by ``seq`` (gapless from 1). Only the holder of a run's lease may append to its journal, and
+every append names the lease *epoch* it was taken under: an append under a stale epoch writes
+nothing. The ``runs`` row is a projection of the journal, updated in the same transaction as
+every append.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from durable.events import NewEvent
+
+__all__ = [
+    "AppendRequest",
+    "AppendResult",
+    "JournalRow",
+    "Lease",
+    "NewRun",
+    "RunRow",
+    "Store",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to insert: its ``run_started`` event is written with it."""
+
+    id: str
+    workflow: str
+    queue: str
+    input: bytes
+    priority: int = 0
+    delay: float = 0.0
+    timeout: float | None = None
+    parent_id: str | None = None
+    trace_context: bytes | None = None
+    forked_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One row of ``durable_runs``."""
+
+    id: str
+    workflow: str
+    queue: str
+    status: str
+    priority: int
+    input: bytes
+    output: bytes | None
+    error_type: str | None
+    error_message: str | None
+    parent_id: str | None
+    due_at: float | None
+    wake_at: float | None
+    waiting_for: str | None
+    deadline_at: float | None
+    timeout: float | None
+    lease_owner: str | None
+    lease_epoch: int
+    lease_expires_at: float | None
+    last_seq: int
+    attempt: int
+    progress: float | None
+    stage: str | None
+    steps_completed: int
+    stalls: int
+    trace_context: bytes | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One row of ``durable_events``, its payload still encoded."""
+
+    run_id: str
+    seq: int
+    type: str
+    position: int | None
+    name: str | None
+    attempt: int | None
+    epoch: int
+    at: float
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A run taken by a worker: it may append under ``epoch`` until the lease is lost."""
+
+    run: RunRow
+    epoch: int
+    takeover: bool
+    """The run was ``running`` under another lease that had expired (a stall)."""
+    db_now: float
+    """The database's clock when the lease was taken."""
+
+
+@dataclass(slots=True)
+class AppendRequest:
+    """Events to append to one run's journal under one epoch, in one transaction.
+
+    The log projects the events onto the run's row. ``run_suspended`` and terminal events hand
+    the lease back (the epoch is bumped, so nothing more can be appended under it).
+    """
+
+    run_id: str
+    epoch: int
+    events: Sequence[NewEvent]
+    new_runs: Sequence[NewRun] = ()
+    """Runs (children) inserted in the same transaction; an existing id is left as it is."""
+    consume_signal: tuple[str, int] | None = None
+    """``(name, position)``: consume the oldest unconsumed signal of that name and append a
+    ``signal_received`` for it at that position, before ``events``; if there is none, append
+    ``events`` only."""
+    wait_children: Sequence[str] = ()
+    """With a ``run_suspended`` waiting for children: due at once if one of them has ended."""
+
+
+@dataclass(slots=True)
+class AppendResult:
+    """What became of one :class:`AppendRequest`."""
+
+    ok: bool
+    """False: the epoch was stale or the run has ended; nothing was written."""
+    last_seq: int = 0
+    signal: tuple[int, bytes | None] | None = None
+    """The consumed signal's id and payload, when ``consume_signal`` found one."""
+    error: BaseException | None = None
+    """A database error that failed this request alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """Equality filters of :meth:`Store.list_runs`; ``None`` matches anything."""
+
+    status: str | None = None
+    workflow: str | None = None
+    queue: str | None = None
+    parent_id: str | None = None
+    limit: int = 100
+    statuses: tuple[str, ...] = field(default=())
+
+
+class Store(abc.ABC):
+    """The event log. Every method is one transaction unless it says otherwise."""
+
+    url: str
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connections."""
+
+    # -- runs ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_run(self, run: NewRun) -> tuple[RunRow, bool]:
+        """Insert the run and its ``run_started`` event unless the id exists.
+
+        Returns the row (the existing one if the id was taken) and whether it was created.
+        Idempotency rests on the primary key, never on a read before the insert.
+        """
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunRow | None:
+        """The run's row, or ``None``."""
+
+    @abc.abstractmethod
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRow]:
+        """The rows of those of ``run_ids`` that exist."""
+
+    @abc.abstractmethod
+    def list_runs(self, flt: RunFilter) -> list[RunRow]:
+        """Runs matching ``flt``, newest first."""
+
+    @abc.abstractmethod
+    def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
+        """The run's events with ``seq > after_seq``, in ``seq`` order."""
+
+    # -- leases --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def lease(
+        self,
+        owner: str,
+        ttl: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        reclaim: Sequence[str] = (),
+    ) -> list[Lease]:
+        """Take up to ``limit`` runnable runs of ``workflows`` (and ``queues``), highest
+        priority first, FIFO within a priority.
+
+        Runnable: ``pending`` or ``sleeping`` with ``due_at`` reached, or ``running`` with an
+        expired lease, or ``running`` under an owner named in ``reclaim`` (a worker that
+        restarted under that identity, or a dead process). Each take sets the owner and expiry,
+        bumps ``lease_epoch`` and appends ``lease_taken``, in one transaction.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
+        """Extend the leases of ``held`` (run id -> epoch); return the ids no longer held."""
+
+    @abc.abstractmethod
+    def release(self, held: dict[str, int]) -> None:
+        """Hand leases back: each run becomes due now under a new epoch (graceful stop)."""
+
+    @abc.abstractmethod
+    def owners_running(self, workflows: Sequence[str]) -> list[str]:
+        """The distinct lease owners of ``running`` runs of ``workflows``."""
+
+    @abc.abstractmethod
+    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
+        """The earliest ``due_at`` of a run a worker of ``workflows`` could take."""
+
+    # -- journal -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """Append each request's events, fenced by its epoch, all in one transaction.
+
+        For each request: ``UPDATE runs ... WHERE id AND lease_epoch = epoch AND not ended``
+        first; only if it matched, insert the events with the next ``seq`` numbers. A stale
+        request writes nothing and gets ``ok=False`` without failing the others.
+        """
+
+    # -- clients -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def cancel(self, run_id: str, reason: str) -> RunRow | None:
+        """End a non-terminal run ``cancelled`` (bumping the epoch, appending
+        ``run_cancelled``), and its unfinished children likewise. ``None``: no such run."""
+
+    @abc.abstractmethod
+    def resume(self, run_id: str) -> RunRow | None:
+        """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
+        ``run_resumed``); a run in any other state is left as it is."""
+
+    @abc.abstractmethod
+    def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
+        """Insert ``new`` whose journal holds, after its ``run_started``, copies of ``keep``."""
+
+    @abc.abstractmethod
+    def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:
+        """Add a signal to the run's inbox; wake the run if it waits for that name.
+        ``False``: no such run."""

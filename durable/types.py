@@ -1,0 +1,126 @@
+"""Public value types: ``Status``, ``RunInfo``, ``LogEvent``, ``WorkerEvent``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["TERMINAL", "LogEvent", "RunInfo", "Status", "WorkerEvent"]
+
+
+class Status(str, enum.Enum):
+    """The state of a run. Values are the lower-case words stored in the log."""
+
+    PENDING = "pending"
+    """Waiting for a worker to take it (delayed runs too)."""
+    RUNNING = "running"
+    """A worker executes it and holds its lease."""
+    SLEEPING = "sleeping"
+    """In ``durable.sleep``, ``wait_signal``, a child wait or a retry backoff; no worker holds it."""
+    COMPLETED = "completed"
+    """Finished with a result."""
+    FAILED = "failed"
+    """Finished with an error; can be resumed."""
+    CANCELLED = "cancelled"
+    """Cancelled by a client; can be resumed."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has ended (completed, failed or cancelled)."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+class WorkerEvent(str, enum.Enum):
+    """What a worker tells the listeners registered with ``app.on``."""
+
+    PROCESSING = "processing"
+    """A worker took a run and starts (or resumes) executing it."""
+    DONE = "done"
+    """A worker stopped executing a run, for any reason (finished, suspended, lost)."""
+    COMPLETED = "completed"
+    """A run completed."""
+    ERROR = "error"
+    """A step attempt or the workflow code raised (the run may still retry)."""
+    FAILED = "failed"
+    """A run ended failed."""
+    STALLED = "stalled"
+    """A worker took over a run whose previous holder's lease had expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """A snapshot of one run, as the ``runs`` table holds it."""
+
+    id: str
+    """The run's id."""
+    workflow: str
+    """The registered name of its workflow."""
+    status: Status
+    """Its current status."""
+    queue: str
+    """The queue it runs on."""
+    attempt: int
+    """1 for the first execution; +1 on each workflow retry or resume."""
+    created_at: datetime
+    """When it was started (UTC)."""
+    updated_at: datetime
+    """When its row last changed (UTC)."""
+    progress: float | None = None
+    """The last run-level ``durable.progress`` value (1.0 once completed)."""
+    error: str | None = None
+    """``"ErrorType: message"`` when failed, else ``None``."""
+    priority: int = 0
+    """Higher runs first; FIFO within a priority."""
+    parent_id: str | None = None
+    """The id of the run that started this one as a child, if any."""
+    error_type: str | None = None
+    """The error's type name when failed."""
+    error_message: str | None = None
+    """The error's message when failed."""
+    stage: str | None = None
+    """The stage the run is in, as last recorded."""
+    steps_completed: int = 0
+    """How many step outcomes the journal records as completed."""
+    wake_at: datetime | None = None
+    """When a sleeping or delayed run becomes due (UTC), if it is waiting for a time."""
+    step_name: str | None = None
+    """Inside a step (``durable.info()`` only): the step's name."""
+    step_position: int | None = None
+    """Inside a step (``durable.info()`` only): the step's position in the run."""
+    step_attempt: int | None = None
+    """Inside a step (``durable.info()`` only): the attempt, from 1."""
+    step_key: str | None = None
+    """Inside a step: ``"{run_id}:{position}"``, the same on every attempt and every worker;
+    use it as an idempotency key for the step's effects elsewhere."""
+    worker_id: str | None = None
+    """Inside a run (``durable.info()`` only): the identity of the executing worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One row of a run's journal."""
+
+    seq: int
+    """Its place in the run's journal: gapless from 1."""
+    type: str
+    """The event kind, a lower-case word such as ``"step_completed"``."""
+    name: str | None
+    """The step's, stage's, signal's or child workflow's name, where it has one."""
+    position: int | None
+    """The journaled call's position (from 1, in call order), where it has one."""
+    attempt: int | None
+    """The attempt number, for step and run attempts."""
+    at: datetime
+    """When it was written (UTC)."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """The event's payload, decoded to plain Python values."""
+    epoch: int = 0
+    """The lease epoch of the writer."""
