@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from durable.client import Client, LocalHub
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
@@ -135,21 +135,6 @@ class App:
 
     # -- definitions ---------------------------------------------------------------------
 
-    @overload
-    def workflow(self, fn: F, /) -> F: ...
-
-    @overload
-    def workflow(
-        self,
-        *,
-        name: str | None = None,
-        queue: str = "default",
-        timeout: float | None = None,
-        retry: Retry | None = None,
-        on_success: Callable[[str, Any], Any] | None = None,
-        on_error: Callable[[str, BaseException], Any] | None = None,
-    ) -> Callable[[F], F]: ...
-
     def workflow(
         self,
         fn: Callable[..., Any] | None = None,
@@ -192,14 +177,6 @@ class App:
             return wrapper  # type: ignore[return-value]
 
         return register(fn) if fn is not None else register
-
-    @overload
-    def step(self, fn: F, /) -> F: ...
-
-    @overload
-    def step(
-        self, *, name: str | None = None, retry: Retry | None = None, timeout: float | None = None
-    ) -> Callable[[F], F]: ...
 
     def step(
         self,
@@ -257,7 +234,9 @@ class App:
         run_sequence.__qualname__ = name
         run_sequence.__name__ = name
         run_sequence.__module__ = chain[0].__module__
-        return self.workflow(name=name, queue=queue, timeout=timeout, retry=retry)(run_sequence)
+        register = self.workflow(name=name, queue=queue, timeout=timeout, retry=retry)
+        wrapped: Callable[..., Any] = register(run_sequence)
+        return wrapped
 
     def queue(
         self,
@@ -372,7 +351,7 @@ class App:
             stop.set()
             threading.Thread(target=w.stop, args=(drain_timeout,), daemon=True).start()
 
-        old: dict[int, Any] = {}
+        old: dict[signal.Signals, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 old[sig] = signal.signal(sig, on_signal)

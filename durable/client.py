@@ -27,9 +27,11 @@ from durable.engine.runtime import RunState, Services
 from durable.errors import (
     DurableError,
     IdConflictError,
+    NonDeterminismError,
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
+    StepFailedError,
     UnknownWorkflowError,
 )
 from durable.events import EventType as T
@@ -464,15 +466,12 @@ class Client:
         state = RunState(services, row, row.lease_epoch, journal, wf, replay_only=True)
         try:
             finished, value = replay_run(state, args, kwargs)
-        except (DurableError, Exception) as exc:
-            if isinstance(exc, DurableError) and not isinstance(exc, RunFailedError):
-                if type(exc).__name__ == "NonDeterminismError":
-                    raise
-            if row.status == Status.FAILED or isinstance(exc, RunFailedError):
-                if isinstance(exc, RunFailedError):
-                    raise
-                raise RunFailedError(run_id, type(exc).__qualname__, str(exc)) from exc
+        except (NonDeterminismError, RunFailedError, UnknownWorkflowError):
             raise
+        except StepFailedError as exc:
+            raise RunFailedError(run_id, exc.error_type, exc.error_message) from exc
+        except Exception as exc:
+            raise RunFailedError(run_id, type(exc).__qualname__, str(exc)) from exc
         return value if finished else None
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """The ``type`` column of a journal row."""
 
     RUN_STARTED = "run_started"

@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["TERMINAL", "LogEvent", "RunInfo", "Status", "WorkerEvent"]
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The state of a run. Values are the lower-case words stored in the log."""
 
     PENDING = "pending"
@@ -18,16 +18,13 @@ class Status(str, enum.Enum):
     RUNNING = "running"
     """A worker executes it and holds its lease."""
     SLEEPING = "sleeping"
-    """In ``durable.sleep``, ``wait_signal``, a child wait or a retry backoff; no worker holds it."""
+    """In ``durable.sleep``, ``wait_signal``, a child wait or a retry backoff (no worker)."""
     COMPLETED = "completed"
     """Finished with a result."""
     FAILED = "failed"
     """Finished with an error; can be resumed."""
     CANCELLED = "cancelled"
     """Cancelled by a client; can be resumed."""
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_terminal(self) -> bool:
@@ -38,7 +35,7 @@ class Status(str, enum.Enum):
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
-class WorkerEvent(str, enum.Enum):
+class WorkerEvent(enum.StrEnum):
     """What a worker tells the listeners registered with ``app.on``."""
 
     PROCESSING = "processing"

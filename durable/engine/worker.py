@@ -8,6 +8,7 @@ thread extends leases (never on the event loop, so a busy loop cannot lose them)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -108,6 +109,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._killed = False
         self._runners: dict[str, Runner] = {}
         self._held: dict[str, int] = {}
         self._held_lock = threading.Lock()
@@ -151,24 +153,34 @@ class Worker:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(drain_timeout + 15)
 
+    def kill(self) -> None:
+        """Stop as abruptly as a crash would, for tests: abort every run at once, write
+        nothing more, hand no lease back (they expire, or a restart reclaims them)."""
+        self._killed = True
+        self._stopping = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for runner in list(self._runners.values()):
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(runner.abort, "killed")
+        self.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(15)
+
     def wake(self) -> None:
         """Look for work now (a run was started, signalled or became due in this process)."""
         loop, ev = self._loop, self._wake
         if loop is not None and ev is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:
-                pass
 
     def abort_run(self, run_id: str, reason: str) -> None:
         """Stop executing ``run_id`` at once (it was cancelled in this process)."""
         loop = self._loop
         runner = self._runners.get(run_id)
         if loop is not None and runner is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(runner.abort, reason)
-            except RuntimeError:
-                pass
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -238,10 +250,8 @@ class Worker:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
         self._wake.clear()
 
     async def _drive(self, lease: Lease) -> None:
@@ -262,6 +272,17 @@ class Worker:
                 self._wake.set()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        if self._killed:
+            self._hb_stop.set()
+            for runner in list(self._runners.values()):
+                runner.abort("killed")
+            live = {t for t in tasks if not t.done()}
+            if live:
+                await asyncio.wait(live, timeout=2.0)
+            await asyncio.to_thread(self.committer.stop)
+            self._workflow_pool.shutdown(wait=False, cancel_futures=True)
+            self._step_pool.shutdown(wait=False, cancel_futures=True)
+            return
         live = {t for t in tasks if not t.done()}
         if live:
             _, pending = await asyncio.wait(live, timeout=self._drain_timeout)

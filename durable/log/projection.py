@@ -32,7 +32,7 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
     p = Projection()
     v = p.values
     completed = 0
-    for ev, raw in zip(events, encoded, strict=True):
+    for ev, _raw in zip(events, encoded, strict=True):
         t = ev.type
         if t == T.STEP_COMPLETED:
             completed += 1
