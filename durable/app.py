@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from durable.client import Client, LocalHub
+from durable.client import AsyncClient, Client, LocalHub
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
 from durable.engine.policy import Retry
 from durable.engine.registry import Registry, StepDef, WorkflowDef
@@ -273,6 +273,10 @@ class App:
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
         return Client(_store=self.store, _registry=self.registry, _codec=self.codec, _hub=self._hub)
+
+    def async_client(self) -> AsyncClient:
+        """An :class:`AsyncClient` that knows this App's workflows."""
+        return AsyncClient(_client=self.client())
 
     def _listener(self, worker_id: str) -> Callable[[WorkerEvent, RunRow, dict[str, Any]], None]:
         def notify(event: WorkerEvent, row: RunRow, details: dict[str, Any]) -> None:

@@ -119,7 +119,7 @@ class ResultData(msgspec.Struct, frozen=True, omit_defaults=True):
     started_at: float | None = None
 
 
-class Failure(msgspec.Struct, frozen=True, omit_defaults=True):
+class Failure(msgspec.Struct, frozen=True):
     """``step_failed``, ``child_failed``, ``run_failed``: the error and whether it may retry."""
 
     error: ErrorInfo
@@ -147,6 +147,15 @@ class SignalData(msgspec.Struct, frozen=True, omit_defaults=True):
     """``signal_received``: the payload consumed, or ``timed_out``."""
 
     payload: msgspec.Raw | None = None
+    timed_out: bool = False
+    signal_id: int | None = None
+
+
+class _SignalDataWire(msgspec.Struct, frozen=True):
+    """How ``signal_received`` decodes: msgspec decodes ``Raw | None`` as ``null`` only, so an
+    absent payload decodes to an empty ``Raw`` (never a valid encoding), read back as ``None``."""
+
+    payload: msgspec.Raw = msgspec.Raw()
     timed_out: bool = False
     signal_id: int | None = None
 
@@ -219,6 +228,7 @@ _PAYLOAD: dict[str, type[msgspec.Struct]] = {
 
 _encoder = msgspec.msgpack.Encoder()
 _decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in _PAYLOAD.items()}
+_signal_decoder = msgspec.msgpack.Decoder(_SignalDataWire)
 
 
 class NewEvent(msgspec.Struct, frozen=True):
@@ -243,4 +253,7 @@ def decode_data(type_: str, data: bytes) -> Any:
         msgspec.DecodeError, msgspec.ValidationError, KeyError: on a corrupt row; callers in
         the log turn these into ``CorruptJournalError``.
     """
+    if type_ == T.SIGNAL_RECEIVED:
+        w = _signal_decoder.decode(data)
+        return SignalData(w.payload if len(w.payload) else None, w.timed_out, w.signal_id)
     return _decoders[type_].decode(data)

@@ -42,6 +42,8 @@ Notify = Callable[..., None]
 
 def _merge(state: RunState) -> Suspend:
     """One suspension for the whole run, from those its branches raised."""
+    if any(s.reason == "released" for s in state.suspensions):
+        return Suspend(None, None, "released")
     wakes = [s.wake_at for s in state.suspensions if s.wake_at is not None]
     kinds = {s.waiting_for for s in state.suspensions if s.waiting_for is not None}
     waiting = "children" if "children" in kinds else (kinds.pop() if len(kinds) == 1 else None)
@@ -76,6 +78,11 @@ class Runner:
         """The id of the run."""
         return self.lease.run.id
 
+    def drain(self) -> None:
+        """Hand the run back at its next journaled call (the worker is stopping)."""
+        if self.state is not None:
+            self.state.draining = True
+
     def abort(self, reason: str) -> None:
         """Stop executing at once: nothing more is written for this run by this worker."""
         if self.state is not None:
@@ -84,6 +91,9 @@ class Runner:
             self.stop.set_result(reason)
         if self._task is not None:
             self._task.cancel()
+
+    def _step_error(self, exc: BaseException) -> None:
+        self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
 
     async def _append(self, events: list[NewEvent], **kw: Any) -> bool:
         assert self.state is not None
@@ -152,6 +162,7 @@ class Runner:
         state = self.state = RunState(
             self.s, row, self.lease.epoch, journal, wf, clock_offset=self.clock_offset
         )
+        state.on_step_error = self._step_error
         pending = journal.pending_children()
         if pending:
             kids = await asyncio.to_thread(self.s.store.get_runs, pending)
@@ -181,6 +192,7 @@ class Runner:
             if timer is not None:
                 timer.cancel()
         if not body.done():
+            body.add_done_callback(_retrieve)
             if state.aborted == "deadline":
                 await self._timeout(wf)
             return
@@ -254,9 +266,8 @@ class Runner:
             return
         s = _merge(state)
         data = SuspendData(wake_at=s.wake_at, waiting_for=s.waiting_for, reason=s.reason)
-        await self._append(
-            [NewEvent(T.RUN_SUSPENDED.value, data)], wait_children=list(state.wait_children)
-        )
+        events = [*state.deferred, NewEvent(T.RUN_SUSPENDED.value, data)]
+        await self._append(events, wait_children=list(state.wait_children))
 
     async def _complete(self, state: RunState, wf: WorkflowDef, result: Any) -> None:
         left = state.journal.unconsumed(state.position)
@@ -280,6 +291,12 @@ class Runner:
             self.notify(WorkerEvent.COMPLETED, self.lease.run, result=value)
             if wf.on_success is not None:
                 _call_hook(wf.on_success, self.run_id, value)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Consume the outcome of a body nobody waits for any more (it was aborted)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _call_hook(fn: Callable[..., Any], *args: Any) -> None:

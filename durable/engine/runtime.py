@@ -162,8 +162,13 @@ class RunState:
         self.stages: list[str] = []
         self._counts: dict[str, int] = {}
         self.suspensions: list[Suspend] = []
+        self.deferred: list[NewEvent] = []
+        """Events written with the suspension (``sleep_started``, ``wait_started``), so that
+        a run whose journal shows it waiting is also marked sleeping."""
         self.wait_children: list[str] = []
         self.aborted: str | None = None
+        self.draining = False
+        self.on_step_error: Callable[[BaseException], None] | None = None
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
         self.steps_executed = 0
@@ -185,6 +190,8 @@ class RunState:
             raise Abort(self.aborted)
         if self.suspensions:
             raise self.suspensions[0]
+        if self.draining:
+            raise self.suspend(Suspend(None, None, "released"))
         if self.deadline_at is not None and not self.replay_only and self.now() >= self.deadline_at:
             raise DeadlineExceeded()
         with self._lock:
@@ -377,14 +384,19 @@ class RunState:
         if self.replay_only:
             raise ReplayEnd()
         now = self.now()
+        started: NewEvent | None = None
         if slot is not None and slot.started and slot.wake_at is not None:
             wake = slot.wake_at
         else:
             wake = now + seconds
-            self.emit(NewEvent(T.SLEEP_STARTED.value, WakeData(wake_at=wake), position=pos))
+            started = NewEvent(T.SLEEP_STARTED.value, WakeData(wake_at=wake), position=pos)
         if now >= wake:
+            if started is not None:
+                self.emit(started)
             self.emit(NewEvent(T.SLEEP_FIRED.value, MarkData(), position=pos))
             return
+        if started is not None:
+            self.deferred.append(started)
         raise self.suspend(Suspend(wake, None, "sleep"))
 
     def wait_signal(self, name: str, timeout: float | None) -> Any:
@@ -399,25 +411,21 @@ class RunState:
             raise ReplayEnd()
         if slot is not None and slot.started:
             deadline = slot.wake_at
-            events: list[NewEvent] = []
         else:
             deadline = self.now() + timeout if timeout is not None else None
-            events = [
-                NewEvent(T.WAIT_STARTED.value, WakeData(wake_at=deadline), position=pos, name=name)
-            ]
-        res = self.commit(events, consume_signal=(name, pos))
+        res = self.commit([], consume_signal=(name, pos))
         if res.signal is not None:
             payload = res.signal[1]
             return None if payload is None else self._decode(payload, Any, pos, "signal")
         if deadline is not None and self.now() >= deadline:
-            self.commit(
-                [
-                    NewEvent(
-                        T.SIGNAL_RECEIVED.value, SignalData(timed_out=True), position=pos, name=name
-                    )
-                ]
-            )
+            timed_out = SignalData(timed_out=True)
+            self.commit([NewEvent(T.SIGNAL_RECEIVED.value, timed_out, position=pos, name=name)])
             return None
+        if slot is None or not slot.started:
+            wait = NewEvent(
+                T.WAIT_STARTED.value, WakeData(wake_at=deadline), position=pos, name=name
+            )
+            self.deferred.append(wait)
         raise self.suspend(Suspend(deadline, f"signal:{name}", "signal"))
 
     def _payload(self, slot: Slot, pos: int) -> Any:
@@ -486,6 +494,8 @@ class RunState:
             value = self.s.codec.decode(raw, step.result_type)
             return [head, done], value, None
         assert exc is not None
+        if self.on_step_error is not None:
+            self.on_step_error(exc)
         err = error_info(exc)
         retryable = not isinstance(exc, SerializationError | PayloadTooLargeError) and (
             is_retryable(step.retry, exc, attempt)

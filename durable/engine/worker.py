@@ -284,6 +284,8 @@ class Worker:
             self._step_pool.shutdown(wait=False, cancel_futures=True)
             return
         live = {t for t in tasks if not t.done()}
+        for runner in list(self._runners.values()):
+            runner.drain()
         if live:
             _, pending = await asyncio.wait(live, timeout=self._drain_timeout)
             for runner in list(self._runners.values()):

@@ -43,7 +43,10 @@ def check_sqlite_file(path: str, schema_version: int) -> None:
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # A read-only connection to a WAL file creates its -wal/-shm; with no -wal (nobody has
+        # it open) read it as immutable, so that refusing a file leaves no trace beside it.
+        flags = "mode=ro" if os.path.exists(f"{path}-wal") else "mode=ro&immutable=1"
+        con = sqlite3.connect(f"file:{path}?{flags}", uri=True)
     except sqlite3.Error as exc:
         raise LogSchemaError(f"{path} cannot be opened as a SQLite database: {exc}") from exc
     try:
@@ -86,7 +89,17 @@ def _engine(url: str, *, immediate: bool, synchronous: str) -> sa.Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL can fail at once with "locked" (no busy handler) while
+        # other connections open it too: retry within the busy timeout.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                cur.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
         cur.execute(f"PRAGMA synchronous = {synchronous}")
         cur.close()
 

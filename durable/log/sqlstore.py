@@ -200,6 +200,12 @@ class SqlStore(Store):
     ) -> list[Lease]:
         if limit <= 0 or not workflows:
             return []
+        if not reclaim:
+            # Look before taking the write lock: idle workers then never contend for it.
+            with self._read() as c:
+                probe = self._runnable(workflows, queues, self._d.now(c), 1)
+                if c.execute(probe).first() is None:
+                    return []
         with self._write() as c:
             now = self._d.now(c)
             candidates: list[Any] = []
@@ -368,7 +374,7 @@ class SqlStore(Store):
                 .where(
                     runs.c.lease_owner == owner,
                     runs.c.status == "running",
-                    runs.c.id.in_(list(held)),
+                    sa.tuple_(runs.c.id, runs.c.lease_epoch).in_(list(held.items())),
                 )
                 .values(lease_expires_at=now + ttl, due_at=now + ttl)
                 .returning(runs.c.id, runs.c.lease_epoch)
