@@ -1,0 +1,1 @@
+"""Worker processes and the App they run, for test_processes.py."""

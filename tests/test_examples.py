@@ -1,0 +1,231 @@
+"""Run the files in ``examples/`` as a user would, in subprocesses, against temporary logs.
+
+An example takes part by defining a module-level ``TEST_ARGS = [...]`` (a literal list of
+strings): it is then run as ``python examples/NAME.py --database URL *TEST_ARGS`` with
+``DURABLE_DATABASE_URL`` set to the same temporary database, and must exit with status 0.
+The quickstart is also killed with SIGKILL mid-run and restarted, to check that it resumes
+from its journal without executing completed steps again.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+QUICKSTART = EXAMPLES / "quickstart.py"
+RUN_ID = "quickstart-1"
+TOTAL_STEPS = 12
+
+
+def _test_args(path: Path) -> list[str] | None:
+    """The example's literal ``TEST_ARGS`` list, or None when it exposes no test mode."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "TEST_ARGS" for t in targets):
+                value = ast.literal_eval(node.value) if node.value is not None else None
+                assert isinstance(value, list), f"{path.name}: TEST_ARGS must be a list"
+                assert all(isinstance(a, str) for a in value), f"{path.name}: TEST_ARGS: str"
+                return value
+    return None
+
+
+def _examples_with_test_mode() -> list[Path]:
+    return sorted(p for p in EXAMPLES.glob("*.py") if _test_args(p) is not None)
+
+
+def _env(db_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DURABLE_DATABASE_URL"] = db_url
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("DURABLE_WORKER_ID", None)
+    return env
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'examples.db'}"
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Any]:
+    """Start example processes in their own sessions; kill what is left at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(args: list[str], db_url: str, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, *args],
+                cwd=tmp_path,
+                env=_env(db_url),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _finish(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> tuple[int, str]:
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        pytest.fail(f"timed out after {timeout} s; output:\n{log.read_text(errors='replace')}")
+    return rc, log.read_text(errors="replace")
+
+
+def _side_entries(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):  # a line cut short by SIGKILL
+                entries.append(json.loads(line))
+    return entries
+
+
+def test_quickstart_exposes_a_test_mode() -> None:
+    assert QUICKSTART in _examples_with_test_mode()
+
+
+@pytest.mark.parametrize("example", _examples_with_test_mode(), ids=lambda p: p.name)
+def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path) -> None:
+    args = _test_args(example)
+    assert args is not None
+    log = tmp_path / f"{example.stem}.out"
+    proc = spawn([str(example), "--database", sqlite_url, *args], sqlite_url, log)
+    rc, output = _finish(proc, log, timeout=90)
+    assert rc == 0, output
+    if example == QUICKSTART:
+        assert f"run {RUN_ID}: new run" in output, output
+        assert f"run {RUN_ID} completed (" in output, output
+        assert "result: " in output and '"rows_loaded": 20' in output, output
+        assert "outputs:" in output and "report:" in output, output
+        assert "[load" in output, output  # one progress line per change when not a TTY
+        assert "step validate attempt 1 failed, retrying" in output, output
+        assert "(12 steps + 1 retries)" in output, output
+
+
+def test_quickstart_help(tmp_path: Path, sqlite_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(QUICKSTART), "--help"],
+        cwd=tmp_path,
+        env=_env(sqlite_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--database", "--step-seconds", "--fresh", "--id", "--side-file"):
+        assert option in proc.stdout
+
+
+def _journal(client: Any) -> list[Any]:
+    import durable
+
+    try:
+        return list(client.get(RUN_ID).events())
+    except durable.RunNotFoundError:
+        return []
+
+
+def _completed_positions(events: list[Any]) -> list[int]:
+    return [e.position for e in events if e.type == "step_completed"]
+
+
+@pytest.mark.timeout(240)
+def test_quickstart_resumes_after_sigkill(sqlite_url: str, spawn: Any, tmp_path: Path) -> None:
+    import durable
+
+    side = tmp_path / "steps.jsonl"
+    common = [str(QUICKSTART), "--database", sqlite_url, "--side-file", str(side)]
+
+    # 1. Start slowly, wait for three completed steps in the journal, then SIGKILL.
+    log1 = tmp_path / "first.out"
+    first = spawn([*common, "--step-seconds", "0.3"], sqlite_url, log1)
+    deadline = time.monotonic() + 60
+    while "tip:" not in log1.read_text(errors="replace"):  # the run has been started
+        assert first.poll() is None, log1.read_text(errors="replace")
+        assert time.monotonic() < deadline, log1.read_text(errors="replace")
+        time.sleep(0.05)
+    client = durable.Client(sqlite_url)
+    try:
+        while len(_completed_positions(_journal(client))) < 3:
+            assert first.poll() is None, log1.read_text(errors="replace")
+            assert time.monotonic() < deadline, log1.read_text(errors="replace")
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        assert first.returncode == -signal.SIGKILL
+        completed = set(_completed_positions(_journal(client)))
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    first_output = log1.read_text(errors="replace")
+    assert f"run {RUN_ID}: new run" in first_output, first_output
+    assert 3 <= len(completed) < TOTAL_STEPS, completed
+    assert all(e["pid"] == first.pid for e in _side_entries(side))
+
+    # 2. Start again: the same run resumes from its journal and completes.
+    log2 = tmp_path / "second.out"
+    second = spawn([*common, "--step-seconds", "0.05"], sqlite_url, log2)
+    rc, output = _finish(second, log2, timeout=120)
+    assert rc == 0, output
+    assert f"run {RUN_ID}: resumed run" in output, output
+    match = re.search(r"replaying (\d+) of 12 steps from the journal", output)
+    assert match is not None, output
+    assert int(match.group(1)) == len(completed), output
+    match = re.search(
+        r"replayed (\d+) steps from the journal; replayed steps executed again: 0", output
+    )
+    assert match is not None, output
+    assert int(match.group(1)) == len(completed), output
+    assert "result: " in output and '"rows_loaded": 20' in output, output
+
+    # 3. The side file: no completed step's body ran in the second process.
+    entries = _side_entries(side)
+    first_positions = {e["position"] for e in entries if e["pid"] == first.pid}
+    second_positions = [e["position"] for e in entries if e["pid"] == second.pid]
+    assert completed <= first_positions, (completed, entries)
+    assert not completed & set(second_positions), (completed, entries)
+    assert second_positions, entries  # the rest of the run executed in the second process
+    reported = re.search(r"step bodies executed in this process: (\d+)", output)
+    assert reported is not None and int(reported.group(1)) == len(second_positions), output
+
+    # 4. The journal: every step has exactly one outcome, and the run completed.
+    client = durable.Client(sqlite_url)
+    try:
+        handle = client.get(RUN_ID)
+        positions = _completed_positions(list(handle.events()))
+        assert len(positions) == len(set(positions)) == TOTAL_STEPS, positions
+        assert handle.status() == durable.Status.COMPLETED
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
