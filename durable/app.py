@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from durable.client import AsyncClient, Client, LocalHub
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
@@ -135,6 +135,23 @@ class App:
 
     # -- definitions ---------------------------------------------------------------------
 
+    @overload
+    def workflow(self, fn: F, /) -> F: ...
+
+    @overload
+    def workflow(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        timeout: float | None = None,
+        retry: Retry | None = None,
+        on_success: Callable[[str, Any], Any] | None = None,
+        on_error: Callable[[str, BaseException], Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
     def workflow(
         self,
         fn: Callable[..., Any] | None = None,
@@ -177,6 +194,20 @@ class App:
             return wrapper  # type: ignore[return-value]
 
         return register(fn) if fn is not None else register
+
+    @overload
+    def step(self, fn: F, /) -> F: ...
+
+    @overload
+    def step(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
 
     def step(
         self,

@@ -472,6 +472,11 @@ class Client:
             raise RunFailedError(run_id, exc.error_type, exc.error_message) from exc
         except Exception as exc:
             raise RunFailedError(run_id, type(exc).__qualname__, str(exc)) from exc
+        if not finished and row.status == Status.COMPLETED:
+            raise NonDeterminismError(
+                f"run {run_id!r} completed, but today's code goes on past the end of its "
+                f"journal (position {state.position})"
+            )
         return value if finished else None
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:

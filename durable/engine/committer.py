@@ -3,8 +3,10 @@
 Callers hand :class:`AppendRequest`s to :meth:`Committer.submit` and get a
 ``concurrent.futures.Future``. One thread takes everything queued so far and writes it in one
 transaction (each request fenced by its own epoch: a stale one is skipped, the others commit);
-only after that transaction has committed are the futures resolved. A request that arrives
-alone is written alone at once: nothing waits for a batch to fill.
+only after that transaction has committed are the futures resolved. A request that someone
+waits for is written at once, alone if it is alone: nothing it waits on lingers for a batch to
+fill. Requests nobody waits for (progress, a step's start) linger up to ``LINGER`` seconds for
+company, so that a fast step's start and outcome share one transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any
 
 from durable.errors import StoreError
 from durable.log.store import AppendRequest, AppendResult, Store
@@ -24,6 +27,7 @@ log = logging.getLogger("durable.engine.committer")
 
 _STOP = object()
 MAX_BATCH = 256
+LINGER = 0.005
 
 
 class Committer:
@@ -45,10 +49,13 @@ class Committer:
                 self._started = True
                 self._thread.start()
 
-    def submit(self, req: AppendRequest) -> Future[AppendResult]:
-        """Queue ``req``; the future resolves once its transaction committed (or failed)."""
+    def submit(self, req: AppendRequest, *, waited: bool = True) -> Future[AppendResult]:
+        """Queue ``req``; the future resolves once its transaction committed (or failed).
+
+        ``waited=False``: nobody blocks on this one, so it may linger to join a batch.
+        """
         fut: Future[AppendResult] = Future()
-        self._q.put((req, fut))
+        self._q.put((req, fut, waited))
         return fut
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -63,17 +70,23 @@ class Committer:
             item = self._q.get()
             if item is _STOP:
                 break
-            batch = [item]
+            batch: list[Any] = [item]
+            waited = bool(item[2])  # type: ignore[index]
+            deadline = time.monotonic() + LINGER
             while len(batch) < MAX_BATCH:
                 try:
-                    nxt = self._q.get_nowait()
+                    if waited:
+                        nxt = self._q.get_nowait()
+                    else:
+                        nxt = self._q.get(timeout=max(deadline - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
                 if nxt is _STOP:
                     stopping = True
                     break
                 batch.append(nxt)
-            self._write(batch)  # type: ignore[arg-type]
+                waited = waited or bool(nxt[2])  # type: ignore[index]
+            self._write([(r, f) for r, f, _ in batch])
 
     def _write(self, batch: list[tuple[AppendRequest, Future[AppendResult]]]) -> None:
         reqs = [r for r, _ in batch]

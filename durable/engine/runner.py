@@ -220,11 +220,13 @@ class Runner:
 
     async def _timeout(self, wf: WorkflowDef) -> None:
         assert self.state is not None
-        self.state.aborted = None
         exc = TimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout}s")
         await self._fail(exc, wf)
 
     async def _ended_with(self, state: RunState, wf: WorkflowDef, exc: BaseException) -> None:
+        if state.nondeterminism is not None and not isinstance(exc, Abort | DeadlineExceeded):
+            await self._fail(state.nondeterminism, wf)
+            return
         if isinstance(exc, Abort):
             if state.aborted == "deadline":
                 await self._timeout(wf)
@@ -270,6 +272,9 @@ class Runner:
         await self._append(events, wait_children=list(state.wait_children))
 
     async def _complete(self, state: RunState, wf: WorkflowDef, result: Any) -> None:
+        if state.nondeterminism is not None:  # the workflow caught it: it still fails the run
+            await self._fail(state.nondeterminism, wf)
+            return
         left = state.journal.unconsumed(state.position)
         if left:
             first = left[0]
@@ -340,7 +345,15 @@ def replay_run(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> tupl
         else:
             result = ctx.run(_sync_body, state, wf, args, kwargs)
     except (ReplayEnd, Suspend):
+        if state.nondeterminism is not None:
+            raise state.nondeterminism from None
         return False, None
+    except Exception:
+        if state.nondeterminism is not None:
+            raise state.nondeterminism from None
+        raise
+    if state.nondeterminism is not None:
+        raise state.nondeterminism
     if state.suspensions:
         return False, None
     left = state.journal.unconsumed(state.position)

@@ -168,6 +168,8 @@ class RunState:
         self.wait_children: list[str] = []
         self.aborted: str | None = None
         self.draining = False
+        self.nondeterminism: NonDeterminismError | None = None
+        """Set at the first mismatch: the run fails with it even if the code catches it."""
         self.on_step_error: Callable[[BaseException], None] | None = None
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
@@ -185,9 +187,18 @@ class RunState:
         """Stop this run's code at its next journaled call (lease lost, cancelled...)."""
         self.aborted = reason
 
+    def _take(self, pos: int, kind: str, name: str | None) -> Slot | None:
+        try:
+            return self.journal.take(pos, kind, name)
+        except NonDeterminismError as exc:
+            self.nondeterminism = self.nondeterminism or exc
+            raise
+
     def _next_position(self) -> int:
         if self.aborted is not None:
             raise Abort(self.aborted)
+        if self.nondeterminism is not None:
+            raise self.nondeterminism
         if self.suspensions:
             raise self.suspensions[0]
         if self.draining:
@@ -227,7 +238,7 @@ class RunState:
         """
         if self.replay_only or self.aborted is not None:
             return None
-        return self.s.committer.submit(self._request([event]))
+        return self.s.committer.submit(self._request([event]), waited=False)
 
     def suspend(self, s: Suspend) -> Suspend:
         """Note a suspension (the runner merges them all) and return it to raise."""
@@ -355,7 +366,7 @@ class RunState:
     def value(self, kind: str, produce: Callable[[], Any]) -> Any:
         """``durable.now()``, ``random()``, ``uuid4()``: journaled per call."""
         pos = self._next_position()
-        slot = self.journal.take(pos, "value", kind)
+        slot = self._take(pos, "value", kind)
         type_ = _VALUE_TYPES[kind]
         if slot is not None and slot.completed:
             assert slot.result is not None
@@ -378,7 +389,7 @@ class RunState:
         if seconds != seconds or seconds < 0:
             raise ValueError("sleep needs a non-negative number of seconds")
         pos = self._next_position()
-        slot = self.journal.take(pos, "sleep", None)
+        slot = self._take(pos, "sleep", None)
         if slot is not None and slot.fired:
             return
         if self.replay_only:
@@ -404,7 +415,7 @@ class RunState:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout cannot be negative")
         pos = self._next_position()
-        slot = self.journal.take(pos, "wait", name)
+        slot = self._take(pos, "wait", name)
         if slot is not None and slot.received:
             return None if slot.timed_out or slot.payload is None else self._payload(slot, pos)
         if self.replay_only:
@@ -438,7 +449,7 @@ class RunState:
         """Position, journal slot and the try number of a step call; raises what replay
         dictates (a recorded failure, a suspension during backoff)."""
         pos = self._next_position()
-        slot = self.journal.take(pos, "step", step.name)
+        slot = self._take(pos, "step", step.name)
         attempt = 1
         if slot is not None:
             if slot.failure is not None:
@@ -470,13 +481,6 @@ class RunState:
     ) -> tuple[list[NewEvent], Any, BaseException | None]:
         """The events that record one try, the value to return and what to raise."""
         stage = self.stage
-        head = NewEvent(
-            T.STEP_STARTED.value,
-            MarkData(stage=stage),
-            position=pos,
-            name=step.name,
-            attempt=attempt,
-        )
         raw: bytes | None = None
         if exc is None:
             try:
@@ -492,7 +496,7 @@ class RunState:
                 attempt=attempt,
             )
             value = self.s.codec.decode(raw, step.result_type)
-            return [head, done], value, None
+            return [done], value, None
         assert exc is not None
         if self.on_step_error is not None:
             self.on_step_error(exc)
@@ -517,11 +521,16 @@ class RunState:
                 name=step.name,
                 attempt=attempt + 1,
             )
-            return [head, failed, again], None, self.suspend(Suspend(wake, None, "retry"))
+            return [failed, again], None, self.suspend(Suspend(wake, None, "retry"))
         cls = self.s.registry.error_type(err.module, err.type)
-        return [head, failed], None, exc if cls is not None else _rebuild(self.s.registry, err)
+        return [failed], None, exc if cls is not None else _rebuild(self.s.registry, err)
 
     def _scope(self, step: StepDef, pos: int, attempt: int) -> StepScope:
+        """The body's scope; journals ``step_started`` (without waiting for the commit)."""
+        data = MarkData(stage=self.stage)
+        self.emit(
+            NewEvent(T.STEP_STARTED.value, data, position=pos, name=step.name, attempt=attempt)
+        )
         return StepScope(step.name, pos, attempt, self.stage)
 
     def call_step(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -634,7 +643,7 @@ class RunState:
 
     def _child_slot(self, wf: WorkflowDef) -> tuple[int, Slot | None, str]:
         pos = self._next_position()
-        slot = self.journal.take(pos, "child", wf.name)
+        slot = self._take(pos, "child", wf.name)
         return pos, slot, f"{self.run_id}:{pos}"
 
     def _child_known(
@@ -788,6 +797,8 @@ def _await_threadsafe(coro: Any, loop: asyncio.AbstractEventLoop, step: StepDef)
     try:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
     except TimeoutError:
+        if step.timeout is None:
+            raise
         raise TimeoutError(f"step {step.name!r} timed out after {step.timeout}s") from None
 
 

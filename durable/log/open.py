@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from durable.errors import LogSchemaError
+from durable.errors import DurableError
+from durable.log._dberrors import translate_errors
 from durable.log.migrate import ensure_schema
 from durable.log.schema import SCHEMA_VERSION
 from durable.log.sqlstore import SqlStore
@@ -18,6 +19,7 @@ def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> 
     Raises:
         LogSchemaError: the database is not a durable log, or of a newer schema; it is left
             untouched.
+        StoreError: the database cannot be reached or opened.
         ValueError: the URL names no supported database.
     """
     try:
@@ -37,8 +39,9 @@ def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> 
     else:
         raise ValueError(f"unsupported database {backend!r} in {url!r}: use sqlite:///FILE")
     try:
-        ensure_schema(dialect.write_engine)
-    except LogSchemaError:
+        with translate_errors():
+            ensure_schema(dialect.write_engine)
+    except DurableError:
         dialect.dispose()
         raise
     return SqlStore(url, dialect, max_stalls=max_stalls)
