@@ -1,0 +1,223 @@
+"""The common records: settings in, one measurement per repetition, one result per cell."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Primary = Literal["cost", "rate"]
+"""Which figure of a workload is its headline: cost per unit (lower is better) or units per
+second (higher is better). Ratios are taken on the primary figure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a workload may read. One instance is shared by all cells of a run.
+
+    Sizes have full defaults here; ``--quick`` replaces them with :meth:`quick` ones.
+    """
+
+    tmpdir: str | None = None
+    """Parent folder of the temporary databases (``None``: the system temp dir)."""
+    steps: int = 10
+    """Steps per workflow run (W1)."""
+    runs: int = 200
+    """Timed runs per repetition (W1)."""
+    warmup: int = 10
+    """Untimed runs per repetition, before the timed ones (W1)."""
+    rows: int = 2000
+    """Timed single-row commits per repetition (raw)."""
+    raw_warmup: int = 50
+    """Untimed commits per repetition, before the timed ones (raw)."""
+    postgres_url: str | None = None
+    """Server for the ``postgres`` backend (not measured yet)."""
+
+    @classmethod
+    def quick(cls, tmpdir: str | None = None, postgres_url: str | None = None) -> Settings:
+        """Tiny counts: proves the suite runs, measures nothing worth quoting."""
+        return cls(
+            tmpdir=tmpdir,
+            runs=3,
+            warmup=1,
+            rows=20,
+            raw_warmup=2,
+            postgres_url=postgres_url,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One repetition of one cell: ``ops`` units of work (steps, commits) in ``seconds``."""
+
+    ops: int
+    """Units of work timed: journaled steps for a workflow workload, rows for ``raw``."""
+    seconds: float
+    """Wall time of those units, warm-up excluded."""
+    cpu_seconds: float | None = None
+    """CPU time of this process (all threads) over the same interval, if measured."""
+    extra: dict[str, float] = field(default_factory=dict)
+    """Workload-specific figures (e.g. per-run latency percentiles), in the units their
+    names say (``*_us`` microseconds)."""
+
+    @property
+    def us_per_op(self) -> float:
+        """Wall microseconds per unit."""
+        return self.seconds * 1e6 / self.ops
+
+    @property
+    def ops_per_s(self) -> float:
+        """Units per second."""
+        return self.ops / self.seconds if self.seconds > 0 else math.inf
+
+    @property
+    def cpu_us_per_op(self) -> float | None:
+        """CPU microseconds per unit, if measured."""
+        return None if self.cpu_seconds is None else self.cpu_seconds * 1e6 / self.ops
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, with the derived figures."""
+        return {
+            "ops": self.ops,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "us_per_op": self.us_per_op,
+            "ops_per_s": self.ops_per_s,
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Measurement:
+        """The inverse of :meth:`to_dict` (derived figures are recomputed)."""
+        return cls(
+            ops=int(data["ops"]),
+            seconds=float(data["seconds"]),
+            cpu_seconds=None if data.get("cpu_seconds") is None else float(data["cpu_seconds"]),
+            extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Median and spread of a list of samples."""
+
+    n: int
+    median: float
+    min: float
+    max: float
+    q1: float
+    q3: float
+
+    @classmethod
+    def of(cls, values: list[float]) -> Summary:
+        """Summarize ``values`` (at least one). Quartiles are inclusive; with one sample
+        every figure is that sample."""
+        if not values:
+            raise ValueError("no samples")
+        if len(values) == 1:
+            q1 = q3 = values[0]
+        else:
+            q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+        return cls(
+            n=len(values),
+            median=statistics.median(values),
+            min=min(values),
+            max=max(values),
+            q1=q1,
+            q3=q3,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Result:
+    """All repetitions of one cell: a workload on a system and a backend."""
+
+    workload: str
+    """Registry key, e.g. ``"w1"`` or ``"raw"``."""
+    title: str
+    """Human name of the workload."""
+    system: str
+    """``"raw"``, ``"durable"``, ``"dbos"``."""
+    backend: str
+    """``"sqlite"`` or ``"postgres"``."""
+    unit: str
+    """What one op is: ``"step"``, ``"commit"``."""
+    primary: Primary
+    reference: str | None = None
+    """Registry key of the workload this one is compared to (``"raw"`` for W1)."""
+    measurements: list[Measurement] = field(default_factory=list)
+    skipped: str | None = None
+    """Why the cell was not measured, if it was not."""
+    ratios: dict[str, Summary] = field(default_factory=dict)
+    """Per reference label (``"raw"``, ``"durable"``): this cell's primary figure divided by
+    the reference's, over repetitions paired by index (the reference measured just before
+    in the same repetition). ``median`` is the median of the paired ratios."""
+
+    def costs(self) -> Summary:
+        """Microseconds per op, over repetitions."""
+        return Summary.of([m.us_per_op for m in self.measurements])
+
+    def rates(self) -> Summary:
+        """Ops per second, over repetitions."""
+        return Summary.of([m.ops_per_s for m in self.measurements])
+
+    def cpu_costs(self) -> Summary | None:
+        """CPU microseconds per op, over repetitions, if every repetition measured it."""
+        values = [m.cpu_us_per_op for m in self.measurements]
+        if not values or any(v is None for v in values):
+            return None
+        return Summary.of([v for v in values if v is not None])
+
+    def primary_values(self) -> list[float]:
+        """The primary figure of each repetition."""
+        if self.primary == "cost":
+            return [m.us_per_op for m in self.measurements]
+        return [m.ops_per_s for m in self.measurements]
+
+    def compare(self, label: str, other: Result) -> None:
+        """Record ``self / other`` on the primary figure, paired repetition by repetition.
+
+        Both are taken in this result's terms: a cost workload is divided by the other's
+        cost per op, a rate workload by its ops per second.
+        """
+        if self.skipped or other.skipped or not self.measurements or not other.measurements:
+            return
+        mine = self.primary_values()
+        theirs = (
+            [m.us_per_op for m in other.measurements]
+            if self.primary == "cost"
+            else [m.ops_per_s for m in other.measurements]
+        )
+        pairs = [a / b for a, b in zip(mine, theirs, strict=False) if b > 0]
+        if pairs:
+            self.ratios[label] = Summary.of(pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, with summaries."""
+        out: dict[str, Any] = {
+            "workload": self.workload,
+            "title": self.title,
+            "system": self.system,
+            "backend": self.backend,
+            "unit": self.unit,
+            "primary": self.primary,
+            "reference": self.reference,
+            "skipped": self.skipped,
+            "measurements": [m.to_dict() for m in self.measurements],
+            "ratios": {k: v.to_dict() for k, v in self.ratios.items()},
+        }
+        if self.measurements:
+            cpu = self.cpu_costs()
+            out["us_per_op"] = self.costs().to_dict()
+            out["ops_per_s"] = self.rates().to_dict()
+            out["cpu_us_per_op"] = None if cpu is None else cpu.to_dict()
+        return out

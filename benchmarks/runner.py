@@ -1,0 +1,162 @@
+"""Plans the cells of a run and measures them, repetitions interleaved.
+
+Within one repetition the cells run in plan order (the reference first: raw, durable,
+[dbos,] raw, durable, ...), so that every ratio pairs two figures taken moments apart and
+slow drift of the machine (page cache, thermal, a neighbour) affects both sides alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from benchmarks.model import Measurement, Result, Settings
+from benchmarks.registry import WORKLOADS, Workload, load
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One workload on one system and one backend."""
+
+    workload: Workload
+    system: str
+    backend: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload.key}/{self.system}/{self.backend}"
+
+    def new_result(self) -> Result:
+        w = self.workload
+        return Result(
+            workload=w.key,
+            title=w.title,
+            system=self.system,
+            backend=self.backend,
+            unit=w.unit,
+            primary=w.primary,
+            reference=w.reference,
+        )
+
+
+def plan(
+    workloads: Sequence[str], backends: Sequence[str], raw: bool, compare: Sequence[str]
+) -> list[Cell]:
+    """The cells to measure, in the order each repetition runs them."""
+    cells: list[Cell] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(workload: Workload, system: str, backend: str) -> None:
+        key = (workload.key, system, backend)
+        if key not in seen:
+            seen.add(key)
+            cells.append(Cell(workload, system, backend))
+
+    for backend in backends:
+        for key in workloads:
+            workload = WORKLOADS[key]
+            if raw and workload.reference is not None:
+                ref = WORKLOADS[workload.reference]
+                add(ref, "raw", backend)
+            if workload.reference is None:
+                add(workload, "raw", backend)
+                continue
+            add(workload, "durable", backend)
+            for system in compare:
+                add(workload, system, backend)
+    return cells
+
+
+Progress = Callable[[str], None]
+
+
+def run(
+    cells: Sequence[Cell],
+    settings: Settings,
+    repeat: int,
+    isolate: bool = False,
+    progress: Progress | None = None,
+) -> list[Result]:
+    """Measure every cell ``repeat`` times, interleaved, and compute the ratios.
+
+    A cell without an implementation is kept, marked ``skipped``. A cell that raises is
+    marked ``skipped`` with the error (its traceback goes to ``progress``) and is not tried
+    again in later repetitions; the others go on.
+    """
+    say = progress or (lambda _msg: None)
+    results = {cell.label: cell.new_result() for cell in cells}
+    for cell in cells:
+        if cell.workload.impl(cell.system, cell.backend) is None:
+            results[cell.label].skipped = f"no {cell.system} implementation on {cell.backend} yet"
+    for rep in range(1, repeat + 1):
+        for cell in cells:
+            result = results[cell.label]
+            if result.skipped:
+                continue
+            target = cell.workload.impl(cell.system, cell.backend)
+            assert target is not None
+            try:
+                if isolate:
+                    m = _measure_in_subprocess(target, cell.backend, settings)
+                else:
+                    m = load(target)(settings, cell.backend)
+            except Exception as exc:
+                say(f"[{rep}/{repeat}] {cell.label}: FAILED\n{traceback.format_exc()}")
+                result.skipped = f"error: {type(exc).__name__}: {exc}"
+                result.measurements.clear()
+                continue
+            result.measurements.append(m)
+            say(
+                f"[{rep}/{repeat}] {cell.label:<24} {m.us_per_op:10.1f} µs/{cell.workload.unit}"
+                f"  {m.ops_per_s:10.0f} {cell.workload.unit}s/s"
+            )
+    out = list(results.values())
+    _compare(out)
+    return out
+
+
+def _compare(results: list[Result]) -> None:
+    """Fill each result's ratios: against its raw reference, and ours against each peer."""
+    by_key = {(r.workload, r.system, r.backend): r for r in results}
+    for r in results:
+        if r.reference is not None:
+            ref = by_key.get((r.reference, "raw", r.backend))
+            if ref is not None:
+                r.compare("raw", ref)
+        if r.system == "durable":
+            for other in results:
+                same_cell = other.workload == r.workload and other.backend == r.backend
+                if same_cell and other.system not in ("durable", "raw"):
+                    r.compare(other.system, other)
+
+
+def _measure_in_subprocess(target: str, backend: str, settings: Settings) -> Measurement:
+    """Run one measurement in a fresh interpreter (``benchmarks._child``)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._child",
+            target,
+            backend,
+            json.dumps(settings.to_dict()),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{target} exited {proc.returncode}:\n{proc.stderr.strip()}")
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"{target} printed no result")
+    return Measurement.from_dict(json.loads(lines[-1]))
