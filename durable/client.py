@@ -355,7 +355,8 @@ class Client:
             RunCancelledError: it ended ``CANCELLED``.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
+        # A local worker wakes us through the hub; without one, poll with a growing pause.
+        pause = 0.1 if self._hub is not None else 0.002
         while True:
             version = self._hub.version if self._hub else 0
             row = self._row(run_id)

@@ -17,10 +17,13 @@ TERMINAL_STATUSES = ("completed", "failed", "cancelled")
 class Projection:
     """Column updates for the ``runs`` row, and what else the append implies."""
 
-    __slots__ = ("ends", "releases", "values", "waiting_for", "wake_at")
+    __slots__ = ("ends", "increments", "releases", "values", "waiting_for", "wake_at")
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        """Columns set to a value."""
+        self.increments: dict[str, int] = {}
+        """Columns increased by a number (``steps_completed``, ``lease_epoch``)."""
         self.ends = False
         self.releases = False
         self.waiting_for: str | None = None
@@ -71,18 +74,23 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
                 waiting_for=d.waiting_for,
             )
     if completed:
-        v["steps_completed"] = runs.c.steps_completed + completed
+        p.increments["steps_completed"] = completed
     if p.ends:
         v.update(finished_at=now, due_at=None, wake_at=None, waiting_for=None)
     if p.ends or p.releases:
-        v.update(
-            lease_owner=None,
-            lease_expires_at=None,
-            lease_epoch=runs.c.lease_epoch + 1,
-        )
+        v.update(lease_owner=None, lease_expires_at=None)
+        p.increments["lease_epoch"] = 1
     v["updated_at"] = now
     v["stalls"] = 0
     return p
+
+
+def assignments(values: dict[str, Any], increments: dict[str, int]) -> dict[str, Any]:
+    """``UPDATE ... SET`` assignments (Core expressions) for literal values and increments."""
+    out: dict[str, Any] = dict(values)
+    for col, n in increments.items():
+        out[col] = runs.c[col] + n
+    return out
 
 
 def row_values(**extra: Any) -> dict[str, Any]:

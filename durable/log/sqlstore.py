@@ -27,7 +27,8 @@ from durable.events import (
     encode_data,
 )
 from durable.log._dberrors import translate_errors
-from durable.log.projection import TERMINAL_STATUSES, project
+from durable.log.prepared import Prepared
+from durable.log.projection import TERMINAL_STATUSES, assignments, project
 from durable.log.schema import events, runs, signals
 from durable.log.store import (
     AppendRequest,
@@ -46,6 +47,31 @@ T = EventType
 _RUN_COLUMNS = [runs.c[f] for f in RunRow.__slots__]
 _EVENT_COLUMNS = [events.c[f] for f in JournalRow.__slots__]
 _TERMINAL = list(TERMINAL_STATUSES)
+
+
+_NOT_ENDED = sa.and_(*(runs.c.status != sa.literal_column(f"'{s}'") for s in _TERMINAL))
+
+
+def _fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> sa.Executable:
+    """``UPDATE runs SET <projection> WHERE id AND lease_epoch AND not ended RETURNING``."""
+    sets: dict[str, Any] = {k: sa.bindparam(f"v_{k}") for k in values}
+    for k in increments:
+        sets[k] = runs.c[k] + sa.bindparam(f"i_{k}")
+    return (
+        sa.update(runs)
+        .where(
+            runs.c.id == sa.bindparam("w_id"),
+            runs.c.lease_epoch == sa.bindparam("w_epoch"),
+            _NOT_ENDED,
+        )
+        .values(**sets)
+        .returning(runs.c.last_seq, runs.c.parent_id)
+    )
+
+
+def _insert_events() -> sa.Executable:
+    """``INSERT INTO events`` of one row (run as an executemany)."""
+    return events.insert().values({c.name: sa.bindparam(c.name) for c in events.c})
 
 
 class Dialect(abc.ABC):
@@ -83,6 +109,7 @@ class SqlStore(Store):
         self.url = url
         self._d = dialect
         self.max_stalls = max_stalls
+        self._prep = Prepared(dialect.write_engine.dialect)
 
     def close(self) -> None:
         self._d.dispose()
@@ -337,8 +364,7 @@ class SqlStore(Store):
         """End a run outside its lease (cancel, stall limit): new epoch, one final event."""
         raw = encode_data(event.data)
         proj = project([event], [raw], now)
-        vals = dict(proj.values)
-        vals.update(last_seq=runs.c.last_seq + 1)
+        vals = assignments(proj.values, {**proj.increments, "last_seq": 1})
         res = c.execute(
             sa.update(runs)
             .where(runs.c.id == run_id, runs.c.status.notin_(_TERMINAL))
@@ -465,29 +491,31 @@ class SqlStore(Store):
                 )
         encoded = [encode_data(e.data) for e in evs]
         proj = project(evs, encoded, now)
-        vals = proj.values
         n = len(evs)
-        vals["last_seq"] = runs.c.last_seq + n
+        values = proj.values
         if proj.releases:
-            due = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
-            vals["due_at"] = due
-        res = c.execute(
-            sa.update(runs)
-            .where(
-                runs.c.id == req.run_id,
-                runs.c.lease_epoch == req.epoch,
-                runs.c.status.notin_(_TERMINAL),
-            )
-            .values(**vals)
-            .returning(runs.c.last_seq, runs.c.parent_id)
+            values["due_at"] = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
+        increments = {**proj.increments, "last_seq": n}
+        res = self._prep.run(
+            c,
+            ("append", tuple(values), tuple(increments)),
+            lambda: _fenced_update(tuple(values), tuple(increments)),
+            {
+                **{f"v_{k}": v for k, v in values.items()},
+                **{f"i_{k}": v for k, v in increments.items()},
+                "w_id": req.run_id,
+                "w_epoch": req.epoch,
+            },
         ).first()
         if res is None:
             return AppendResult(ok=False)
-        last = int(res.last_seq)
+        last, parent_id = int(res[0]), res[1]  # type: ignore[misc]
         if n:
             first = last - n + 1
-            c.execute(
-                events.insert(),
+            self._prep.run(
+                c,
+                "insert_events",
+                _insert_events,
                 [
                     {
                         "run_id": req.run_id,
@@ -510,8 +538,8 @@ class SqlStore(Store):
                 )
         for child in req.new_runs:
             self._insert_run(c, child, now)
-        if proj.ends and res.parent_id is not None:
-            self._wake_parent(c, res.parent_id, now)
+        if proj.ends and parent_id is not None:
+            self._wake_parent(c, parent_id, now)
         return AppendResult(ok=True, last_seq=last, signal=signal)
 
     def _due_on_suspend(
