@@ -41,6 +41,9 @@ class Committer:
         self._lock = threading.Lock()
         self.batches = 0
         self.appends = 0
+        self._broken: set[tuple[str, int]] = set()
+        """(run, epoch) pairs with a failed append: nothing more of theirs is written, so
+        that a lost append never leaves a hole that later appends would close over."""
 
     def start(self) -> None:
         """Start the writing thread (idempotent)."""
@@ -88,7 +91,18 @@ class Committer:
                 waited = waited or bool(nxt[2])  # type: ignore[index]
             self._write([(r, f) for r, f, _ in batch])
 
+    def forget(self, run_id: str, epoch: int) -> None:
+        """The run's executor is done with this epoch (called when a runner ends)."""
+        self._broken.discard((run_id, epoch))
+
     def _write(self, batch: list[tuple[AppendRequest, Future[AppendResult]]]) -> None:
+        dead = [(r, f) for r, f in batch if (r.run_id, r.epoch) in self._broken]
+        for _, fut in dead:
+            if not fut.done():  # cancelled when its awaiting task was (runner aborted)
+                fut.set_result(AppendResult(ok=False, error=StoreError("an earlier append failed")))
+        batch = [(r, f) for r, f in batch if (r.run_id, r.epoch) not in self._broken]
+        if not batch:
+            return
         reqs = [r for r, _ in batch]
         delay = 0.05
         for attempt in range(6):
@@ -114,6 +128,9 @@ class Committer:
                 break
         self.batches += 1
         self.appends += len(batch)
+        for req, res in zip(reqs, results, strict=True):
+            if res.error is not None or not res.ok:
+                self._broken.add((req.run_id, req.epoch))
         for (_, fut), res in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(res)

@@ -238,7 +238,14 @@ class RunState:
         """
         if self.replay_only or self.aborted is not None:
             return None
-        return self.s.committer.submit(self._request([event]), waited=False)
+        fut = self.s.committer.submit(self._request([event]), waited=False)
+        fut.add_done_callback(self._emitted)
+        return fut
+
+    def _emitted(self, fut: Future[AppendResult]) -> None:
+        res = fut.result()
+        if res.error is not None or not res.ok:
+            self.abort("an append was lost" if res.ok else "lease lost")
 
     def suspend(self, s: Suspend) -> Suspend:
         """Note a suspension (the runner merges them all) and return it to raise."""

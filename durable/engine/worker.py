@@ -264,6 +264,7 @@ class Worker:
             await runner.run()
         finally:
             self.runs_executed += 1
+            self.committer.forget(rid, lease.epoch)
             self._runners.pop(rid, None)
             with self._held_lock:
                 if self._held.get(rid) == lease.epoch:

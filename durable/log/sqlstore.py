@@ -16,6 +16,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from durable.errors import StoreError
 from durable.events import (
     OUTCOME_KIND,
     EventType,
@@ -454,12 +455,18 @@ class SqlStore(Store):
                 return [AppendResult(ok=False, error=exc)]
         # One request broke the batch: isolate it, so that the others still commit.
         out: list[AppendResult] = []
+        failed: set[str] = set()
         for r in requests:
+            if r.run_id in failed:  # never write past a failed append of the same run
+                out.append(AppendResult(ok=False, error=StoreError("an earlier append failed")))
+                continue
             try:
                 with self._write() as c:
                     out.append(self._append_one(c, r, self._d.now(c)))
             except Exception as exc:
                 out.append(AppendResult(ok=False, error=exc))
+            if out[-1].error is not None or not out[-1].ok:
+                failed.add(r.run_id)
         return out
 
     def _append_one(self, c: Connection, req: AppendRequest, now: float) -> AppendResult:
