@@ -1,25 +1,80 @@
-"""Shared fixtures: a fresh log per test, on every backend the suite runs against."""
+"""Shared fixtures: a fresh log per test, on every backend the suite runs against.
+
+``db_url`` is parametrized by backend: ``sqlite`` (a new file) and ``postgres`` (a new schema
+on the server named by ``DURABLE_TEST_POSTGRES_URL``; skipped, visibly, when it is unset).
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 POSTGRES_URL_ENV = "DURABLE_TEST_POSTGRES_URL"
 
 
-def _backends() -> list[str]:
-    return ["sqlite"]
+def postgres_server_url() -> str | None:
+    """The server the Postgres tests use, if configured."""
+    return os.environ.get(POSTGRES_URL_ENV) or None
 
 
-@pytest.fixture(params=_backends())
-def db_url(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[str]:
+def _admin_engine(server: str):  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from durable.log.postgres import normalize_url
+
+    return sa.create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
+
+
+def fresh_postgres_url(server: str) -> tuple[str, str]:
+    """Create a new schema on ``server``; return (URL using it, schema name)."""
+    import urllib.parse
+
+    schema = f"durable_t_{uuid.uuid4().hex[:12]}"
+    engine = _admin_engine(server)
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    finally:
+        engine.dispose()
+    sep = "&" if "?" in server else "?"
+    opt = urllib.parse.quote(f"-csearch_path={schema}")
+    return f"{server}{sep}options={opt}", schema
+
+
+def drop_postgres_schema(server: str, schema: str) -> None:
+    """Drop a test schema (best effort: a stopped test process may still hold a lock)."""
+    engine = _admin_engine(server)
+    try:
+        with engine.connect() as c:
+            c.exec_driver_sql("SET lock_timeout = '5s'")
+            c.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    except Exception:
+        pass
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty durable log: one parameter per backend."""
-    backend = request.param
-    if backend == "sqlite":
+    if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/durable-{uuid.uuid4().hex[:8]}.db"
         return
-    raise AssertionError(f"unknown backend {backend!r}: {os.environ.get(POSTGRES_URL_ENV)}")
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip(f"Postgres: set {POSTGRES_URL_ENV} to run the Postgres tests")
+    url, schema = fresh_postgres_url(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_schema(server, schema)
+
+
+@pytest.fixture
+def backend(db_url: str) -> str:
+    """``"sqlite"`` or ``"postgres"``: the backend of this test's ``db_url``."""
+    return "sqlite" if db_url.startswith("sqlite") else "postgres"

@@ -119,6 +119,7 @@ class Worker:
         self._ready = threading.Event()
         self._done = threading.Event()
         self._clock_offset = 0.0
+        self._listener_handle: Any = None
         self.runs_executed = 0
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -192,6 +193,11 @@ class Worker:
             target=self._heartbeats, name="durable-heartbeat", daemon=True
         )
         self._hb_thread.start()
+        self._listener_handle = None
+        try:
+            self._listener_handle = self.store.listen(lambda _queue: self.wake())
+        except Exception:
+            log.exception("could not listen for wake-ups; polling every %ss", self.poll_interval)
         workflows = list(self.registry.workflows)
         reclaim: list[str] = []
         try:
@@ -273,6 +279,8 @@ class Worker:
                 self._wake.set()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        if self._listener_handle is not None:
+            await asyncio.to_thread(self._listener_handle.stop)
         if self._killed:
             self._hb_stop.set()
             for runner in list(self._runners.values()):

@@ -33,7 +33,9 @@ def _version(conn: Connection) -> int | None:
     return int(v)
 
 
-def ensure_schema(engine: sa.Engine) -> int:
+def ensure_schema(
+    engine: sa.Engine, lock: Callable[[Connection], None] = lambda _conn: None
+) -> int:
     """Create the log in an empty database, or upgrade an older one; return its version.
 
     Runs in one write transaction, so that workers starting together on an empty database do
@@ -47,6 +49,7 @@ def ensure_schema(engine: sa.Engine) -> int:
     if found == SCHEMA_VERSION:
         return found
     with engine.begin() as conn:
+        lock(conn)
         found = _version(conn)
         if found is None:
             metadata.create_all(conn)

@@ -1,4 +1,4 @@
-"""Open the store a URL names: ``sqlite:///path`` (Postgres comes with its own module)."""
+"""Open the store a URL names: ``sqlite:///path`` or ``postgresql://...``."""
 
 from __future__ import annotations
 
@@ -36,11 +36,17 @@ def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> 
             )
         check_sqlite_file(path, SCHEMA_VERSION)
         dialect = SqliteDialect(url, synchronous=synchronous)
+    elif backend in ("postgresql", "postgres"):
+        from durable.log.postgres import PostgresDialect
+
+        dialect = PostgresDialect(url, synchronous=synchronous)  # type: ignore[assignment]
     else:
-        raise ValueError(f"unsupported database {backend!r} in {url!r}: use sqlite:///FILE")
+        raise ValueError(
+            f"unsupported database {backend!r} in {url!r}: use sqlite:///FILE or postgresql://..."
+        )
     try:
         with translate_errors():
-            ensure_schema(dialect.write_engine)
+            ensure_schema(dialect.write_engine, dialect.lock_schema)
     except DurableError:
         dialect.dispose()
         raise

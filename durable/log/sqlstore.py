@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -94,6 +94,17 @@ class Dialect(abc.ABC):
         self.write_engine.dispose()
         self.read_engine.dispose()
 
+    def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
+        """Serialize schema creation among processes (a no-op where writes already are)."""
+
+    def notify(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op by default
+        """Wake idle workers of other processes when this transaction commits (if the
+        store can push; elsewhere they find the work at their next poll)."""
+
+    def listen(self, on_notify: Callable[[str], None]) -> Any:
+        """Start pushing wake-ups to ``on_notify``; ``None`` if the store cannot."""
+        return None
+
 
 def _run(row: Any) -> RunRow:
     return RunRow(*row)
@@ -132,6 +143,8 @@ class SqlStore(Store):
             now = self._d.now(c)
             created = self._insert_run(c, run, now)
             row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run.id)).one()
+            if created:
+                self._d.notify(c, run.queue)
         return _run(row), created
 
     def _insert_run(self, c: Connection, run: NewRun, now: float) -> bool:
@@ -157,8 +170,8 @@ class SqlStore(Store):
             "created_at": now,
             "updated_at": now,
         }
-        res = c.execute(self._d.insert_ignore(runs, ["id"]).values(**values))
-        if res.rowcount != 1:
+        ins = self._d.insert_ignore(runs, ["id"]).values(**values).returning(runs.c.id)
+        if c.execute(ins).first() is None:
             return False
         data = RunStartedData(
             input=msgspec.Raw(run.input),
@@ -285,6 +298,7 @@ class SqlStore(Store):
             .where(runs.c.due_at <= now, *self._filters(workflows, queues))
             .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
 
     def _reclaimable(
@@ -311,6 +325,7 @@ class SqlStore(Store):
             )
             .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
         )
 
     def _take(
@@ -441,6 +456,11 @@ class SqlStore(Store):
             v = c.execute(q).scalar()
         return float(v) if v is not None else None
 
+    def listen(self, on_notify: Callable[[str], None]) -> Any:
+        """Push wake-ups (a run started, signalled, resumed or due) to ``on_notify``;
+        returns an object with ``stop()``, or ``None`` where the store cannot push."""
+        return self._d.listen(on_notify)
+
     # -- journal -------------------------------------------------------------------------
 
     def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
@@ -501,7 +521,10 @@ class SqlStore(Store):
         n = len(evs)
         values = proj.values
         if proj.releases:
-            values["due_at"] = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
+            due = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
+            values["due_at"] = due
+            if due is not None and due <= now:
+                self._d.notify(c, "")
         increments = {**proj.increments, "last_seq": n}
         res = self._prep.run(
             c,
@@ -593,6 +616,7 @@ class SqlStore(Store):
             .where(runs.c.id == parent_id)
             .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
         )
+        self._d.notify(c, "")
 
     # -- clients -------------------------------------------------------------------------
 
@@ -674,6 +698,7 @@ class SqlStore(Store):
                     .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
                 ).first()
                 if res is not None:
+                    self._d.notify(c, row.queue)
                     c.execute(
                         events.insert().values(
                             run_id=run_id,
@@ -694,6 +719,7 @@ class SqlStore(Store):
                 from durable.errors import IdConflictError
 
                 raise IdConflictError(f"a run with id {new.id!r} exists")
+            self._d.notify(c, new.queue)
             if keep:
                 c.execute(
                     events.insert(),
@@ -737,4 +763,5 @@ class SqlStore(Store):
                 .where(runs.c.id == run_id)
                 .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
             )
+            self._d.notify(c, "")
         return True

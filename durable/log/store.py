@@ -10,8 +10,9 @@ every append.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from durable.events import NewEvent
 
@@ -247,6 +248,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
         """Insert ``new`` whose journal holds, after its ``run_started``, copies of ``keep``."""
+
+    def listen(self, on_notify: Callable[[str], None]) -> Any:
+        """Push wake-ups (a run started, signalled, resumed or due now) to ``on_notify`` from
+        a background thread; returns an object with ``stop()``, or ``None`` where the store
+        cannot push (its workers then poll)."""
+        return None
 
     @abc.abstractmethod
     def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:

@@ -60,7 +60,8 @@ def client(app: durable.App) -> durable.Client:
 def db_path(db_url: str) -> Path:
     """The file behind ``db_url``."""
     prefix = "sqlite:///"
-    assert db_url.startswith(prefix), db_url
+    if not db_url.startswith(prefix):
+        pytest.skip("about a SQLite file: not applicable to this backend")
     return Path(db_url[len(prefix) :])
 
 

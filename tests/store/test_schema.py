@@ -21,7 +21,9 @@ from durable.log.schema import SCHEMA_VERSION, meta
 
 def test_a_fresh_log_records_the_schema_version(db_url: str) -> None:
     open_store(db_url).close()
-    engine = sa.create_engine(db_url)
+    from durable.log.postgres import normalize_url
+
+    engine = sa.create_engine(db_url if db_url.startswith("sqlite") else normalize_url(db_url))
     try:
         with engine.connect() as c:
             rows = c.execute(sa.select(meta.c.key, meta.c.value)).all()

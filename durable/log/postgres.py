@@ -1,0 +1,122 @@
+"""Postgres specifics: psycopg 3, the server's clock, ``SKIP LOCKED`` leases (in the shared
+statements), ``LISTEN/NOTIFY`` wake-ups, and session limits so that a stalled worker's
+session cannot hold locks forever.
+
+``postgresql://`` URLs are accepted as users write them and run on psycopg 3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+
+from durable.log.sqlstore import Dialect
+
+__all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
+
+log = logging.getLogger("durable.log.postgres")
+
+CHANNEL = "durable_wake"
+"""The ``NOTIFY`` channel: payloads carry a queue name only, never user data."""
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://``."""
+    u = sa.make_url(url.replace("postgres://", "postgresql://", 1))
+    if u.drivername in ("postgresql", "postgresql+psycopg"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+class PostgresDialect(Dialect):
+    """Engines and SQL that differ on Postgres."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", pool_size: int = 8) -> None:
+        url = normalize_url(url)
+        self.url = url
+        own = "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000"
+        if synchronous.upper() != "FULL":  # the documented opt-in: commits may be lost on a crash
+            own += " -c synchronous_commit=off"
+        user = sa.make_url(url).query.get("options")
+        user_opts = user if isinstance(user, str) else " ".join(user or ())
+        args = {"options": f"{user_opts} {own}".strip(), "connect_timeout": 10}
+        self.write_engine = sa.create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=32,
+            pool_pre_ping=True,
+            connect_args=args,
+        )
+        self.read_engine = self.write_engine
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+
+    def now(self, conn: Connection) -> float:
+        v = conn.exec_driver_sql("SELECT extract(epoch from clock_timestamp())::float8").scalar()
+        return float(v or 0.0)
+
+    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+        return pg_insert(table).on_conflict_do_nothing(index_elements=index)
+
+    def lock_schema(self, conn: Connection) -> None:
+        """Serialize schema creation and upgrades among workers starting together."""
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
+
+    def notify(self, conn: Connection, queue: str) -> None:
+        conn.exec_driver_sql("SELECT pg_notify(%(c)s, %(q)s)", {"c": CHANNEL, "q": queue[:200]})
+
+    def listen(self, on_notify: Callable[[str], None]) -> Listener | None:
+        """Start a thread that calls ``on_notify(queue)`` for every wake-up."""
+        return Listener(self.url, on_notify)
+
+
+class Listener:
+    """A dedicated connection ``LISTEN``ing on :data:`CHANNEL`, reconnecting with backoff."""
+
+    def __init__(self, url: str, on_notify: Callable[[str], None]) -> None:
+        self._url = sa.make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._on_notify = on_notify
+        self._stop = threading.Event()
+        self._conn: Any = None
+        self._thread = threading.Thread(target=self._run, name="durable-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.cancel()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=10) as conn:
+                    self._conn = conn
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    delay = 0.1
+                    self._on_notify("")  # (re)connected: anything may have been missed
+                    while not self._stop.is_set():
+                        for n in conn.notifies(timeout=1.0):
+                            self._on_notify(n.payload)
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._conn = None
