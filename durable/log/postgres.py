@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -46,7 +47,9 @@ class PostgresDialect(Dialect):
             own += " -c synchronous_commit=off"
         user = sa.make_url(url).query.get("options")
         user_opts = user if isinstance(user, str) else " ".join(user or ())
-        args = {"options": f"{user_opts} {own}".strip(), "connect_timeout": 10}
+        args: dict[str, Any] = {"options": f"{user_opts} {own}".strip(), "connect_timeout": 10}
+        if "application_name" not in sa.make_url(url).query:
+            args["application_name"] = f"durable/{os.getpid()}"
         self.write_engine = sa.create_engine(
             url,
             pool_size=pool_size,

@@ -782,13 +782,13 @@ COMMON = settings(
 )
 
 
-@settings(COMMON, max_examples=25)
+@settings(COMMON, max_examples=45)
 @given(ops=shapes(is_async=False), x=st.integers(0, 1000), crashes=crash_plans)
 def test_sync_workflow_survives_crashes(ops: tuple[Op, ...], x: int, crashes: list[Any]) -> None:
     _scenario(ops, False, x, crashes)
 
 
-@settings(COMMON, max_examples=25)
+@settings(COMMON, max_examples=45)
 @given(ops=shapes(is_async=True), x=st.integers(0, 1000), crashes=crash_plans)
 def test_async_workflow_survives_crashes(ops: tuple[Op, ...], x: int, crashes: list[Any]) -> None:
     _scenario(ops, True, x, crashes)
