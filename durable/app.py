@@ -22,7 +22,7 @@ from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
 from durable.engine.worker import Worker
 from durable.log import open_store
-from durable.log.store import RunRow, Store
+from durable.log.store import QueueLimit, RunRow, Store
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -278,8 +278,10 @@ class App:
         """Declare a queue's limits across all workers: at most ``concurrency`` runs
         executing at once, at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds.
 
-        The limits are recorded here; enforcing them across workers is the job of the
-        shared-log queue feature and is not done by this version.
+        Every worker whose App declares the queue enforces the limits when it leases, in
+        the same transaction, against the runs of all workers (Postgres serializes these
+        decisions per queue with an advisory lock; SQLite serializes all writes). Declare
+        the same limits in every worker's App.
         """
         if concurrency is not None and concurrency < 1:
             raise ValueError("queue concurrency must be at least 1")
@@ -342,6 +344,11 @@ class App:
             worker_id=worker_id,
             lease_timeout=self.lease_timeout,
             poll_interval=self.poll_interval,
+            limits={
+                q.name: QueueLimit(q.concurrency, q.rate_limit)
+                for q in self.queues.values()
+                if q.concurrency is not None or q.rate_limit is not None
+            },
         )
         w._listener = self._listener(w.worker_id)
         return w

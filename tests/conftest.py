@@ -78,3 +78,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def backend(db_url: str) -> str:
     """``"sqlite"`` or ``"postgres"``: the backend of this test's ``db_url``."""
     return "sqlite" if db_url.startswith("sqlite") else "postgres"
+
+
+@pytest.fixture
+def another_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second fresh log on the same backend as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/another-{uuid.uuid4().hex[:8]}.db"
+        return
+    server = postgres_server_url()
+    assert server is not None
+    url, schema = fresh_postgres_url(server)
+    try:
+        yield url
+    finally:
+        drop_postgres_schema(server, schema)

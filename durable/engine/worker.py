@@ -23,7 +23,7 @@ from durable.engine.committer import Committer
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
 from durable.engine.runtime import Services
-from durable.log.store import Lease, RunRow, Store
+from durable.log.store import Lease, QueueLimit, RunRow, Store
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -82,6 +82,7 @@ class Worker:
         lease_timeout: float = 30.0,
         poll_interval: float = 1.0,
         listener: Listener | None = None,
+        limits: dict[str, QueueLimit] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -95,6 +96,7 @@ class Worker:
         self.lease_timeout = lease_timeout
         self.poll_interval = poll_interval
         self._listener = listener
+        self.limits = dict(limits or {})
         self.committer = Committer(store)
         self._workflow_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="durable-wf")
         self._step_pool = ThreadPoolExecutor(max(4, concurrency), thread_name_prefix="durable-step")
@@ -221,6 +223,7 @@ class Worker:
                             self.queues,
                             free,
                             reclaim,
+                            self.limits,
                         )
                         reclaim = []
                     except Exception as exc:
@@ -236,12 +239,14 @@ class Worker:
                     continue
                 if self._stopping:
                     break
-                await self._idle(await self._idle_for(workflows, bool(leases)))
+                await self._idle(await self._idle_for(workflows, len(leases) < free))
         finally:
             await self._drain(tasks)
 
-    async def _idle_for(self, workflows: list[str], busy: bool) -> float:
-        if busy and len(self._runners) >= self.concurrency:
+    async def _idle_for(self, workflows: list[str], short: bool) -> float:
+        """How long to wait before leasing again: until the next run is due, at most
+        ``poll_interval``; a little while when due runs were held back by a queue limit."""
+        if len(self._runners) >= self.concurrency:
             return self.poll_interval
         try:
             due = await asyncio.to_thread(self.store.next_due, workflows, self.queues)
@@ -249,7 +254,12 @@ class Worker:
             return self.poll_interval
         if due is None:
             return self.poll_interval
-        return min(max(due - (time.time() + self._clock_offset), 0.0), self.poll_interval)
+        wait = due - (time.time() + self._clock_offset)
+        if wait <= 0 and short and self.limits:
+            # Due runs we did not get: a queue limit holds them. A run ending (here, or
+            # elsewhere through the store's wake-ups) wakes us; this is the safety net.
+            return min(self.poll_interval, 0.25)
+        return min(max(wait, 0.0), self.poll_interval)
 
     async def _idle(self, seconds: float) -> None:
         assert self._wake is not None

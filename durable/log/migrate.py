@@ -12,12 +12,30 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.schema import SCHEMA_VERSION, meta, metadata
+from durable.log.schema import SCHEMA_VERSION, meta, metadata, runs
 
 __all__ = ["UPGRADES", "ensure_schema"]
 
-UPGRADES: dict[int, Callable[[Connection], None]] = {}
-"""``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``."""
+
+def _add_column(conn: Connection, table: sa.Table, name: str) -> None:
+    col = table.c[name]
+    kind = col.type.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {col.name} {kind}")
+
+
+def _to_v2(conn: Connection) -> None:
+    """``durable_runs.started_at`` and the queue indexes (rate and concurrency limits)."""
+    _add_column(conn, runs, "started_at")
+    conn.execute(
+        sa.update(runs).where(runs.c.status != "pending").values(started_at=runs.c.created_at)
+    )
+    for name in ("ix_durable_runs_queue_started_at", "ix_durable_runs_queue_status"):
+        next(i for i in runs.indexes if i.name == name).create(conn)
+
+
+UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2}
+"""``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
+transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""
 
 
 def _version(conn: Connection) -> int | None:

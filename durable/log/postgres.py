@@ -73,6 +73,12 @@ class PostgresDialect(Dialect):
         """Serialize schema creation and upgrades among workers starting together."""
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
 
+    def lock_queue(self, conn: Connection, queue: str) -> None:
+        """Serialize lease decisions about one queue's limits (until the transaction ends)."""
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"durable_queue:{queue}"}
+        )
+
     def notify(self, conn: Connection, queue: str) -> None:
         conn.exec_driver_sql("SELECT pg_notify(%(c)s, %(q)s)", {"c": CHANNEL, "q": queue[:200]})
 
@@ -86,6 +92,9 @@ class Listener:
 
     def __init__(self, url: str, on_notify: Callable[[str], None]) -> None:
         self._url = sa.make_url(url).set(drivername="postgresql").render_as_string(False)
+        named = "application_name" in sa.make_url(url).query
+        # Named like the pool's sessions, so that an operator sees (and can end) all of them.
+        self._app_name = None if named else f"durable/{os.getpid()}"
         self._on_notify = on_notify
         self._stop = threading.Event()
         self._conn: Any = None
@@ -107,7 +116,10 @@ class Listener:
         delay = 0.1
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=10) as conn:
+                extra = {"application_name": self._app_name} if self._app_name else {}
+                with psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=10, **extra
+                ) as conn:
                     self._conn = conn
                     conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.1

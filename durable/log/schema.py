@@ -11,8 +11,12 @@ import sqlalchemy as sa
 
 __all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals"]
 
-SCHEMA_VERSION = 1
-"""Bumped by every change to the tables below; see ``durable.log.migrate``."""
+SCHEMA_VERSION = 2
+"""Bumped by every change to the tables below; see ``durable.log.migrate``.
+
+1. The first schema.
+2. ``durable_runs.started_at`` (first lease) and its index, for queue rate limits.
+"""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -57,6 +61,7 @@ runs = sa.Table(
     sa.Column("created_at", _Time, nullable=False),
     sa.Column("updated_at", _Time, nullable=False),
     sa.Column("finished_at", _Time),
+    sa.Column("started_at", _Time, comment="when a worker first took it (v2)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -69,6 +74,8 @@ runs = sa.Table(
     sa.Index("ix_durable_runs_parent_id", "parent_id"),
     sa.Index("ix_durable_runs_lease_owner", "lease_owner"),
     sa.Index("ix_durable_runs_created_at", "created_at"),
+    sa.Index("ix_durable_runs_queue_started_at", "queue", "started_at"),
+    sa.Index("ix_durable_runs_queue_status", "queue", "status"),
 )
 
 events = sa.Table(

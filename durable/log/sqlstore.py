@@ -37,6 +37,7 @@ from durable.log.store import (
     JournalRow,
     Lease,
     NewRun,
+    QueueLimit,
     RunFilter,
     RunRow,
     Store,
@@ -96,6 +97,9 @@ class Dialect(abc.ABC):
 
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
+
+    def lock_queue(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op
+        """Serialize lease decisions about one queue's limits among concurrent workers."""
 
     def notify(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op by default
         """Wake idle workers of other processes when this transaction commits (if the
@@ -238,6 +242,7 @@ class SqlStore(Store):
         queues: Sequence[str] | None,
         limit: int,
         reclaim: Sequence[str] = (),
+        limits: dict[str, QueueLimit] | None = None,
     ) -> list[Lease]:
         if limit <= 0 or not workflows:
             return []
@@ -247,15 +252,33 @@ class SqlStore(Store):
                 probe = self._runnable(workflows, queues, self._d.now(c), 1)
                 if c.execute(probe).first() is None:
                     return []
+        limited = {
+            q: lim
+            for q, lim in (limits or {}).items()
+            if (queues is None or q in queues) and (lim.concurrency or lim.rate)
+        }
         with self._write() as c:
             now = self._d.now(c)
             candidates: list[Any] = []
             if reclaim:
                 candidates += c.execute(self._reclaimable(workflows, queues, reclaim, limit))
-            if len(candidates) < limit:
+            taken = {r.id for r in candidates}
+            free_queues = None if queues is None else [q for q in queues if q not in limited]
+            if len(candidates) < limit and (free_queues is None or free_queues):
+                q = self._runnable(
+                    workflows, free_queues, now, limit, exclude=list(limited) if limited else ()
+                )
+                candidates += [r for r in c.execute(q) if r.id not in taken]
+                candidates = candidates[:limit]
+            for name, lim in limited.items():
+                self._d.lock_queue(c, name)
+                now = self._d.now(c)  # after the wait for the lock: counts and stamps are fresh
+                room = min(limit - len(candidates), self._room(c, name, lim, now))
+                if room <= 0:
+                    continue
                 taken = {r.id for r in candidates}
-                more = c.execute(self._runnable(workflows, queues, now, limit))
-                candidates += [r for r in more if r.id not in taken][: limit - len(candidates)]
+                more = c.execute(self._runnable(workflows, [name], now, room))
+                candidates += [r for r in more if r.id not in taken][:room]
             leased: list[tuple[str, int, bool]] = []
             for cand in candidates:
                 takeover = cand.status == "running" and cand.lease_owner not in reclaim
@@ -275,6 +298,31 @@ class SqlStore(Store):
             }
         return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
 
+    def _room(self, c: Connection, queue: str, lim: QueueLimit, now: float) -> int:
+        """How many more runs of ``queue`` may be taken now, over every worker (the queue's
+        lock is held until the transaction ends, so the count cannot go stale)."""
+        room = 1 << 30
+        if lim.concurrency is not None:
+            running = c.execute(
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(
+                    runs.c.queue == queue,
+                    runs.c.status == "running",
+                    runs.c.lease_expires_at > now,
+                )
+            ).scalar_one()
+            room = min(room, lim.concurrency - int(running))
+        if lim.rate is not None:
+            n, per = lim.rate
+            started = c.execute(
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(runs.c.queue == queue, runs.c.started_at > now - per)
+            ).scalar_one()
+            room = min(room, n - int(started))
+        return room
+
     @staticmethod
     def _filters(workflows: Sequence[str], queues: Sequence[str] | None) -> list[Any]:
         conds: list[Any] = [runs.c.workflow.in_(list(workflows))]
@@ -283,7 +331,12 @@ class SqlStore(Store):
         return conds
 
     def _runnable(
-        self, workflows: Sequence[str], queues: Sequence[str] | None, now: float, limit: int
+        self,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        now: float,
+        limit: int,
+        exclude: Sequence[str] = (),
     ) -> Any:
         """Runs whose ``due_at`` has come, highest priority first, FIFO within it."""
         return (
@@ -296,6 +349,7 @@ class SqlStore(Store):
                 runs.c.stalls,
             )
             .where(runs.c.due_at <= now, *self._filters(workflows, queues))
+            .where(runs.c.queue.notin_(list(exclude)) if exclude else sa.true())
             .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -343,6 +397,7 @@ class SqlStore(Store):
                 due_at=now + ttl,
                 wake_at=None,
                 waiting_for=None,
+                started_at=sa.func.coalesce(runs.c.started_at, now),
                 last_seq=runs.c.last_seq + 1,
                 stalls=runs.c.stalls + (1 if takeover else 0),
                 updated_at=now,
@@ -568,8 +623,10 @@ class SqlStore(Store):
                 )
         for child in req.new_runs:
             self._insert_run(c, child, now)
-        if proj.ends and parent_id is not None:
-            self._wake_parent(c, parent_id, now)
+        if proj.ends:
+            self._d.notify(c, "")  # a queue slot frees up: workers blocked by a limit retry
+            if parent_id is not None:
+                self._wake_parent(c, parent_id, now)
         return AppendResult(ok=True, last_seq=last, signal=signal)
 
     def _due_on_suspend(

@@ -22,6 +22,7 @@ __all__ = [
     "JournalRow",
     "Lease",
     "NewRun",
+    "QueueLimit",
     "RunRow",
     "Store",
 ]
@@ -75,6 +76,17 @@ class RunRow:
     created_at: float
     updated_at: float
     finished_at: float | None
+    started_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimit:
+    """Limits of one queue, enforced across every worker at lease time."""
+
+    concurrency: int | None = None
+    """At most this many runs of the queue ``running`` at once."""
+    rate: tuple[int, float] | None = None
+    """At most ``rate[0]`` runs started (first taken) per ``rate[1]`` seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +208,13 @@ class Store(abc.ABC):
         queues: Sequence[str] | None,
         limit: int,
         reclaim: Sequence[str] = (),
+        limits: dict[str, QueueLimit] | None = None,
     ) -> list[Lease]:
         """Take up to ``limit`` runnable runs of ``workflows`` (and ``queues``), highest
         priority first, FIFO within a priority.
+
+        A queue named in ``limits`` gets no more than its limits allow, counted over every
+        worker in the same transaction that takes the runs (serialized per queue).
 
         Runnable: ``pending`` or ``sleeping`` with ``due_at`` reached, or ``running`` with an
         expired lease, or ``running`` under an owner named in ``reclaim`` (a worker that
