@@ -7,14 +7,14 @@ import sys
 from collections.abc import Sequence
 
 from benchmarks.model import Settings
-from benchmarks.registry import BACKENDS, SYSTEMS, WORKLOADS
-from benchmarks.report import machine, table, write_json
+from benchmarks.registry import BACKEND_CHOICES, BACKENDS, SYSTEMS, WORKLOADS, expand
+from benchmarks.report import machine, postgres_version, table, write_json
 from benchmarks.runner import plan, run
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    measured = [k for k, w in WORKLOADS.items() if w.reference is not None]
+    measured = [k for k, w in WORKLOADS.items() if not w.is_reference]
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Benchmarks of durable, interleaved with their references.",
@@ -23,12 +23,13 @@ def parser() -> argparse.ArgumentParser:
         "workloads",
         nargs="*",
         metavar="WORKLOAD",
-        help=f"workloads to run (default: all of {', '.join(measured)})",
+        help=f"workloads to run, or w2 for all of w2-*  (default: all of {', '.join(measured)})",
     )
     p.add_argument(
         "--raw",
         action="store_true",
-        help="also measure the store's own single-row commit cost, the ratios' reference",
+        help="also measure the store's own single-row commit rate (1 and 8 clients), the "
+        "ratios' references",
     )
     p.add_argument(
         "--compare",
@@ -40,13 +41,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend",
         action="append",
-        choices=BACKENDS,
-        help="backends to run on (repeatable; default: sqlite)",
+        choices=BACKEND_CHOICES,
+        help="backends to run on (repeatable, or all; default: sqlite)",
     )
-    p.add_argument("--postgres-url", default=None, help="server for --backend postgres")
-    p.add_argument("--repeat", type=int, default=5, help="repetitions, interleaved (default 5)")
+    p.add_argument(
+        "--postgres-url",
+        default=None,
+        help="server for --backend postgres (default: $DURABLE_BENCH_POSTGRES_URL, else "
+        "$DURABLE_TEST_POSTGRES_URL); each measurement uses a new schema, dropped after",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="repetitions, interleaved (default 3)")
     p.add_argument("--runs", type=int, default=None, help="W1: timed runs per repetition")
     p.add_argument("--rows", type=int, default=None, help="raw: timed commits per repetition")
+    p.add_argument(
+        "--w2-runs", type=int, default=None, help="W2: runs started per repetition (default 500)"
+    )
+    p.add_argument(
+        "--w5-runs", type=int, default=None, help="W5: wake-ups timed per repetition (default 50)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke test, not figures")
     p.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
     p.add_argument("--tmpdir", default=None, help="parent folder of the temporary databases")
@@ -66,23 +78,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             impls = ", ".join(f"{s}:{b}" for s, backends in w.systems.items() for b in backends)
             print(f"{key:<6} {w.title}  [{impls}]")
         return 0
-    unknown = [w for w in args.workloads if w.lower() not in WORKLOADS]
-    if unknown:
-        print(f"unknown workload(s): {', '.join(unknown)}; see --list", file=sys.stderr)
+    try:
+        workloads = expand([w.lower() for w in args.workloads]) or [
+            k for k, w in WORKLOADS.items() if not w.is_reference
+        ]
+    except KeyError as exc:
+        print(f"unknown workload: {exc.args[0]}; see --list", file=sys.stderr)
         return 2
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2
-    workloads = [w.lower() for w in args.workloads] or [
-        k for k, w in WORKLOADS.items() if w.reference is not None
-    ]
-    backends = args.backend or ["sqlite"]
+    chosen = args.backend or ["sqlite"]
+    backends = [b for b in BACKENDS if b in chosen or "all" in chosen]
     settings = (
         Settings.quick(args.tmpdir, args.postgres_url)
         if args.quick
         else Settings(tmpdir=args.tmpdir, postgres_url=args.postgres_url)
     )
-    overrides = {k: v for k, v in (("runs", args.runs), ("rows", args.rows)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (
+            ("runs", args.runs),
+            ("rows", args.rows),
+            ("w2_runs", args.w2_runs),
+            ("w5_runs", args.w5_runs),
+        )
+        if v is not None
+    }
     if overrides:
         settings = Settings(**{**settings.to_dict(), **overrides})
 
@@ -98,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"machine: {info['cpu']}, {info['cpus']} cpus, {info['platform']}")
     print(f"python {info['python']}, sqlite {info['sqlite']}")
+    if "postgres" in backends:
+        print(f"postgres: {postgres_version(settings)}")
     print()
     print(table(results, peers=args.compare))
     if not args.raw:

@@ -31,8 +31,23 @@ class Settings:
     """Timed single-row commits per repetition (raw)."""
     raw_warmup: int = 50
     """Untimed commits per repetition, before the timed ones (raw)."""
+    raw_clients: int = 8
+    """Client threads of the ``raw8`` reference, each with its own connection."""
+    w2_runs: int = 500
+    """Runs of the 10-step workflow per repetition (W2), drained by worker processes."""
+    w2_warmup: int = 8
+    """Untimed runs per W2 repetition, drained before the timed ones."""
+    worker_concurrency: int = 16
+    """``concurrency`` of each worker process (W2, W5)."""
+    w5_runs: int = 50
+    """One-step runs started per W5 repetition, one every ``w5_gap`` seconds."""
+    w5_gap: float = 0.05
+    """Seconds between two W5 starts (a wake-up each time the worker has gone idle)."""
+    w5_warmup: int = 3
+    """Untimed W5 runs per repetition, each awaited, before the worker is left idle."""
     postgres_url: str | None = None
-    """Server for the ``postgres`` backend (not measured yet)."""
+    """Server for the ``postgres`` backend (else ``DURABLE_BENCH_POSTGRES_URL`` or
+    ``DURABLE_TEST_POSTGRES_URL``); each measurement creates and drops its own schema."""
 
     @classmethod
     def quick(cls, tmpdir: str | None = None, postgres_url: str | None = None) -> Settings:
@@ -43,6 +58,10 @@ class Settings:
             warmup=1,
             rows=20,
             raw_warmup=2,
+            w2_runs=50,
+            w2_warmup=2,
+            w5_runs=10,
+            w5_warmup=1,
             postgres_url=postgres_url,
         )
 
@@ -152,15 +171,18 @@ class Result:
     unit: str
     """What one op is: ``"step"``, ``"commit"``."""
     primary: Primary
-    reference: str | None = None
-    """Registry key of the workload this one is compared to (``"raw"`` for W1)."""
+    references: list[str] = field(default_factory=list)
+    """Registry keys of the reference workloads this one is compared to (``["raw"]`` for
+    W1, ``["raw", "raw8"]`` for W2)."""
+    show: list[str] = field(default_factory=list)
+    """Keys of ``extra`` the table prints under itself."""
     measurements: list[Measurement] = field(default_factory=list)
     skipped: str | None = None
     """Why the cell was not measured, if it was not."""
     ratios: dict[str, Summary] = field(default_factory=dict)
-    """Per reference label (``"raw"``, ``"durable"``): this cell's primary figure divided by
-    the reference's, over repetitions paired by index (the reference measured just before
-    in the same repetition). ``median`` is the median of the paired ratios."""
+    """Per reference label (``"raw"``, ``"raw8"``, ``"durable"``): this cell's primary
+    figure divided by the reference's, over repetitions paired by index (the reference
+    measured just before in the same repetition). ``median`` is the median of the paired ratios."""
 
     def costs(self) -> Summary:
         """Microseconds per op, over repetitions."""
@@ -173,6 +195,13 @@ class Result:
     def cpu_costs(self) -> Summary | None:
         """CPU microseconds per op, over repetitions, if every repetition measured it."""
         values = [m.cpu_us_per_op for m in self.measurements]
+        if not values or any(v is None for v in values):
+            return None
+        return Summary.of([v for v in values if v is not None])
+
+    def extra(self, key: str) -> Summary | None:
+        """One ``extra`` figure over repetitions, if every repetition has it."""
+        values = [m.extra.get(key) for m in self.measurements]
         if not values or any(v is None for v in values):
             return None
         return Summary.of([v for v in values if v is not None])
@@ -210,7 +239,7 @@ class Result:
             "backend": self.backend,
             "unit": self.unit,
             "primary": self.primary,
-            "reference": self.reference,
+            "references": list(self.references),
             "skipped": self.skipped,
             "measurements": [m.to_dict() for m in self.measurements],
             "ratios": {k: v.to_dict() for k, v in self.ratios.items()},

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.model import Result, Summary
+from benchmarks.model import Result, Settings, Summary
 
 SCHEMA_VERSION = 1
 
@@ -36,6 +36,24 @@ def machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "packages": _versions("durable-pipelines", "sqlalchemy", "msgspec", "psycopg", "dbos"),
     }
+
+
+def postgres_version(settings: Settings) -> str:
+    """The server's version and durability settings, or why they could not be read."""
+    try:
+        import psycopg
+
+        from benchmarks.logs import libpq_url, postgres_server
+
+        with psycopg.connect(libpq_url(postgres_server(settings)), connect_timeout=5) as c:
+            row = c.execute(
+                "SELECT current_setting('server_version'), current_setting('synchronous_commit'),"
+                " current_setting('fsync'), current_setting('max_connections')"
+            ).fetchone()
+    except Exception as exc:
+        return f"unavailable ({type(exc).__name__}: {exc})"
+    assert row is not None
+    return f"{row[0]}, synchronous_commit={row[1]}, fsync={row[2]}, max_connections={row[3]}"
 
 
 def _versions(*names: str) -> dict[str, str | None]:
@@ -111,7 +129,8 @@ def table(results: Sequence[Result], peers: Sequence[str] = ()) -> str:
     rates are ops per second of wall time, and ``vs X`` is this row's primary figure over
     X's, median of the per-repetition ratios with their min-max.
     """
-    ratio_cols = ["raw", *peers]
+    refs = [k for k in ("raw", "raw8") if any(k in r.references for r in results)] or ["raw"]
+    ratio_cols = [*refs, *peers]
     headers = [*HEADERS, *(f"vs {c}" for c in ratio_cols)]
     rows: list[list[str]] = []
     notes: list[str] = []
@@ -124,7 +143,7 @@ def table(results: Sequence[Result], peers: Sequence[str] = ()) -> str:
         cost, rate, cpu = r.costs(), r.rates(), r.cpu_costs()
         unit = r.unit
         ratios = [
-            "1.00x (ref)" if (c == "raw" and r.system == "raw") else _ratio(r.ratios.get(c))
+            "1.00x (ref)" if (c == r.workload and r.system == "raw") else _ratio(r.ratios.get(c))
             for c in ratio_cols
         ]
         rows.append(
@@ -154,6 +173,18 @@ def table(results: Sequence[Result], peers: Sequence[str] = ()) -> str:
     titles = {r.workload: r.title for r in results}
     lines.append("")
     lines += [f"  {key}: {title}" for key, title in titles.items()]
+    shown = [
+        (r, key, s)
+        for r in results
+        if r.measurements and not r.skipped
+        for key in r.show
+        if (s := r.extra(key)) is not None
+    ]
+    if shown:
+        lines.append("")
+        for r, key, s in shown:
+            span = "" if s.n == 1 else f"  ({_num(s.min)}-{_num(s.max)} over repetitions)"
+            lines.append(f"  {r.workload}/{r.system}/{r.backend} {key}: {_num(s.median)}{span}")
     if notes:
         lines.append("")
         lines += [f"  skipped {n}" for n in notes]

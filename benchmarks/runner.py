@@ -40,7 +40,8 @@ class Cell:
             backend=self.backend,
             unit=w.unit,
             primary=w.primary,
-            reference=w.reference,
+            references=list(w.references),
+            show=list(w.show),
         )
 
 
@@ -60,10 +61,13 @@ def plan(
     for backend in backends:
         for key in workloads:
             workload = WORKLOADS[key]
-            if raw and workload.reference is not None:
-                ref = WORKLOADS[workload.reference]
-                add(ref, "raw", backend)
-            if workload.reference is None:
+            if raw:
+                for ref in workload.references:
+                    # a reference that does not exist on this backend (raw8 on SQLite, whose
+                    # one writer at a time makes more clients meaningless) is left out
+                    if WORKLOADS[ref].impl("raw", backend) is not None:
+                        add(WORKLOADS[ref], "raw", backend)
+            if workload.is_reference:
                 add(workload, "raw", backend)
                 continue
             add(workload, "durable", backend)
@@ -124,10 +128,10 @@ def _compare(results: list[Result]) -> None:
     """Fill each result's ratios: against its raw reference, and ours against each peer."""
     by_key = {(r.workload, r.system, r.backend): r for r in results}
     for r in results:
-        if r.reference is not None:
-            ref = by_key.get((r.reference, "raw", r.backend))
+        for key in r.references:
+            ref = by_key.get((key, "raw", r.backend))
             if ref is not None:
-                r.compare("raw", ref)
+                r.compare(key, ref)
         if r.system == "durable":
             for other in results:
                 same_cell = other.workload == r.workload and other.backend == r.backend

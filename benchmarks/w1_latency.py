@@ -9,31 +9,30 @@ step cannot cost less.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.logs import fresh_log
 from benchmarks.model import Measurement, Settings
-from benchmarks.timing import Timer, percentiles_us, temp_dir
+from benchmarks.timing import Timer, percentiles_us
 
 
 def durable_w1(settings: Settings, backend: str) -> Measurement:
-    """Time ``settings.runs`` sequential runs of the W1 workflow on a fresh log."""
+    """Time ``settings.runs`` sequential runs of the W1 workflow on a fresh log (a new
+    SQLite file, or a new Postgres schema)."""
     import durable
 
-    if backend != "sqlite":
-        raise NotImplementedError(f"W1 on {backend} is not written yet")
     steps = settings.steps
-    with temp_dir(settings.tmpdir, "w1") as folder:
-        app = durable.App("bench-w1", database=f"sqlite:///{os.path.join(folder, 'w1.db')}")
+    with fresh_log(settings, backend, "w1") as url:
+        app = durable.App("bench-w1", database=url)
 
-        # Registered by call rather than as decorators: ``app.step``/``app.workflow`` are
-        # typed as returning ``Any``, which ``mypy --strict`` refuses on a decorator.
+        # Registered by call rather than as decorators: ``app.step(name=...)`` is typed as
+        # returning an untyped decorator, which ``mypy --strict`` refuses on a function.
         def noop_body(i: int) -> dict[str, int]:
             return {"i": i, "ok": 1}
 
-        noop: Callable[[int], dict[str, int]] = app.step(noop_body, name="noop")
+        noop: Callable[[int], dict[str, int]] = app.step(name="noop")(noop_body)
 
         def ten_steps_body() -> dict[str, int]:
             last: dict[str, int] = {}
@@ -41,7 +40,7 @@ def durable_w1(settings: Settings, backend: str) -> Measurement:
                 last = noop(i)
             return last
 
-        ten_steps: Callable[[], dict[str, int]] = app.workflow(ten_steps_body, name="w1_ten_steps")
+        ten_steps: Callable[[], dict[str, int]] = app.workflow(name="w1_ten_steps")(ten_steps_body)
 
         expected = {"i": steps - 1, "ok": 1}
         client = app.client()

@@ -1,4 +1,8 @@
-"""The benchmark suite runs end to end (``python -m benchmarks --quick``). No timing asserts."""
+"""The benchmark suite runs end to end (``python -m benchmarks --quick``). No timing asserts.
+
+SQLite always; Postgres too when ``DURABLE_TEST_POSTGRES_URL`` names a server (each
+measurement there creates and drops its own schema).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,62 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+NEW_WORKLOADS = ("w2-1", "w2-2", "w2-4", "w5")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.pop("DURABLE_DATABASE_URL", None)
+    return env
+
+
+def _run_quick(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, Any]]:
+    """``python -m benchmarks --quick --raw --repeat 1 ARGS``: its table lines and JSON."""
+    out = tmp_path / "results.json"
+    quick = ["--quick", "--raw", "--repeat", "1", "--tmpdir", str(tmp_path), "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *quick, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return proc.stdout.splitlines(), doc
+
+
+def _check_new_workloads(lines: list[str], doc: dict[str, Any], backend: str) -> None:
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    refs = ["raw"] + (["raw8"] if backend == "postgres" else [])
+    for ref in refs:
+        assert cells[(ref, "raw", backend)]["skipped"] is None
+    for key in ("w1", *NEW_WORKLOADS):
+        r = cells[(key, "durable", backend)]
+        assert r["skipped"] is None, r["skipped"]
+        assert len(r["measurements"]) == 1 and r["measurements"][0]["ops"] > 0
+        row = [ln for ln in lines if ln.split()[:3] == [key, "durable", backend]]
+        assert row and "skipped" not in row[0]
+    for key in ("w2-1", "w2-2", "w2-4"):
+        r = cells[(key, "durable", backend)]
+        assert r["measurements"][0]["ops"] == 50 * 10  # --quick: 50 runs of 10 steps
+        assert sorted(r["ratios"]) == sorted(refs)  # steps/s against each raw reference
+    w5 = cells[("w5", "durable", backend)]
+    assert {"wake_p50_us", "wake_p99_us"} <= set(w5["measurements"][0]["extra"])
+    assert any(f"w5/durable/{backend} wake_p99_us" in ln for ln in lines)
 
 
 def test_benchmarks_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env.pop("DURABLE_DATABASE_URL", None)
+    env = _env()
     proc = subprocess.run(
         [
             sys.executable,
@@ -29,6 +80,7 @@ def test_benchmarks_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
             str(tmp_path),
             "--json",
             str(out),
+            "w1",
         ],
         cwd=ROOT,
         env=env,
@@ -55,6 +107,21 @@ def test_benchmarks_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
 
 
+def test_benchmarks_quick_covers_w2_and_w5_on_sqlite(tmp_path: Path) -> None:
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w1", "w2", "w5")
+    _check_new_workloads(lines, doc, "sqlite")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
+
+
+def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
+    server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
+    lines, doc = _run_quick(tmp_path, "--backend", "postgres", "--postgres-url", server)
+    _check_new_workloads(lines, doc, "postgres")
+    assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
+
+
 def test_benchmarks_list() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--list"],
@@ -65,4 +132,5 @@ def test_benchmarks_list() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "w1" in proc.stdout and "raw" in proc.stdout
+    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5"):
+        assert key in proc.stdout

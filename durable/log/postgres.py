@@ -116,7 +116,9 @@ class Listener:
         delay = 0.1
         while not self._stop.is_set():
             try:
-                extra = {"application_name": self._app_name} if self._app_name else {}
+                extra: dict[str, Any] = {}
+                if self._app_name:
+                    extra["application_name"] = self._app_name
                 with psycopg.connect(
                     self._url, autocommit=True, connect_timeout=10, **extra
                 ) as conn:
