@@ -8,6 +8,7 @@ one cached decoder per type. Pickle is never used.
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import typing
@@ -91,7 +92,7 @@ def return_type(fn: Callable[..., Any]) -> Any:
     ret = hints.get("return", Any)
     if ret is None or ret is type(None):
         return Any
-    if inspect.iscoroutinefunction(fn) and typing.get_origin(ret) is typing.Coroutine:
+    if inspect.iscoroutinefunction(fn) and typing.get_origin(ret) is collections.abc.Coroutine:
         ret = typing.get_args(ret)[-1]
     try:
         _decoder(ret)

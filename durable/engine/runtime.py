@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -587,7 +587,7 @@ class RunState:
 
     def call_step_async(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Awaitable[Any]:
         """A step call from an async workflow: the position is taken now, at the call, and
         the returned coroutine runs (or replays) the step."""
         pos, slot, attempt = self._step_slot(step)
@@ -788,8 +788,11 @@ def _child_error(child_id: str, err: ErrorInfo) -> BaseException:
     return RunFailedError(child_id, err.type, err.message)
 
 
-async def _ready(value: Any) -> Any:
-    return value
+def _ready(value: Any) -> asyncio.Future[Any]:
+    """An awaitable already holding ``value`` (no warning if it is never awaited)."""
+    fut = asyncio.get_running_loop().create_future()
+    fut.set_result(value)
+    return fut
 
 
 async def _wait_for(aw: Any, step: StepDef) -> Any:
