@@ -153,8 +153,7 @@ def test_backoff_delays_grow_by_factor(app, client):
     gap1, gap2 = times[1] - times[0], times[2] - times[1]
     assert gap1 >= 0.3 - 0.02, gap1
     assert gap2 >= 0.6 - 0.02, gap2
-    assert gap1 < 2.0
-    assert gap2 < 2.5
+    assert gap1 < 10 and gap2 < 10  # loose: a loaded machine must not fail this
 
 
 def test_backoff_is_capped_by_max_delay(app, client):
@@ -174,7 +173,7 @@ def test_backoff_is_capped_by_max_delay(app, client):
     with app.worker():
         assert client.start(flow).result(timeout=15) == "ok"
     gap2 = times[2] - times[1]
-    assert 0.4 - 0.02 <= gap2 < 2.0, gap2  # without the cap it would be 4.0 s
+    assert 0.4 - 0.02 <= gap2 < 3.5, gap2  # without the cap it would be 4.0 s
 
 
 def test_run_is_sleeping_during_retry_backoff(app, client, wait_status):

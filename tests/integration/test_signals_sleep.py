@@ -268,7 +268,7 @@ def test_signal_wakes_the_run_at_once(make_app, wait_until):
         start = time.monotonic()
         client.signal(h.id, "go", "now")
         assert h.result(timeout=5) == "now"
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < 4.0
 
 
 def test_signal_from_code_free_client(app, db_url, wait_until):
