@@ -77,8 +77,12 @@ class App:
         max_payload_bytes: the largest encoded argument, result, output or signal payload.
         poll_interval: the longest an idle worker waits before looking for due runs again
             (starts, signals and cancels in this process wake it at once).
-        synchronous: SQLite's ``synchronous`` setting; ``"FULL"`` (the default) survives
-            power loss, ``"NORMAL"`` is faster and may lose the last commits on power loss.
+        synchronous: ``"FULL"`` (the default) makes every commit durable: SQLite
+            ``synchronous=FULL``, Postgres ``synchronous_commit=on``. ``"NORMAL"`` is faster
+            and may lose the last commits (even an acknowledged start) on a power loss
+            (SQLite) or a server crash (Postgres, ``synchronous_commit=off``).
+        pool_size: Postgres connections kept per process (as many again may open under
+            load), plus one for ``LISTEN``.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class App:
         poll_interval: float = 1.0,
         synchronous: str = "FULL",
         max_takeovers_without_progress: int = 10,
+        pool_size: int = 8,
     ) -> None:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive seconds")
@@ -102,6 +107,9 @@ class App:
         self.poll_interval = float(poll_interval)
         self.synchronous = synchronous
         self.max_stalls = max_takeovers_without_progress
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.pool_size = pool_size
         self.codec = Codec(max_payload_bytes)
         self.registry = Registry()
         self.queues: dict[str, QueueConfig] = {}
@@ -122,7 +130,10 @@ class App:
         with self._store_lock:
             if self._store is None:
                 self._store = open_store(
-                    self.database, synchronous=self.synchronous, max_stalls=self.max_stalls
+                    self.database,
+                    synchronous=self.synchronous,
+                    max_stalls=self.max_stalls,
+                    pool_size=self.pool_size,
                 )
             return self._store
 

@@ -28,6 +28,9 @@ log = logging.getLogger("durable.engine.committer")
 _STOP = object()
 MAX_BATCH = 256
 LINGER = 0.005
+RETRY_FOR = 30.0
+"""Seconds a batch that failed for a passing reason (a restart) is retried before its runs
+are dropped (another worker, or this one, takes them up again from the journal)."""
 
 
 class Committer:
@@ -105,27 +108,27 @@ class Committer:
             return
         reqs = [r for r, _ in batch]
         delay = 0.05
-        for attempt in range(6):
-            try:
-                results = self._store.append(reqs)
-            except Exception as exc:  # the whole batch failed to reach the database
-                results = [AppendResult(ok=False, error=exc) for _ in reqs]
+        give_up = time.monotonic() + RETRY_FOR
+        try:
+            results = self._store.append(reqs)
+        except Exception as exc:  # the whole batch failed to reach the database
+            results = [AppendResult(ok=False, error=exc) for _ in reqs]
+        while True:
             transient = [
                 i
                 for i, r in enumerate(results)
                 if isinstance(r.error, StoreError) and r.error.transient
             ]
-            if not transient or attempt == 5:
+            if not transient or time.monotonic() >= give_up:
                 break
-            # Retry only what failed for a passing reason; keep the rest as they are.
+            # The database is unreachable or restarting: retry what failed for a passing
+            # reason, with backoff, keeping the rest as it is (a stale epoch stays refused).
             log.warning("append failed (%s), retrying in %.2fs", results[transient[0]].error, delay)
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             again = self._retry([reqs[i] for i in transient])
             for i, r in zip(transient, again, strict=True):
                 results[i] = r
-            if not any(isinstance(r.error, StoreError) and r.error.transient for r in results):
-                break
         self.batches += 1
         self.appends += len(batch)
         for req, res in zip(reqs, results, strict=True):

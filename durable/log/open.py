@@ -13,7 +13,9 @@ from durable.log.sqlstore import SqlStore
 __all__ = ["open_store"]
 
 
-def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> SqlStore:
+def open_store(
+    url: str, *, synchronous: str = "FULL", max_stalls: int = 10, pool_size: int = 8
+) -> SqlStore:
     """Open (creating if needed) the durable log at ``url``.
 
     Raises:
@@ -39,7 +41,9 @@ def open_store(url: str, *, synchronous: str = "FULL", max_stalls: int = 10) -> 
     elif backend in ("postgresql", "postgres"):
         from durable.log.postgres import PostgresDialect
 
-        dialect = PostgresDialect(url, synchronous=synchronous)  # type: ignore[assignment]
+        dialect = PostgresDialect(  # type: ignore[assignment]
+            url, synchronous=synchronous, pool_size=pool_size
+        )
     else:
         raise ValueError(
             f"unsupported database {backend!r} in {url!r}: use sqlite:///FILE or postgresql://..."

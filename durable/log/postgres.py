@@ -53,7 +53,7 @@ class PostgresDialect(Dialect):
         self.write_engine = sa.create_engine(
             url,
             pool_size=pool_size,
-            max_overflow=32,
+            max_overflow=max(4, pool_size),
             pool_pre_ping=True,
             connect_args=args,
         )
