@@ -134,6 +134,7 @@ class App:
                     synchronous=self.synchronous,
                     max_stalls=self.max_stalls,
                     pool_size=self.pool_size,
+                    lease_timeout=self.lease_timeout,
                 )
             return self._store
 

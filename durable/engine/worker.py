@@ -281,7 +281,8 @@ class Worker:
         finally:
             self.runs_executed += 1
             self.committer.forget(rid, lease.epoch)
-            self._runners.pop(rid, None)
+            if self._runners.get(rid) is runner:  # not a newer lease's runner of this run
+                del self._runners[rid]
             with self._held_lock:
                 if self._held.get(rid) == lease.epoch:
                     del self._held[rid]

@@ -52,7 +52,9 @@ def _version(conn: Connection) -> int | None:
 
 
 def ensure_schema(
-    engine: sa.Engine, lock: Callable[[Connection], None] = lambda _conn: None
+    engine: sa.Engine,
+    lock: Callable[[Connection], None] = lambda _conn: None,
+    probe_engine: sa.Engine | None = None,
 ) -> int:
     """Create the log in an empty database, or upgrade an older one; return its version.
 
@@ -62,8 +64,13 @@ def ensure_schema(
     Raises:
         LogSchemaError: the log is of a newer version than this code knows.
     """
-    with engine.connect() as probe:
-        found = _version(probe)
+    with (probe_engine or engine).connect() as probe:  # a read: takes no write lock
+        try:
+            found = _version(probe)
+        except LogSchemaError:
+            # Unlocked, its statements may straddle another process's creation of the log
+            # (no durable_meta yet, then every table): decide under the lock instead.
+            found = None
     if found == SCHEMA_VERSION:
         return found
     with engine.begin() as conn:

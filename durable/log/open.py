@@ -14,7 +14,12 @@ __all__ = ["open_store"]
 
 
 def open_store(
-    url: str, *, synchronous: str = "FULL", max_stalls: int = 10, pool_size: int = 8
+    url: str,
+    *,
+    synchronous: str = "FULL",
+    max_stalls: int = 10,
+    pool_size: int = 8,
+    lease_timeout: float = 30.0,
 ) -> SqlStore:
     """Open (creating if needed) the durable log at ``url``.
 
@@ -42,7 +47,7 @@ def open_store(
         from durable.log.postgres import PostgresDialect
 
         dialect = PostgresDialect(  # type: ignore[assignment]
-            url, synchronous=synchronous, pool_size=pool_size
+            url, synchronous=synchronous, pool_size=pool_size, lease_timeout=lease_timeout
         )
     else:
         raise ValueError(
@@ -50,7 +55,7 @@ def open_store(
         )
     try:
         with translate_errors():
-            ensure_schema(dialect.write_engine, dialect.lock_schema)
+            ensure_schema(dialect.write_engine, dialect.lock_schema, dialect.read_engine)
     except DurableError:
         dialect.dispose()
         raise

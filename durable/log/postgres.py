@@ -39,10 +39,21 @@ def normalize_url(url: str) -> str:
 class PostgresDialect(Dialect):
     """Engines and SQL that differ on Postgres."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL", pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        synchronous: str = "FULL",
+        pool_size: int = 8,
+        lease_timeout: float = 30.0,
+    ) -> None:
         url = normalize_url(url)
         self.url = url
-        own = "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=30000"
+        # No transaction of durable's waits on user code: one idle for a third of a lease is
+        # stuck (its process stopped). Ending it frees its row locks, so that a takeover
+        # (which skips locked rows) is not held up past the lease.
+        idle_ms = int(max(2.0, lease_timeout / 3) * 1000)
+        own = f"-c idle_in_transaction_session_timeout={idle_ms} -c lock_timeout=30000"
         if synchronous.upper() != "FULL":  # the documented opt-in: commits may be lost on a crash
             own += " -c synchronous_commit=off"
         user = sa.make_url(url).query.get("options")

@@ -76,6 +76,11 @@ def _insert_events() -> sa.Executable:
     return events.insert().values({c.name: sa.bindparam(c.name) for c in events.c})
 
 
+def _is_takeover(cand: Any, reclaim: Sequence[str]) -> bool:
+    """A run still ``running`` under another worker's (expired) lease."""
+    return bool(cand.status == "running" and cand.lease_owner not in reclaim)
+
+
 class Dialect(abc.ABC):
     """What differs between stores: engines, transactions, the clock, the upsert."""
 
@@ -279,15 +284,15 @@ class SqlStore(Store):
                 taken = {r.id for r in candidates}
                 more = c.execute(self._runnable(workflows, [name], now, room))
                 candidates += [r for r in more if r.id not in taken][:room]
-            leased: list[tuple[str, int, bool]] = []
-            for cand in candidates:
-                takeover = cand.status == "running" and cand.lease_owner not in reclaim
-                if takeover and cand.stalls + 1 > self.max_stalls:
-                    self._fail_stalled(c, cand, now)
-                    continue
-                new_epoch = self._take(c, cand, owner, ttl, now, takeover)
-                if new_epoch is not None:
-                    leased.append((cand.id, new_epoch, takeover))
+            stalled = [
+                x for x in candidates if _is_takeover(x, reclaim) and x.stalls + 1 > self.max_stalls
+            ]
+            for x in stalled:
+                self._fail_stalled(c, x, now)
+            gone = {x.id for x in stalled}
+            leased = self._take(
+                c, [x for x in candidates if x.id not in gone], owner, ttl, now, reclaim
+            )
             if not leased:
                 return []
             rows = {
@@ -383,12 +388,26 @@ class SqlStore(Store):
         )
 
     def _take(
-        self, c: Connection, cand: Any, owner: str, ttl: float, now: float, takeover: bool
-    ) -> int | None:
-        """Set the lease under a new epoch and append ``lease_taken``."""
-        res = c.execute(
+        self,
+        c: Connection,
+        cands: list[Any],
+        owner: str,
+        ttl: float,
+        now: float,
+        reclaim: Sequence[str],
+    ) -> list[tuple[str, int, bool]]:
+        """Set the leases of the (already locked) candidates under new epochs in one
+        statement, and append their ``lease_taken`` events in another."""
+        if not cands:
+            return []
+        seen = {x.id: x for x in cands}
+        takeovers = [x.id for x in cands if _is_takeover(x, reclaim)]
+        stalls: Any = runs.c.stalls
+        if takeovers:
+            stalls = sa.case((runs.c.id.in_(takeovers), runs.c.stalls + 1), else_=runs.c.stalls)
+        rows = c.execute(
             sa.update(runs)
-            .where(runs.c.id == cand.id, runs.c.lease_epoch == cand.lease_epoch)
+            .where(runs.c.id.in_(list(seen)))
             .values(
                 status="running",
                 lease_owner=owner,
@@ -399,26 +418,32 @@ class SqlStore(Store):
                 waiting_for=None,
                 started_at=sa.func.coalesce(runs.c.started_at, now),
                 last_seq=runs.c.last_seq + 1,
-                stalls=runs.c.stalls + (1 if takeover else 0),
+                stalls=stalls,
                 updated_at=now,
             )
-            .returning(runs.c.lease_epoch, runs.c.last_seq)
-        ).first()
-        if res is None:
-            return None
-        epoch, seq = int(res[0]), int(res[1])
-        data = MarkData(owner=owner, takeover=takeover)
-        c.execute(
-            events.insert().values(
-                run_id=cand.id,
-                seq=seq,
-                type=T.LEASE_TAKEN.value,
-                epoch=epoch,
-                at=now,
-                data=encode_data(data),
+            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq)
+        ).all()
+        taken = [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+        if taken:
+            c.execute(
+                events.insert(),
+                [
+                    {
+                        "run_id": rid,
+                        "seq": seq,
+                        "type": T.LEASE_TAKEN.value,
+                        "epoch": epoch,
+                        "at": now,
+                        "data": encode_data(
+                            MarkData(owner=owner, takeover=_is_takeover(seen[rid], reclaim))
+                        ),
+                    }
+                    for rid, epoch, seq in taken
+                ],
             )
-        )
-        return epoch
+        order = {x.id: i for i, x in enumerate(cands)}
+        taken.sort(key=lambda t: order[t[0]])
+        return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
 
     def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
         """Fail a run that was taken over too often without progress."""

@@ -287,6 +287,17 @@ def test_sigstopped_worker_is_fenced_off_after_takeover(
 
     stalled = workers.start("w-stalled", lease_timeout=lease)
     wait_for(lambda: marker_pids(fx), 15, "step_b to start in the first worker", workers)
+    # Stop it while the body runs, not while it writes: a process stopped inside a SQLite
+    # write transaction holds the file's write lock and stops every writer until it goes on
+    # or dies (on Postgres the server ends such a session after a third of a lease).
+    wait_for(
+        lambda: any(
+            e.type == "step_started" and e.position == 2 for e in check.get(handle.id).events()
+        ),
+        15,
+        "step_b's start to be journaled",
+        workers,
+    )
     stalled.send_signal(signal.SIGSTOP)
 
     # The second worker takes the run over once the lease expires and blocks in step_b too

@@ -47,4 +47,4 @@ def make_app(url: str, directory: str) -> App:
 
 if __name__ == "__main__":
     url, worker_id, directory = sys.argv[1:4]
-    make_app(url, directory).run_worker(concurrency=8, worker_id=worker_id)
+    make_app(url, directory).run_worker(concurrency=1, worker_id=worker_id)
