@@ -209,6 +209,7 @@ class Worker:
             log.exception("could not look for runs to reclaim")
         self._ready.set()
         tasks: set[asyncio.Task[None]] = set()
+        backoff = 0.1
         try:
             while not self._stopping:
                 free = self.concurrency - len(self._runners)
@@ -226,9 +227,12 @@ class Worker:
                             self.limits,
                         )
                         reclaim = []
+                        backoff = 0.1
                     except Exception as exc:
-                        log.warning("leasing failed: %s", exc)
-                        await self._idle(min(self.poll_interval, 1.0))
+                        # The database is away (a restart, a dropped connection): back off.
+                        log.warning("leasing failed (%s); again in %.1fs", exc, backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 5.0)
                         continue
                 for lease in leases:
                     self._clock_offset = lease.db_now - time.time()
