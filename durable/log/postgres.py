@@ -39,6 +39,8 @@ def normalize_url(url: str) -> str:
 class PostgresDialect(Dialect):
     """Engines and SQL that differ on Postgres."""
 
+    update_from_returning = True
+
     def __init__(
         self,
         url: str,

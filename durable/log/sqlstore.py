@@ -19,7 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from durable.errors import StoreError
 from durable.events import (
     OUTCOME_KIND,
+    ErrorInfo,
     EventType,
+    Failure,
     MarkData,
     NewEvent,
     RunStartedData,
@@ -102,6 +104,10 @@ class Dialect(abc.ABC):
 
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
+
+    update_from_returning = False
+    """Whether ``UPDATE ... FROM (subquery) RETURNING`` may return the subquery's columns
+    (Postgres: the lease is then one statement)."""
 
     def lock_queue(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op
         """Serialize lease decisions about one queue's limits among concurrent workers."""
@@ -269,28 +275,36 @@ class SqlStore(Store):
                 candidates += c.execute(self._reclaimable(workflows, queues, reclaim, limit))
             taken = {r.id for r in candidates}
             free_queues = None if queues is None else [q for q in queues if q not in limited]
+            one_statement = self._d.update_from_returning and not reclaim
+            leased_now: list[tuple[str, int, bool]] = []
             if len(candidates) < limit and (free_queues is None or free_queues):
                 q = self._runnable(
                     workflows, free_queues, now, limit, exclude=list(limited) if limited else ()
                 )
-                candidates += [r for r in c.execute(q) if r.id not in taken]
-                candidates = candidates[:limit]
+                if one_statement:
+                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                else:
+                    candidates += [r for r in c.execute(q) if r.id not in taken]
+                    candidates = candidates[:limit]
             for name, lim in limited.items():
                 self._d.lock_queue(c, name)
                 now = self._d.now(c)  # after the wait for the lock: counts and stamps are fresh
-                room = min(limit - len(candidates), self._room(c, name, lim, now))
+                room = min(limit - len(candidates) - len(leased_now), self._room(c, name, lim, now))
                 if room <= 0:
                     continue
+                q = self._runnable(workflows, [name], now, room)
+                if one_statement:
+                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                    continue
                 taken = {r.id for r in candidates}
-                more = c.execute(self._runnable(workflows, [name], now, room))
-                candidates += [r for r in more if r.id not in taken][:room]
+                candidates += [r for r in c.execute(q) if r.id not in taken][:room]
             stalled = [
                 x for x in candidates if _is_takeover(x, reclaim) and x.stalls + 1 > self.max_stalls
             ]
             for x in stalled:
                 self._fail_stalled(c, x, now)
             gone = {x.id for x in stalled}
-            leased = self._take(
+            leased = leased_now + self._take(
                 c, [x for x in candidates if x.id not in gone], owner, ttl, now, reclaim
             )
             if not leased:
@@ -445,10 +459,64 @@ class SqlStore(Store):
         taken.sort(key=lambda t: order[t[0]])
         return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
 
+    def _take_runnable(
+        self, c: Connection, runnable: Any, owner: str, ttl: float, now: float
+    ) -> list[tuple[str, int, bool]]:
+        """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds, in one
+        ``UPDATE ... FROM (select) RETURNING`` statement; fail the runs taken over once too
+        often; append the ``lease_taken`` events."""
+        cand = runnable.subquery("cand")
+        rows = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == cand.c.id)
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_epoch=runs.c.lease_epoch + 1,
+                lease_expires_at=now + ttl,
+                due_at=now + ttl,
+                wake_at=None,
+                waiting_for=None,
+                started_at=sa.func.coalesce(runs.c.started_at, now),
+                last_seq=runs.c.last_seq + 1,
+                stalls=sa.case(
+                    (cand.c.status == "running", runs.c.stalls + 1), else_=runs.c.stalls
+                ),
+                updated_at=now,
+            )
+            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq, runs.c.stalls, cand.c.status)
+        ).all()
+        taken: list[tuple[str, int, bool]] = []
+        events_rows = []
+        for rid, epoch, seq, stalls, old_status in rows:
+            takeover = old_status == "running"
+            events_rows.append(
+                {
+                    "run_id": rid,
+                    "seq": seq,
+                    "type": T.LEASE_TAKEN.value,
+                    "epoch": epoch,
+                    "at": now,
+                    "data": encode_data(MarkData(owner=owner, takeover=takeover)),
+                }
+            )
+            if takeover and stalls > self.max_stalls:
+                continue  # failed below, after its lease_taken
+            taken.append((str(rid), int(epoch), takeover))
+        if events_rows:
+            c.execute(events.insert(), events_rows)
+        for rid, _epoch, _seq, stalls, old_status in rows:
+            if old_status == "running" and stalls > self.max_stalls:
+                err = ErrorInfo(
+                    type="RecoveryLimitExceeded",
+                    message=f"the run's lease expired {stalls} times without progress",
+                    module="durable",
+                )
+                self._end(c, rid, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+        return taken
+
     def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
         """Fail a run that was taken over too often without progress."""
-        from durable.events import ErrorInfo, Failure
-
         err = ErrorInfo(
             type="RecoveryLimitExceeded",
             message=f"the run's lease expired {cand.stalls + 1} times without progress",
