@@ -139,6 +139,8 @@ class Committer:
                 fut.set_result(res)
 
     def _retry(self, reqs: list[AppendRequest]) -> list[AppendResult]:
+        for r in reqs:
+            r.retried = True  # the first try may have committed with its answer lost
         try:
             return self._store.append(reqs)
         except Exception as exc:

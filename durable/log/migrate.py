@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.schema import SCHEMA_VERSION, meta, metadata, runs
+from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs
 
 __all__ = ["UPGRADES", "ensure_schema"]
 
@@ -33,7 +33,12 @@ def _to_v2(conn: Connection) -> None:
         next(i for i in runs.indexes if i.name == name).create(conn)
 
 
-UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2}
+def _to_v3(conn: Connection) -> None:
+    """``durable_events.append_id`` (recognising a retried append)."""
+    _add_column(conn, events, "append_id")
+
+
+UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2, 3: _to_v3}
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""
 

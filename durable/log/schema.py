@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 __all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
 2. ``durable_runs.started_at`` (first lease) and its index, for queue rate limits.
+3. ``durable_events.append_id``: which append wrote a row, so that an append retried after an
+   ambiguous commit (a lost acknowledgement) is recognised instead of written twice.
 """
 
 metadata = sa.MetaData(
@@ -91,6 +93,7 @@ events = sa.Table(
     sa.Column("at", _Time, nullable=False),
     sa.Column("outcome", sa.String(16), comment="set on outcome events; unique per position"),
     sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("append_id", sa.String(36), comment="the append that wrote it (v3)"),
     sa.Index(
         "uq_durable_events_outcome",
         "run_id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -638,6 +639,16 @@ class SqlStore(Store):
         return out
 
     def _append_one(self, c: Connection, req: AppendRequest, now: float) -> AppendResult:
+        if not req.append_id:
+            req.append_id = uuid.uuid4().hex
+        elif req.retried:
+            done = c.execute(
+                sa.select(sa.func.max(events.c.seq)).where(
+                    events.c.run_id == req.run_id, events.c.append_id == req.append_id
+                )
+            ).scalar()
+            if done is not None:  # the first try committed; only its answer was lost
+                return AppendResult(ok=True, last_seq=int(done))
         evs = list(req.events)
         signal: tuple[int, bytes | None] | None = None
         if req.consume_signal is not None:
@@ -706,6 +717,7 @@ class SqlStore(Store):
                         "at": now,
                         "outcome": OUTCOME_KIND.get(e.type),
                         "data": raw,
+                        "append_id": req.append_id,
                     }
                     for i, (e, raw) in enumerate(zip(evs, encoded, strict=True))
                 ],

@@ -135,6 +135,11 @@ class AppendRequest:
     ``events`` only."""
     wait_children: Sequence[str] = ()
     """With a ``run_suspended`` waiting for children: due at once if one of them has ended."""
+    append_id: str = ""
+    """Names this append on its rows; set by the log when empty."""
+    retried: bool = False
+    """A retry after an ambiguous failure: if rows of ``append_id`` exist, the first try
+    committed, and the append succeeds without writing again."""
 
 
 @dataclass(slots=True)

@@ -639,9 +639,9 @@ def _has(type_: str, position: int | None) -> Callable[[AppendRequest], bool]:
 
 LOST_ACKS = {
     # The outcome of step 2 committed but the worker does not know: the committer retries it,
-    # the outcome index refuses the second copy, the run is dropped, and the next lease (after
-    # the lease timeout) replays step 2 from the journal instead of running it again.
-    "step-outcome": (_has(T.STEP_COMPLETED.value, 2), True),
+    # finds the rows of that append (append_id) and takes the retry as done; the run goes on
+    # under the same lease, and step 2 is neither written nor run again.
+    "step-outcome": (_has(T.STEP_COMPLETED.value, 2), False),
     # The run's end committed: the retry finds the run ended and writes nothing.
     "run-completed": (_has(T.RUN_COMPLETED.value, None), False),
 }
@@ -695,13 +695,6 @@ def format_takes(takes: Sequence[Any]) -> str:
     return "; ".join(f"seq={e.seq} epoch={e.epoch} {e.data}" for e in takes)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a retried append after an ambiguous commit writes its non-outcome events again "
-        "(no append_id: GUARANTEES G7); only outcome events are deduplicated, by the index"
-    ),
-)
 def test_a_lost_acknowledgement_of_a_step_start_does_not_duplicate_it(
     db_url: str, make_app: Callable[..., durable.App]
 ) -> None:
