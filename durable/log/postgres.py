@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from durable.log.sqlstore import Dialect
+from durable.log.dialect import Dialect
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.sqlstore import Dialect
+from durable.log.dialect import Dialect
 
 __all__ = ["SqliteDialect", "check_sqlite_file", "sqlite_path"]
 

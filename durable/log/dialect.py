@@ -1,0 +1,53 @@
+"""What differs between the stores :class:`~durable.log.sqlstore.SqlStore` runs on.
+
+``sqlite.py`` and ``postgres.py`` each subclass :class:`Dialect`; ``sqlstore.py`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["Dialect"]
+
+
+class Dialect(abc.ABC):
+    """What differs between stores: engines, transactions, the clock, the upsert."""
+
+    write_engine: Engine
+    read_engine: Engine
+
+    @abc.abstractmethod
+    def now(self, conn: Connection) -> float:
+        """The database's clock, in Unix seconds, read inside the transaction."""
+
+    @abc.abstractmethod
+    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+        """An ``INSERT`` that does nothing when the key in ``index`` exists."""
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+    def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
+        """Serialize schema creation among processes (a no-op where writes already are)."""
+
+    update_from_returning = False
+    """Whether ``UPDATE ... FROM (subquery) RETURNING`` may return the subquery's columns
+    (Postgres: the lease is then one statement)."""
+
+    def lock_queue(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op
+        """Serialize lease decisions about one queue's limits among concurrent workers."""
+
+    def notify(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op by default
+        """Wake idle workers of other processes when this transaction commits (if the
+        store can push; elsewhere they find the work at their next poll)."""
+
+    def listen(self, on_notify: Callable[[str], None]) -> Any:
+        """Start pushing wake-ups to ``on_notify``; ``None`` if the store cannot."""
+        return None

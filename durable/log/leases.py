@@ -1,0 +1,404 @@
+"""The lease statements of :class:`~durable.log.sqlstore.SqlStore`: take, heartbeat, release.
+
+Which runs a worker may take (due, within its queues' limits, or held by owners known to be
+gone), under a new epoch each, and the stall limit on runs taken over without progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from durable.events import (
+    ErrorInfo,
+    EventType,
+    Failure,
+    MarkData,
+    NewEvent,
+    SuspendData,
+    encode_data,
+)
+from durable.log.projection import assignments, project
+from durable.log.schema import events, runs
+from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run
+from durable.log.store import AppendRequest, Lease, QueueLimit
+
+T = EventType
+
+
+def _is_takeover(cand: Any, reclaim: Sequence[str]) -> bool:
+    """A run still ``running`` under another worker's (expired) lease."""
+    return bool(cand.status == "running" and cand.lease_owner not in reclaim)
+
+
+class LeaseOps(SqlBase):
+    """Leases: a mixin of :class:`~durable.log.sqlstore.SqlStore`."""
+
+    # -- leases --------------------------------------------------------------------------
+
+    def lease(
+        self,
+        owner: str,
+        ttl: float,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        limit: int,
+        reclaim: Sequence[str] = (),
+        limits: dict[str, QueueLimit] | None = None,
+    ) -> list[Lease]:
+        if limit <= 0 or not workflows:
+            return []
+        if not reclaim:
+            # Look before taking the write lock: idle workers then never contend for it.
+            with self._read() as c:
+                probe = self._runnable(workflows, queues, self._d.now(c), 1)
+                if c.execute(probe).first() is None:
+                    return []
+        limited = {
+            q: lim
+            for q, lim in (limits or {}).items()
+            if (queues is None or q in queues) and (lim.concurrency or lim.rate)
+        }
+        with self._write() as c:
+            now = self._d.now(c)
+            candidates: list[Any] = []
+            if reclaim:
+                candidates += c.execute(self._reclaimable(workflows, queues, reclaim, limit))
+            taken = {r.id for r in candidates}
+            free_queues = None if queues is None else [q for q in queues if q not in limited]
+            one_statement = self._d.update_from_returning and not reclaim
+            leased_now: list[tuple[str, int, bool]] = []
+            if len(candidates) < limit and (free_queues is None or free_queues):
+                q = self._runnable(
+                    workflows, free_queues, now, limit, exclude=list(limited) if limited else ()
+                )
+                if one_statement:
+                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                else:
+                    candidates += [r for r in c.execute(q) if r.id not in taken]
+                    candidates = candidates[:limit]
+            for name, lim in limited.items():
+                self._d.lock_queue(c, name)
+                now = self._d.now(c)  # after the wait for the lock: counts and stamps are fresh
+                room = min(limit - len(candidates) - len(leased_now), self._room(c, name, lim, now))
+                if room <= 0:
+                    continue
+                q = self._runnable(workflows, [name], now, room)
+                if one_statement:
+                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                    continue
+                taken = {r.id for r in candidates}
+                candidates += [r for r in c.execute(q) if r.id not in taken][:room]
+            stalled = [
+                x for x in candidates if _is_takeover(x, reclaim) and x.stalls + 1 > self.max_stalls
+            ]
+            for x in stalled:
+                self._fail_stalled(c, x, now)
+            gone = {x.id for x in stalled}
+            leased = leased_now + self._take(
+                c, [x for x in candidates if x.id not in gone], owner, ttl, now, reclaim
+            )
+            if not leased:
+                return []
+            rows = {
+                r.id: _run(r)
+                for r in c.execute(
+                    sa.select(*_RUN_COLUMNS).where(runs.c.id.in_([x[0] for x in leased]))
+                )
+            }
+        return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
+
+    def _room(self, c: Connection, queue: str, lim: QueueLimit, now: float) -> int:
+        """How many more runs of ``queue`` may be taken now, over every worker (the queue's
+        lock is held until the transaction ends, so the count cannot go stale)."""
+        room = 1 << 30
+        if lim.concurrency is not None:
+            running = c.execute(
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(
+                    runs.c.queue == queue,
+                    runs.c.status == "running",
+                    runs.c.lease_expires_at > now,
+                )
+            ).scalar_one()
+            room = min(room, lim.concurrency - int(running))
+        if lim.rate is not None:
+            n, per = lim.rate
+            started = c.execute(
+                sa.select(sa.func.count())
+                .select_from(runs)
+                .where(runs.c.queue == queue, runs.c.started_at > now - per)
+            ).scalar_one()
+            room = min(room, n - int(started))
+        return room
+
+    @staticmethod
+    def _filters(workflows: Sequence[str], queues: Sequence[str] | None) -> list[Any]:
+        conds: list[Any] = [runs.c.workflow.in_(list(workflows))]
+        if queues is not None:
+            conds.append(runs.c.queue.in_(list(queues)))
+        return conds
+
+    def _runnable(
+        self,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        now: float,
+        limit: int,
+        exclude: Sequence[str] = (),
+    ) -> Any:
+        """Runs whose ``due_at`` has come, highest priority first, FIFO within it."""
+        return (
+            sa.select(
+                runs.c.id,
+                runs.c.status,
+                runs.c.lease_owner,
+                runs.c.lease_epoch,
+                runs.c.last_seq,
+                runs.c.stalls,
+            )
+            .where(runs.c.due_at <= now, *self._filters(workflows, queues))
+            .where(runs.c.queue.notin_(list(exclude)) if exclude else sa.true())
+            .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+
+    def _reclaimable(
+        self,
+        workflows: Sequence[str],
+        queues: Sequence[str] | None,
+        owners: Sequence[str],
+        limit: int,
+    ) -> Any:
+        """Running runs leased by owners that are known to be gone."""
+        return (
+            sa.select(
+                runs.c.id,
+                runs.c.status,
+                runs.c.lease_owner,
+                runs.c.lease_epoch,
+                runs.c.last_seq,
+                runs.c.stalls,
+            )
+            .where(
+                runs.c.status == "running",
+                runs.c.lease_owner.in_(list(owners)),
+                *self._filters(workflows, queues),
+            )
+            .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+
+    def _take(
+        self,
+        c: Connection,
+        cands: list[Any],
+        owner: str,
+        ttl: float,
+        now: float,
+        reclaim: Sequence[str],
+    ) -> list[tuple[str, int, bool]]:
+        """Set the leases of the (already locked) candidates under new epochs in one
+        statement, and append their ``lease_taken`` events in another."""
+        if not cands:
+            return []
+        seen = {x.id: x for x in cands}
+        takeovers = [x.id for x in cands if _is_takeover(x, reclaim)]
+        stalls: Any = runs.c.stalls
+        if takeovers:
+            stalls = sa.case((runs.c.id.in_(takeovers), runs.c.stalls + 1), else_=runs.c.stalls)
+        rows = c.execute(
+            sa.update(runs)
+            .where(runs.c.id.in_(list(seen)))
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_epoch=runs.c.lease_epoch + 1,
+                lease_expires_at=now + ttl,
+                due_at=now + ttl,
+                wake_at=None,
+                waiting_for=None,
+                started_at=sa.func.coalesce(runs.c.started_at, now),
+                last_seq=runs.c.last_seq + 1,
+                stalls=stalls,
+                updated_at=now,
+            )
+            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq)
+        ).all()
+        taken = [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+        if taken:
+            c.execute(
+                events.insert(),
+                [
+                    {
+                        "run_id": rid,
+                        "seq": seq,
+                        "type": T.LEASE_TAKEN.value,
+                        "epoch": epoch,
+                        "at": now,
+                        "data": encode_data(
+                            MarkData(owner=owner, takeover=_is_takeover(seen[rid], reclaim))
+                        ),
+                    }
+                    for rid, epoch, seq in taken
+                ],
+            )
+        order = {x.id: i for i, x in enumerate(cands)}
+        taken.sort(key=lambda t: order[t[0]])
+        return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
+
+    def _take_runnable(
+        self, c: Connection, runnable: Any, owner: str, ttl: float, now: float
+    ) -> list[tuple[str, int, bool]]:
+        """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds, in one
+        ``UPDATE ... FROM (select) RETURNING`` statement; fail the runs taken over once too
+        often; append the ``lease_taken`` events."""
+        cand = runnable.subquery("cand")
+        rows = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == cand.c.id)
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_epoch=runs.c.lease_epoch + 1,
+                lease_expires_at=now + ttl,
+                due_at=now + ttl,
+                wake_at=None,
+                waiting_for=None,
+                started_at=sa.func.coalesce(runs.c.started_at, now),
+                last_seq=runs.c.last_seq + 1,
+                stalls=sa.case(
+                    (cand.c.status == "running", runs.c.stalls + 1), else_=runs.c.stalls
+                ),
+                updated_at=now,
+            )
+            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq, runs.c.stalls, cand.c.status)
+        ).all()
+        taken: list[tuple[str, int, bool]] = []
+        events_rows = []
+        for rid, epoch, seq, stalls, old_status in rows:
+            takeover = old_status == "running"
+            events_rows.append(
+                {
+                    "run_id": rid,
+                    "seq": seq,
+                    "type": T.LEASE_TAKEN.value,
+                    "epoch": epoch,
+                    "at": now,
+                    "data": encode_data(MarkData(owner=owner, takeover=takeover)),
+                }
+            )
+            if takeover and stalls > self.max_stalls:
+                continue  # failed below, after its lease_taken
+            taken.append((str(rid), int(epoch), takeover))
+        if events_rows:
+            c.execute(events.insert(), events_rows)
+        for rid, _epoch, _seq, stalls, old_status in rows:
+            if old_status == "running" and stalls > self.max_stalls:
+                err = ErrorInfo(
+                    type="RecoveryLimitExceeded",
+                    message=f"the run's lease expired {stalls} times without progress",
+                    module="durable",
+                )
+                self._end(c, rid, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+        return taken
+
+    def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
+        """Fail a run that was taken over too often without progress."""
+        err = ErrorInfo(
+            type="RecoveryLimitExceeded",
+            message=f"the run's lease expired {cand.stalls + 1} times without progress",
+            module="durable",
+        )
+        self._end(c, cand.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+
+    def _end(self, c: Connection, run_id: str, now: float, event: NewEvent) -> Any:
+        """End a run outside its lease (cancel, stall limit): new epoch, one final event."""
+        raw = encode_data(event.data)
+        proj = project([event], [raw], now)
+        vals = assignments(proj.values, {**proj.increments, "last_seq": 1})
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status.notin_(_TERMINAL))
+            .values(**vals)
+            .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.parent_id)
+        ).first()
+        if res is None:
+            return None
+        c.execute(
+            events.insert().values(
+                run_id=run_id,
+                seq=res.last_seq,
+                type=event.type,
+                position=event.position,
+                name=event.name,
+                attempt=event.attempt,
+                epoch=res.lease_epoch,
+                at=now,
+                data=raw,
+            )
+        )
+        if res.parent_id is not None:
+            self._wake_parent(c, res.parent_id, now)
+        return res
+
+    def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
+        if not held:
+            return set()
+        with self._write() as c:
+            now = self._d.now(c)
+            rows = c.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.lease_owner == owner,
+                    runs.c.status == "running",
+                    sa.tuple_(runs.c.id, runs.c.lease_epoch).in_(list(held.items())),
+                )
+                .values(lease_expires_at=now + ttl, due_at=now + ttl)
+                .returning(runs.c.id, runs.c.lease_epoch)
+            ).all()
+        still = {r[0]: int(r[1]) for r in rows}
+        return {rid for rid, ep in held.items() if still.get(rid) != ep}
+
+    def release(self, held: dict[str, int]) -> None:
+        if not held:
+            return
+        reqs = [
+            AppendRequest(
+                rid,
+                ep,
+                [NewEvent(T.RUN_SUSPENDED.value, SuspendData(reason="released"))],
+            )
+            for rid, ep in held.items()
+        ]
+        self.append(reqs)
+
+    def owners_running(self, workflows: Sequence[str]) -> list[str]:
+        q = (
+            sa.select(runs.c.lease_owner)
+            .where(runs.c.status == "running", runs.c.workflow.in_(list(workflows)))
+            .distinct()
+        )
+        with self._read() as c:
+            return [r[0] for r in c.execute(q) if r[0] is not None]
+
+    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
+        if not workflows:
+            return None
+        q = sa.select(sa.func.min(runs.c.due_at)).where(
+            runs.c.due_at.is_not(None), *self._filters(workflows, queues)
+        )
+        with self._read() as c:
+            v = c.execute(q).scalar()
+        return float(v) if v is not None else None
+
+    def listen(self, on_notify: Callable[[str], None]) -> Any:
+        """Push wake-ups (a run started, signalled, resumed or due) to ``on_notify``;
+        returns an object with ``stop()``, or ``None`` where the store cannot push."""
+        return self._d.listen(on_notify)
