@@ -29,6 +29,17 @@ from durable.log.store import AppendRequest, Lease, QueueLimit
 T = EventType
 
 
+_CANDIDATE = (
+    runs.c.id,
+    runs.c.status,
+    runs.c.lease_owner,
+    runs.c.lease_epoch,
+    runs.c.last_seq,
+    runs.c.stalls,
+)
+"""What the lease needs to know of a candidate run before taking it."""
+
+
 def _is_takeover(cand: Any, reclaim: Sequence[str]) -> bool:
     """A run still ``running`` under another worker's (expired) lease."""
     return bool(cand.status == "running" and cand.lease_owner not in reclaim)
@@ -153,14 +164,7 @@ class LeaseOps(SqlBase):
     ) -> Any:
         """Runs whose ``due_at`` has come, highest priority first, FIFO within it."""
         return (
-            sa.select(
-                runs.c.id,
-                runs.c.status,
-                runs.c.lease_owner,
-                runs.c.lease_epoch,
-                runs.c.last_seq,
-                runs.c.stalls,
-            )
+            sa.select(*_CANDIDATE)
             .where(runs.c.due_at <= now, *self._filters(workflows, queues))
             .where(runs.c.queue.notin_(list(exclude)) if exclude else sa.true())
             .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
@@ -177,14 +181,7 @@ class LeaseOps(SqlBase):
     ) -> Any:
         """Running runs leased by owners that are known to be gone."""
         return (
-            sa.select(
-                runs.c.id,
-                runs.c.status,
-                runs.c.lease_owner,
-                runs.c.lease_epoch,
-                runs.c.last_seq,
-                runs.c.stalls,
-            )
+            sa.select(*_CANDIDATE)
             .where(
                 runs.c.status == "running",
                 runs.c.lease_owner.in_(list(owners)),
