@@ -117,7 +117,6 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
-        self._workers: list[Worker] = []
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={self.database!r})"

@@ -126,8 +126,6 @@ class RunState(StepCalls, ChildCalls):
         self.on_step_error: Callable[[BaseException], None] | None = None
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
-        self.steps_executed = 0
-        self.steps_replayed = 0
         self._lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------

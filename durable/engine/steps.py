@@ -84,8 +84,6 @@ class StepCalls:
         inflight: set[asyncio.Future[Any]]
         aborted: str | None
         on_step_error: Callable[[BaseException], None] | None
-        steps_executed: int
-        steps_replayed: int
 
         def _next_position(self) -> int: ...
         def _take(self, pos: int, kind: str, name: str | None) -> Slot | None: ...
@@ -109,7 +107,6 @@ class StepCalls:
         attempt = 1
         if slot is not None:
             if slot.failure is not None:
-                self.steps_replayed += 1
                 raise _rebuild(self.s.registry, slot.failure)
             if not slot.completed:
                 attempt = slot.failed_attempts + 1
@@ -122,7 +119,6 @@ class StepCalls:
         return pos, slot, attempt
 
     def _replayed(self, step: StepDef, pos: int, slot: Slot) -> Any:
-        self.steps_replayed += 1
         assert slot.result is not None
         return self._decode(slot.result, step.result_type, pos, f"result of step {step.name!r}")
 
@@ -210,7 +206,6 @@ class StepCalls:
             raise Abort(self.aborted)
         events, value, error = self._outcome(step, pos, attempt, started, result, exc)
         self.commit(events)
-        self.steps_executed += 1
         if error is not None:
             raise error
         return value
@@ -272,7 +267,6 @@ class StepCalls:
                 raise Abort(self.aborted)
             events, value, error = self._outcome(step, pos, attempt, started, result, exc)
             await self.commit_async(events)
-            self.steps_executed += 1
             if error is not None:
                 raise error
             return value

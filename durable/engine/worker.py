@@ -122,7 +122,6 @@ class Worker:
         self._done = threading.Event()
         self._clock_offset = 0.0
         self._listener_handle: Any = None
-        self.runs_executed = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -283,7 +282,6 @@ class Worker:
         try:
             await runner.run()
         finally:
-            self.runs_executed += 1
             self.committer.forget(rid, lease.epoch)
             if self._runners.get(rid) is runner:  # not a newer lease's runner of this run
                 del self._runners[rid]

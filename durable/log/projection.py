@@ -91,17 +91,3 @@ def assignments(values: dict[str, Any], increments: dict[str, int]) -> dict[str,
     for col, n in increments.items():
         out[col] = runs.c[col] + n
     return out
-
-
-def row_values(**extra: Any) -> dict[str, Any]:
-    """Defaults of a new ``runs`` row."""
-    base: dict[str, Any] = {
-        "status": "pending",
-        "lease_epoch": 0,
-        "last_seq": 1,
-        "attempt": 1,
-        "steps_completed": 0,
-        "stalls": 0,
-    }
-    base.update(extra)
-    return base
