@@ -7,12 +7,12 @@ defined inside each test, so their counters (plain lists captured by closures) s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import wait_for
 
 import durable
 
@@ -71,14 +71,7 @@ WaitUntil = Callable[..., Any]
 def _wait_until(
     predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = ""
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(interval)
+    return wait_for(predicate, timeout, what or repr(predicate), interval=interval)
 
 
 @pytest.fixture
@@ -107,3 +100,21 @@ def wait_status() -> Callable[..., None]:
             ) from None
 
     return wait
+
+
+@pytest.fixture
+def fx(tmp_path: Path) -> Path:
+    """The directory that the step bodies of the process tests write their side effects to."""
+    path = tmp_path / "fx"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def check(db_url: str) -> Iterator[durable.Client]:
+    """A code-less client on the log, for everything a process test reads."""
+    client = durable.Client(db_url)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -23,19 +23,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 import pytest
 import sqlalchemy as sa
 from invariants import assert_journal_invariants, assert_no_stranded_runs, format_journal
+from processes import ProcessGroup, wait_for
 from procs.faultapp import make_app as make_fault_app
 from procs.wfapp import read_lines
 
@@ -52,9 +52,7 @@ pytestmark = [
 ]
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 FAULTAPP = HERE / "procs" / "faultapp.py"
-POLL = 0.05
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 T = EventType
 
@@ -71,77 +69,19 @@ def needs_server(db_url: str) -> None:
 # ---------------------------------------------------------------- processes
 
 
-class Procs:
-    """The child processes of one test; every one still running is killed at teardown."""
-
-    def __init__(self, db_url: str, log_dir: Path) -> None:
-        self.db_url = db_url
-        self.log_dir = log_dir
-        self.procs: list[tuple[subprocess.Popen[bytes], Path, IO[bytes]]] = []
-
-    def _spawn(self, name: str, args: Sequence[str]) -> subprocess.Popen[bytes]:
-        log_path = self.log_dir / f"{len(self.procs)}-{name}.log"
-        log = log_path.open("wb")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-        env.pop("DURABLE_WORKER_ID", None)
-        proc = subprocess.Popen(
-            [sys.executable, str(FAULTAPP), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-            env=env,
-        )
-        self.procs.append((proc, log_path, log))
-        return proc
+class Procs(ProcessGroup):
+    """The child processes of one test (``procs/faultapp.py``)."""
 
     def worker(
         self, worker_id: str, *, lease_timeout: float, concurrency: int = 4
     ) -> subprocess.Popen[bytes]:
         """A worker process running the App of ``procs/faultapp.py`` under ``worker_id``."""
         args = ["worker", self.db_url, worker_id, str(lease_timeout), str(concurrency)]
-        return self._spawn(f"worker-{worker_id}", args)
+        return self.spawn(f"worker-{worker_id}", FAULTAPP, args)
 
     def opener(self, go_file: Path, mode: str) -> subprocess.Popen[bytes]:
         """A process that opens the log once ``go_file`` exists and prints how it went."""
-        return self._spawn(f"open-{mode}", ["open", self.db_url, str(go_file), mode])
-
-    def output(self, proc: subprocess.Popen[bytes]) -> str:
-        for p, log_path, log in self.procs:
-            if p is proc:
-                log.flush()
-                return log_path.read_bytes().decode(errors="replace")
-        raise KeyError(proc.pid)
-
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGKILL ``proc`` and reap it."""
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def describe(self) -> str:
-        """Exit codes and the tail of every process's output, for failure messages."""
-        parts = []
-        for proc, log_path, log in self.procs:
-            log.flush()
-            tail = log_path.read_bytes()[-4000:].decode(errors="replace")
-            parts.append(f"--- {log_path.name} pid={proc.pid} rc={proc.poll()}\n{tail}")
-        return "\n".join(parts)
-
-    def close(self) -> None:
-        for proc, _, _ in self.procs:
-            if proc.poll() is None:
-                try:
-                    proc.send_signal(signal.SIGCONT)
-                    proc.send_signal(signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for proc, _, log in self.procs:
-            try:
-                proc.wait(timeout=10)
-            finally:
-                log.close()
+        return self.spawn(f"open-{mode}", FAULTAPP, ["open", self.db_url, str(go_file), mode])
 
 
 @pytest.fixture
@@ -153,26 +93,6 @@ def procs(db_url: str, tmp_path: Path) -> Iterator[Procs]:
         yield p
     finally:
         p.close()
-
-
-@pytest.fixture
-def fx(tmp_path: Path) -> Path:
-    """The directory the step bodies write their side effects to."""
-    path = tmp_path / "fx"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def check(db_url: str) -> Iterator[Any]:
-    """A code-less client on the log, for everything the test reads."""
-    client = durable.Client(db_url)
-    try:
-        yield client
-    finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
 
 
 @pytest.fixture
@@ -188,25 +108,6 @@ def fault_app(db_url: str) -> Iterator[Callable[..., durable.App]]:
     yield make
     for app in apps:
         app.close()
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float,
-    what: str | Callable[[], str],
-    procs: Procs | None = None,
-) -> Any:
-    """Poll ``predicate`` until truthy; fail with the processes' output after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            details = f"\n{procs.describe()}" if procs is not None else ""
-            name = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout}s waiting for {name}{details}")
-        time.sleep(POLL)
 
 
 def _value(status: Any) -> str:

@@ -17,20 +17,18 @@ GUARANTEES.md are checked on every run (``invariants.py``).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from invariants import assert_journal_invariants, assert_no_stranded_runs
+from processes import ProcessGroup, wait_for
 from procs.wfapp import make_app, read_lines
-
-import durable
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -38,78 +36,22 @@ pytestmark = [
 ]
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 WORKER = HERE / "procs" / "worker.py"
-POLL = 0.05
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 # ---------------------------------------------------------------- worker processes
 
 
-class Workers:
-    """The worker processes of one test; every one of them is killed at teardown."""
-
-    def __init__(self, db_url: str, log_dir: Path) -> None:
-        self.db_url = db_url
-        self.log_dir = log_dir
-        self.procs: list[tuple[subprocess.Popen[bytes], Path, IO[bytes]]] = []
+class Workers(ProcessGroup):
+    """The worker processes of one test (``procs/worker.py``)."""
 
     def start(
         self, worker_id: str, *, lease_timeout: float, concurrency: int = 4
     ) -> subprocess.Popen[bytes]:
-        """Start ``procs/worker.py`` under ``worker_id``; its output goes to a log file."""
-        log_path = self.log_dir / f"worker-{len(self.procs)}-{worker_id}.log"
-        log = log_path.open("wb")
-        env = dict(os.environ)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-        env.pop("DURABLE_WORKER_ID", None)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER),
-                self.db_url,
-                worker_id,
-                str(lease_timeout),
-                str(concurrency),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-            env=env,
-        )
-        self.procs.append((proc, log_path, log))
-        return proc
-
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGKILL ``proc`` and reap it."""
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def describe(self) -> str:
-        """Exit codes and the tail of every worker's output, for failure messages."""
-        parts = []
-        for proc, log_path, log in self.procs:
-            log.flush()
-            tail = log_path.read_bytes()[-3000:].decode(errors="replace")
-            parts.append(f"--- {log_path.name} pid={proc.pid} rc={proc.poll()}\n{tail}")
-        return "\n".join(parts)
-
-    def close(self) -> None:
-        for proc, _, _ in self.procs:
-            if proc.poll() is None:
-                try:
-                    proc.send_signal(signal.SIGCONT)
-                    proc.send_signal(signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for proc, _, log in self.procs:
-            try:
-                proc.wait(timeout=10)
-            finally:
-                log.close()
+        """Start a worker under ``worker_id``; its output goes to a log file."""
+        args = [self.db_url, worker_id, str(lease_timeout), str(concurrency)]
+        return self.spawn(f"worker-{worker_id}", WORKER, args)
 
 
 @pytest.fixture
@@ -121,26 +63,6 @@ def workers(db_url: str, tmp_path: Path) -> Iterator[Workers]:
         yield procs
     finally:
         procs.close()
-
-
-@pytest.fixture
-def fx(tmp_path: Path) -> Path:
-    """The fixture directory that the step bodies write their side effects to."""
-    path = tmp_path / "fx"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def check(db_url: str) -> Iterator[Any]:
-    """A code-less client on the log, for everything the test reads."""
-    client = durable.Client(db_url)
-    try:
-        yield client
-    finally:
-        close = getattr(client, "close", None)
-        if callable(close):
-            close()
 
 
 @pytest.fixture
@@ -161,28 +83,6 @@ def starter(db_url: str) -> Iterator[Callable[[float], Any]]:
 
 
 # ---------------------------------------------------------------- polling
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float,
-    what: str | Callable[[], str],
-    workers: Workers | None = None,
-) -> Any:
-    """Poll ``predicate`` until truthy; fail with the workers' output after ``timeout`` s.
-
-    ``what`` names the awaited condition (a callable is evaluated only on failure).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            details = f"\n{workers.describe()}" if workers is not None else ""
-            name = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout}s waiting for {name}{details}")
-        time.sleep(POLL)
 
 
 def _value(status: Any) -> str:
