@@ -491,7 +491,10 @@ class Client:
 
 
 class _NoCommitter:
-    def submit(self, req: Any) -> Any:
+    def submit(self, req: Any, *, waited: bool = True) -> Any:
+        raise DurableError("replay writes nothing")
+
+    def write(self, req: Any) -> Any:
         raise DurableError("replay writes nothing")
 
 

@@ -1,22 +1,30 @@
 """Group commit: appends from the many runs of one worker, written together.
 
-Callers hand :class:`AppendRequest`s to :meth:`Committer.submit` and get a
-``concurrent.futures.Future``. One thread takes everything queued so far and writes it in one
-transaction (each request fenced by its own epoch: a stale one is skipped, the others commit);
-only after that transaction has committed are the futures resolved. A request that someone
-waits for is written at once, alone if it is alone: nothing it waits on lingers for a batch to
-fill. Requests nobody waits for (progress, a step's start) linger up to ``LINGER`` seconds for
+Callers hand :class:`AppendRequest`s to :meth:`Committer.submit` (and get a
+``concurrent.futures.Future``) or to :meth:`Committer.write` (and wait for the answer). Whoever
+writes takes everything queued so far, in order, and writes it in one transaction, each
+request fenced by its own epoch (a stale one is skipped, the others commit); only after that
+transaction has committed are the futures resolved. One batch is written at a time.
+
+Two writers share that work:
+
+- A thread that waits for its own append (:meth:`write`, a sync step's outcome) writes it
+  itself when no batch is being written, with whatever is queued before it: a sequential run
+  commits on its own thread and never waits for a batch to fill or for a hand-off.
+- The committer thread writes everything else: requests submitted from the event loop (async
+  runs), and requests queued while a batch was being written, which then go together.
+
+Requests nobody waits for (progress, a step's start) linger up to ``LINGER`` seconds for
 company, so that a fast step's start and outcome share one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
-from typing import Any
 
 from durable.errors import StoreError
 from durable.log.store import AppendRequest, AppendResult, Store
@@ -25,23 +33,27 @@ __all__ = ["Committer"]
 
 log = logging.getLogger("durable.engine.committer")
 
-_STOP = object()
 MAX_BATCH = 256
 LINGER = 0.005
 RETRY_FOR = 30.0
 """Seconds a batch that failed for a passing reason (a restart) is retried before its runs
 are dropped (another worker, or this one, takes them up again from the journal)."""
 
+_Item = tuple[AppendRequest, "Future[AppendResult]", bool]
+
 
 class Committer:
-    """A thread that writes queued appends in batches, one transaction per batch."""
+    """Writes queued appends in batches, one transaction per batch, one batch at a time."""
 
     def __init__(self, store: Store, name: str = "durable-committer") -> None:
         self._store = store
-        self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._cv = threading.Condition(threading.Lock())
+        self._pending: deque[_Item] = deque()
+        self._writing = False
+        """A batch is being written (by the thread or by a caller): the next one waits."""
+        self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._started = False
-        self._lock = threading.Lock()
         self.batches = 0
         """Transactions written (for tests and benchmarks: how well appends group)."""
         self.appends = 0
@@ -52,7 +64,7 @@ class Committer:
 
     def start(self) -> None:
         """Start the writing thread (idempotent)."""
-        with self._lock:
+        with self._cv:
             if not self._started:
                 self._started = True
                 self._thread.start()
@@ -63,38 +75,74 @@ class Committer:
         ``waited=False``: nobody blocks on this one, so it may linger to join a batch.
         """
         fut: Future[AppendResult] = Future()
-        self._q.put((req, fut, waited))
+        with self._cv:
+            self._pending.append((req, fut, waited))
+            self._cv.notify_all()
         return fut
+
+    def write(self, req: AppendRequest) -> AppendResult:
+        """Append ``req`` and wait until its transaction committed (or failed).
+
+        From a thread that may block (never the event loop's): if no batch is being written,
+        this thread writes ``req`` with everything queued before it; else it waits for the
+        committer thread to write it with the next batch.
+        """
+        fut: Future[AppendResult] = Future()
+        with self._cv:
+            self._pending.append((req, fut, True))
+            if self._writing or not self._started:
+                self._cv.notify_all()
+                batch = None
+            else:
+                batch = self._take()
+        if batch is not None:
+            self._write_batch(batch)
+        return fut.result()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then stop the thread."""
-        if self._started:
-            self._q.put(_STOP)
-            self._thread.join(timeout)
+        with self._cv:
+            if not self._started:
+                return
+            self._stopping = True
+            self._cv.notify_all()
+        self._thread.join(timeout)
+
+    def _take(self) -> list[_Item]:
+        """Take up to ``MAX_BATCH`` queued requests and mark a batch as being written
+        (the condition's lock held)."""
+        n = min(len(self._pending), MAX_BATCH)
+        batch = [self._pending.popleft() for _ in range(n)]
+        self._writing = True
+        return batch
+
+    def _write_batch(self, batch: list[_Item]) -> None:
+        try:
+            self._write([(r, f) for r, f, _ in batch])
+        finally:
+            with self._cv:
+                self._writing = False
+                self._cv.notify_all()
 
     def _loop(self) -> None:
-        stopping = False
-        while not stopping:
-            item = self._q.get()
-            if item is _STOP:
-                break
-            batch: list[Any] = [item]
-            waited = bool(item[2])  # type: ignore[index]
-            deadline = time.monotonic() + LINGER
-            while len(batch) < MAX_BATCH:
-                try:
-                    if waited:
-                        nxt = self._q.get_nowait()
-                    else:
-                        nxt = self._q.get(timeout=max(deadline - time.monotonic(), 0.0))
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stopping = True
-                    break
-                batch.append(nxt)
-                waited = waited or bool(nxt[2])  # type: ignore[index]
-            self._write([(r, f) for r, f, _ in batch])
+        while True:
+            with self._cv:
+                while not self._pending or self._writing:
+                    if self._stopping and not self._pending and not self._writing:
+                        return
+                    self._cv.wait(0.5 if self._stopping else None)
+                if not any(w for _, _, w in self._pending) and not self._stopping:
+                    # Nobody waits yet: linger for company (a waited append, or more).
+                    deadline = time.monotonic() + LINGER
+                    while not self._stopping and len(self._pending) < MAX_BATCH:
+                        left = deadline - time.monotonic()
+                        if left <= 0 or any(w for _, _, w in self._pending):
+                            break
+                        self._cv.wait(left)
+                    if not self._pending or self._writing:
+                        continue  # a caller took them
+                batch = self._take()
+            self._write_batch(batch)
 
     def forget(self, run_id: str, epoch: int) -> None:
         """The run's executor is done with this epoch (called when a runner ends)."""

@@ -174,7 +174,7 @@ class RunState(StepCalls, ChildCalls):
 
     def commit(self, events: list[NewEvent], **kw: Any) -> AppendResult:
         """Append and wait until committed (from a thread, never the event loop's own)."""
-        return self._check(self.s.committer.submit(self._request(events, **kw)).result())
+        return self._check(self.s.committer.write(self._request(events, **kw)))
 
     async def commit_async(self, events: list[NewEvent], **kw: Any) -> AppendResult:
         """Append and wait until committed, from the event loop."""

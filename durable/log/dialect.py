@@ -12,7 +12,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Dialect"]
+__all__ = ["Dialect", "RawTx", "cursor"]
+
+
+class RawTx:
+    """A pooled DBAPI connection inside a transaction that ``SqlBase`` began itself.
+
+    Shaped like a SQLAlchemy ``Connection`` where the prepared statements look
+    (``.connection.driver_connection``), so that they run on either.
+    """
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+
+def cursor(conn: Connection | RawTx) -> Any:
+    """A DBAPI cursor on the connection under ``conn``."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
 class Dialect(abc.ABC):
@@ -21,8 +39,17 @@ class Dialect(abc.ABC):
     write_engine: Engine
     read_engine: Engine
 
+    @property
+    def fast_engine(self) -> Engine:
+        """The engine whose pooled DBAPI connections the hot path borrows (``RawTx``)."""
+        return self.write_engine
+
+    def begin_raw(self, dbapi_conn: Any) -> None:  # noqa: B027 - a no-op by default
+        """Begin a write transaction on a DBAPI connection (where the driver does not
+        begin one by itself)."""
+
     @abc.abstractmethod
-    def now(self, conn: Connection) -> float:
+    def now(self, conn: Connection | RawTx) -> float:
         """The database's clock, in Unix seconds, read inside the transaction."""
 
     @abc.abstractmethod
@@ -44,7 +71,7 @@ class Dialect(abc.ABC):
     def lock_queue(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op
         """Serialize lease decisions about one queue's limits among concurrent workers."""
 
-    def notify(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op by default
+    def notify(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op by default
         """Wake idle workers of other processes when this transaction commits (if the
         store can push; elsewhere they find the work at their next poll)."""
 

@@ -6,8 +6,8 @@ gone), under a new epoch each, and the stall limit on runs taken over without pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -23,7 +23,7 @@ from durable.events import (
 )
 from durable.log.projection import assignments, project
 from durable.log.schema import events, runs
-from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run
+from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run, insert_events
 from durable.log.store import AppendRequest, Lease, QueueLimit
 
 T = EventType
@@ -38,6 +38,45 @@ _CANDIDATE = (
     runs.c.stalls,
 )
 """What the lease needs to know of a candidate run before taking it."""
+
+
+class _Cand(NamedTuple):
+    """A row of :data:`_CANDIDATE`."""
+
+    id: str
+    status: str
+    lease_owner: str | None
+    lease_epoch: int
+    last_seq: int
+    stalls: int
+
+
+def _binds(prefix: str, n: int) -> list[Any]:
+    """``n`` bind parameters named ``prefix0 .. prefixN-1`` (an IN list of a known length)."""
+    return [sa.bindparam(f"{prefix}{i}") for i in range(n)]
+
+
+def _named(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters of :func:`_binds`."""
+    return {f"{prefix}{i}": v for i, v in enumerate(values)}
+
+
+def _lease_values() -> dict[str, Any]:
+    """The ``SET`` of taking a lease (binds ``owner``, ``now``, ``expires``)."""
+    now: Any = sa.bindparam("now")
+    expires: Any = sa.bindparam("expires")
+    return {
+        "status": "running",
+        "lease_owner": sa.bindparam("owner"),
+        "lease_epoch": runs.c.lease_epoch + 1,
+        "lease_expires_at": expires,
+        "due_at": expires,
+        "wake_at": None,
+        "waiting_for": None,
+        "started_at": sa.func.coalesce(runs.c.started_at, now),
+        "last_seq": runs.c.last_seq + 1,
+        "updated_at": now,
+    }
 
 
 def _is_takeover(cand: Any, reclaim: Sequence[str]) -> bool:
@@ -64,9 +103,10 @@ class LeaseOps(SqlBase):
             return []
         if not reclaim:
             # Look before taking the write lock: idle workers then never contend for it.
-            with self._read() as c:
-                probe = self._runnable(workflows, queues, self._d.now(c), 1)
-                if c.execute(probe).first() is None:
+            with self._raw(write=False) as c:
+                key, build, params = self._runnable(workflows, queues)
+                params.update(now=self._d.now(c), lim=1)
+                if self._prep.first(c, key, build, params) is None:
                     return []
         limited = {
             q: lim
@@ -77,19 +117,21 @@ class LeaseOps(SqlBase):
             now = self._d.now(c)
             candidates: list[Any] = []
             if reclaim:
-                candidates += c.execute(self._reclaimable(workflows, queues, reclaim, limit))
+                candidates += [
+                    _Cand(*r)
+                    for r in c.execute(self._reclaimable(workflows, queues, reclaim, limit))
+                ]
             taken = {r.id for r in candidates}
             free_queues = None if queues is None else [q for q in queues if q not in limited]
             one_statement = self._d.update_from_returning and not reclaim
             leased_now: list[tuple[str, int, bool]] = []
             if len(candidates) < limit and (free_queues is None or free_queues):
-                q = self._runnable(
-                    workflows, free_queues, now, limit, exclude=list(limited) if limited else ()
-                )
+                q = self._runnable(workflows, free_queues, exclude=list(limited))
+                q[2].update(now=now, lim=limit)
                 if one_statement:
                     leased_now += self._take_runnable(c, q, owner, ttl, now)
                 else:
-                    candidates += [r for r in c.execute(q) if r.id not in taken]
+                    candidates += [_Cand(*r) for r in self._prep.all(c, *q) if r[0] not in taken]
                     candidates = candidates[:limit]
             for name, lim in limited.items():
                 self._d.lock_queue(c, name)
@@ -97,12 +139,13 @@ class LeaseOps(SqlBase):
                 room = min(limit - len(candidates) - len(leased_now), self._room(c, name, lim, now))
                 if room <= 0:
                     continue
-                q = self._runnable(workflows, [name], now, room)
+                q = self._runnable(workflows, [name])
+                q[2].update(now=now, lim=room)
                 if one_statement:
                     leased_now += self._take_runnable(c, q, owner, ttl, now)
                     continue
                 taken = {r.id for r in candidates}
-                candidates += [r for r in c.execute(q) if r.id not in taken][:room]
+                candidates += [_Cand(*r) for r in self._prep.all(c, *q) if r[0] not in taken][:room]
             stalled = [
                 x for x in candidates if _is_takeover(x, reclaim) and x.stalls + 1 > self.max_stalls
             ]
@@ -114,10 +157,14 @@ class LeaseOps(SqlBase):
             )
             if not leased:
                 return []
+            ids = [x[0] for x in leased]
             rows = {
-                r.id: _run(r)
-                for r in c.execute(
-                    sa.select(*_RUN_COLUMNS).where(runs.c.id.in_([x[0] for x in leased]))
+                r[0]: _run(r)
+                for r in self._prep.all(
+                    c,
+                    ("select_runs", len(ids)),
+                    lambda: sa.select(*_RUN_COLUMNS).where(runs.c.id.in_(_binds("r", len(ids)))),
+                    _named("r", ids),
                 )
             }
         return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
@@ -154,23 +201,32 @@ class LeaseOps(SqlBase):
             conds.append(runs.c.queue.in_(list(queues)))
         return conds
 
+    @staticmethod
     def _runnable(
-        self,
-        workflows: Sequence[str],
-        queues: Sequence[str] | None,
-        now: float,
-        limit: int,
-        exclude: Sequence[str] = (),
-    ) -> Any:
-        """Runs whose ``due_at`` has come, highest priority first, FIFO within it."""
-        return (
-            sa.select(*_CANDIDATE)
-            .where(runs.c.due_at <= now, *self._filters(workflows, queues))
-            .where(runs.c.queue.notin_(list(exclude)) if exclude else sa.true())
-            .order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        workflows: Sequence[str], queues: Sequence[str] | None, exclude: Sequence[str] = ()
+    ) -> tuple[Hashable, Callable[[], Any], dict[str, Any]]:
+        """Runs whose ``due_at`` has come, highest priority first, FIFO within it: a prepared
+        statement (key, builder, parameters), to which the caller adds ``now`` and ``lim``."""
+        nw, nq, nx = len(workflows), None if queues is None else len(queues), len(exclude)
+
+        def build() -> Any:
+            q = sa.select(*_CANDIDATE).where(
+                runs.c.due_at <= sa.bindparam("now"), runs.c.workflow.in_(_binds("w", nw))
+            )
+            if nq is not None:
+                q = q.where(runs.c.queue.in_(_binds("q", nq)))
+            if nx:
+                q = q.where(runs.c.queue.notin_(_binds("x", nx)))
+            return (
+                q.order_by(runs.c.priority.desc(), runs.c.due_at, runs.c.id)
+                .limit(sa.bindparam("lim", type_=sa.Integer))
+                .with_for_update(skip_locked=True)
+            )
+
+        params = {**_named("w", workflows), **_named("x", exclude)}
+        if queues is not None:
+            params.update(_named("q", queues))
+        return ("runnable", nw, nq, nx), build, params
 
     def _reclaimable(
         self,
@@ -207,45 +263,37 @@ class LeaseOps(SqlBase):
             return []
         seen = {x.id: x for x in cands}
         takeovers = [x.id for x in cands if _is_takeover(x, reclaim)]
-        stalls: Any = runs.c.stalls
-        if takeovers:
-            stalls = sa.case((runs.c.id.in_(takeovers), runs.c.stalls + 1), else_=runs.c.stalls)
-        rows = c.execute(
-            sa.update(runs)
-            .where(runs.c.id.in_(list(seen)))
-            .values(
-                status="running",
-                lease_owner=owner,
-                lease_epoch=runs.c.lease_epoch + 1,
-                lease_expires_at=now + ttl,
-                due_at=now + ttl,
-                wake_at=None,
-                waiting_for=None,
-                started_at=sa.func.coalesce(runs.c.started_at, now),
-                last_seq=runs.c.last_seq + 1,
-                stalls=stalls,
-                updated_at=now,
+        ids = list(seen)
+        n, nt = len(ids), len(takeovers)
+
+        def build() -> Any:
+            stalls: Any = runs.c.stalls
+            if nt:
+                stalls = sa.case(
+                    (runs.c.id.in_(_binds("t", nt)), runs.c.stalls + 1), else_=runs.c.stalls
+                )
+            return (
+                sa.update(runs)
+                .where(runs.c.id.in_(_binds("r", n)))
+                .values(stalls=stalls, **_lease_values())
+                .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq)
             )
-            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq)
-        ).all()
+
+        params = {
+            **_named("r", ids),
+            **_named("t", takeovers),
+            "owner": owner,
+            "now": now,
+            "expires": now + ttl,
+        }
+        rows = self._prep.all(c, ("take", n, nt), build, params)
         taken = [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
-        if taken:
-            c.execute(
-                events.insert(),
-                [
-                    {
-                        "run_id": rid,
-                        "seq": seq,
-                        "type": T.LEASE_TAKEN.value,
-                        "epoch": epoch,
-                        "at": now,
-                        "data": encode_data(
-                            MarkData(owner=owner, takeover=_is_takeover(seen[rid], reclaim))
-                        ),
-                    }
-                    for rid, epoch, seq in taken
-                ],
-            )
+        self._lease_taken(
+            c,
+            [(rid, epoch, seq, _is_takeover(seen[rid], reclaim)) for rid, epoch, seq in taken],
+            owner,
+            now,
+        )
         order = {x.id: i for i, x in enumerate(cands)}
         taken.sort(key=lambda t: order[t[0]])
         return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
@@ -256,46 +304,33 @@ class LeaseOps(SqlBase):
         """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds, in one
         ``UPDATE ... FROM (select) RETURNING`` statement; fail the runs taken over once too
         often; append the ``lease_taken`` events."""
-        cand = runnable.subquery("cand")
-        rows = c.execute(
-            sa.update(runs)
-            .where(runs.c.id == cand.c.id)
-            .values(
-                status="running",
-                lease_owner=owner,
-                lease_epoch=runs.c.lease_epoch + 1,
-                lease_expires_at=now + ttl,
-                due_at=now + ttl,
-                wake_at=None,
-                waiting_for=None,
-                started_at=sa.func.coalesce(runs.c.started_at, now),
-                last_seq=runs.c.last_seq + 1,
-                stalls=sa.case(
-                    (cand.c.status == "running", runs.c.stalls + 1), else_=runs.c.stalls
-                ),
-                updated_at=now,
+        key, build_runnable, params = runnable
+
+        def build() -> Any:
+            cand = build_runnable().subquery("cand")
+            return (
+                sa.update(runs)
+                .where(runs.c.id == cand.c.id)
+                .values(
+                    stalls=sa.case(
+                        (cand.c.status == "running", runs.c.stalls + 1), else_=runs.c.stalls
+                    ),
+                    **_lease_values(),
+                )
+                .returning(
+                    runs.c.id, runs.c.lease_epoch, runs.c.last_seq, runs.c.stalls, cand.c.status
+                )
             )
-            .returning(runs.c.id, runs.c.lease_epoch, runs.c.last_seq, runs.c.stalls, cand.c.status)
-        ).all()
+
+        params = {**params, "owner": owner, "expires": now + ttl}
+        rows = self._prep.all(c, ("take_runnable", key), build, params)
         taken: list[tuple[str, int, bool]] = []
-        events_rows = []
-        for rid, epoch, seq, stalls, old_status in rows:
+        for rid, epoch, _seq, stalls, old_status in rows:
             takeover = old_status == "running"
-            events_rows.append(
-                {
-                    "run_id": rid,
-                    "seq": seq,
-                    "type": T.LEASE_TAKEN.value,
-                    "epoch": epoch,
-                    "at": now,
-                    "data": encode_data(MarkData(owner=owner, takeover=takeover)),
-                }
-            )
             if takeover and stalls > self.max_stalls:
                 continue  # failed below, after its lease_taken
             taken.append((str(rid), int(epoch), takeover))
-        if events_rows:
-            c.execute(events.insert(), events_rows)
+        self._lease_taken(c, [(r[0], r[1], r[2], r[4] == "running") for r in rows], owner, now)
         for rid, _epoch, _seq, stalls, old_status in rows:
             if old_status == "running" and stalls > self.max_stalls:
                 err = ErrorInfo(
@@ -305,6 +340,34 @@ class LeaseOps(SqlBase):
                 )
                 self._end(c, rid, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
         return taken
+
+    def _lease_taken(
+        self, c: Connection, taken: list[tuple[str, int, int, bool]], owner: str, now: float
+    ) -> None:
+        """Append ``lease_taken`` (run, epoch, seq, takeover) events, in one executemany."""
+        if not taken:
+            return
+        self._prep.run(
+            c,
+            "insert_events",
+            insert_events,
+            [
+                {
+                    "run_id": rid,
+                    "seq": seq,
+                    "type": T.LEASE_TAKEN.value,
+                    "position": None,
+                    "name": None,
+                    "attempt": None,
+                    "epoch": epoch,
+                    "at": now,
+                    "outcome": None,
+                    "data": encode_data(MarkData(owner=owner, takeover=takeover)),
+                    "append_id": None,
+                }
+                for rid, epoch, seq, takeover in taken
+            ],
+        )
 
     def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
         """Fail a run that was taken over too often without progress."""
@@ -388,11 +451,20 @@ class LeaseOps(SqlBase):
     def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
         if not workflows:
             return None
-        q = sa.select(sa.func.min(runs.c.due_at)).where(
-            runs.c.due_at.is_not(None), *self._filters(workflows, queues)
-        )
-        with self._read() as c:
-            v = c.execute(q).scalar()
+        nw, nq = len(workflows), None if queues is None else len(queues)
+
+        def build() -> Any:
+            q = sa.select(sa.func.min(runs.c.due_at)).where(
+                runs.c.due_at.is_not(None), runs.c.workflow.in_(_binds("w", nw))
+            )
+            return q if nq is None else q.where(runs.c.queue.in_(_binds("q", nq)))
+
+        params = _named("w", workflows)
+        if queues is not None:
+            params.update(_named("q", queues))
+        with self._raw(write=False) as c:
+            row = self._prep.first(c, ("next_due", nw, nq), build, params)
+            v = row[0] if row is not None else None
         return float(v) if v is not None else None
 
     def listen(self, on_notify: Callable[[str], None]) -> Any:

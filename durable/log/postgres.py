@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +19,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from durable.log.dialect import Dialect
+from durable.log.dialect import Dialect, RawTx, cursor
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
 
 log = logging.getLogger("durable.log.postgres")
+
+CLOCK_RESYNC = 5.0
+"""Seconds between two reads of the server's clock (see :meth:`PostgresDialect.now`)."""
 
 CHANNEL = "durable_wake"
 """The ``NOTIFY`` channel: payloads carry a queue name only, never user data."""
@@ -71,13 +75,36 @@ class PostgresDialect(Dialect):
             connect_args=args,
         )
         self.read_engine = self.write_engine
+        # The hot path's connections skip the ping on checkout (a round trip per
+        # transaction); one that broke is thrown away on its error (``SqlBase._raw``), and
+        # the committer retries the append on a fresh one.
+        self._fast = sa.create_engine(
+            url, pool_size=min(pool_size, 4), max_overflow=pool_size, connect_args=args
+        )
+        self._clock_offset = 0.0
+        self._clock_synced = -CLOCK_RESYNC
+
+    @property
+    def fast_engine(self) -> sa.Engine:
+        return self._fast
 
     def dispose(self) -> None:
         self.write_engine.dispose()
+        self._fast.dispose()
 
-    def now(self, conn: Connection) -> float:
-        v = conn.exec_driver_sql("SELECT extract(epoch from clock_timestamp())::float8").scalar()
-        return float(v or 0.0)
+    def now(self, conn: Connection | RawTx) -> float:
+        """The server's clock: read from the server every ``CLOCK_RESYNC`` seconds (the
+        round trip's midpoint taken as the server's instant), and followed in between on
+        this machine's monotonic clock, so that most transactions make no extra trip."""
+        mono = time.monotonic()
+        if mono - self._clock_synced >= CLOCK_RESYNC:
+            cur = cursor(conn)
+            cur.execute("SELECT extract(epoch from clock_timestamp())::float8")
+            server = float(cur.fetchone()[0])
+            after = time.monotonic()
+            self._clock_offset = server - (mono + after) / 2
+            self._clock_synced = mono = after
+        return mono + self._clock_offset
 
     def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
         return pg_insert(table).on_conflict_do_nothing(index_elements=index)
@@ -92,8 +119,8 @@ class PostgresDialect(Dialect):
             "SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"durable_queue:{queue}"}
         )
 
-    def notify(self, conn: Connection, queue: str) -> None:
-        conn.exec_driver_sql("SELECT pg_notify(%(c)s, %(q)s)", {"c": CHANNEL, "q": queue[:200]})
+    def notify(self, conn: Connection | RawTx, queue: str) -> None:
+        cursor(conn).execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue[:200]))
 
     def listen(self, on_notify: Callable[[str], None]) -> Listener | None:
         """Start a thread that calls ``on_notify(queue)`` for every wake-up."""

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.events import EventType, RunStartedData, encode_data
-from durable.log._dberrors import translate_errors
-from durable.log.dialect import Dialect
+from durable.log._dberrors import DriverErrors, translate_errors
+from durable.log.dialect import Dialect, RawTx
 from durable.log.prepared import Prepared
 from durable.log.projection import TERMINAL_STATUSES
 from durable.log.schema import events, runs
@@ -28,6 +28,38 @@ T = EventType
 _RUN_COLUMNS = [runs.c[f] for f in RunRow.__slots__]
 _EVENT_COLUMNS = [events.c[f] for f in JournalRow.__slots__]
 _TERMINAL = list(TERMINAL_STATUSES)
+
+
+def _insert_run_started() -> Any:
+    """``INSERT`` of a new run's first event, ``run_started`` at seq 1."""
+    return events.insert().values(
+        run_id=sa.bindparam("run_id"),
+        seq=1,
+        type=T.RUN_STARTED.value,
+        epoch=0,
+        at=sa.bindparam("at"),
+        data=sa.bindparam("data"),
+    )
+
+
+def _wake_parent() -> Any:
+    """Make a parent waiting for its children due now (binds ``id``, ``now``)."""
+    waiting = sa.and_(runs.c.status == "sleeping", runs.c.waiting_for == "children")
+    return (
+        sa.update(runs)
+        .where(runs.c.id == sa.bindparam("id"))
+        .values(due_at=sa.case((waiting, sa.bindparam("now")), else_=runs.c.due_at))
+    )
+
+
+def insert_events() -> Any:
+    """``INSERT INTO events`` of one row, every column bound (run as an executemany)."""
+    return events.insert().values({c.name: sa.bindparam(c.name) for c in events.c})
+
+
+def select_run() -> Any:
+    """One run's row by id (bind ``id``)."""
+    return sa.select(*_RUN_COLUMNS).where(runs.c.id == sa.bindparam("id"))
 
 
 def _run(row: Any) -> RunRow:
@@ -46,21 +78,50 @@ class SqlBase(Store):
         self._d = dialect
         self.max_stalls = max_stalls
         self._prep = Prepared(dialect.write_engine.dialect)
+        self._errors = DriverErrors(dialect.write_engine.dialect.dbapi)
 
     def close(self) -> None:
         self._d.dispose()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with translate_errors(), self._d.write_engine.begin() as conn:
+        with translate_errors(self._errors), self._d.write_engine.begin() as conn:
             yield conn
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with translate_errors(), self._d.read_engine.connect() as conn:
+        with translate_errors(self._errors), self._d.read_engine.connect() as conn:
             yield conn
 
-    def _insert_run(self, c: Connection, run: NewRun, now: float) -> bool:
+    @contextlib.contextmanager
+    def _raw(self, write: bool = True) -> Iterator[RawTx]:
+        """A transaction on a pooled DBAPI connection, for the hot path's prepared
+        statements: no SQLAlchemy ``Connection``, events or result objects around it.
+        Committed if the block ends normally, rolled back otherwise; a connection that
+        failed is discarded rather than pooled again."""
+        with translate_errors(self._errors):
+            engine = self._d.fast_engine if write else self._d.read_engine
+            pooled = engine.raw_connection()
+            try:
+                if write:
+                    self._d.begin_raw(pooled.driver_connection)
+                yield RawTx(pooled)
+                pooled.commit()
+            except BaseException as exc:
+                try:
+                    pooled.rollback()
+                except Exception:
+                    pooled.invalidate()
+                else:
+                    if isinstance(exc, self._errors.error) and not isinstance(
+                        exc, self._errors.integrity
+                    ):
+                        pooled.invalidate()
+                raise
+            finally:
+                pooled.close()
+
+    def _insert_run(self, c: Connection | RawTx, run: NewRun, now: float) -> bool:
         """Insert a run and its ``run_started`` (seq 1); False if the id exists."""
         values = {
             "id": run.id,
@@ -83,8 +144,8 @@ class SqlBase(Store):
             "created_at": now,
             "updated_at": now,
         }
-        ins = self._d.insert_ignore(runs, ["id"]).values(**values).returning(runs.c.id)
-        if c.execute(ins).first() is None:
+        ins = self._prep.first(c, "insert_run", lambda: self._insert_run_statement(values), values)
+        if ins is None:
             return False
         data = RunStartedData(
             input=msgspec.Raw(run.input),
@@ -92,25 +153,24 @@ class SqlBase(Store):
             parent_id=run.parent_id,
             forked_from=run.forked_from,
         )
-        c.execute(
-            events.insert().values(
-                run_id=run.id,
-                seq=1,
-                type=T.RUN_STARTED.value,
-                epoch=0,
-                at=now,
-                data=encode_data(data),
-            )
+        self._prep.run(
+            c,
+            "insert_run_started",
+            _insert_run_started,
+            {"run_id": run.id, "at": now, "data": encode_data(data)},
         )
         return True
 
-    def _wake_parent(self, c: Connection, parent_id: str, now: float) -> None:
+    def _insert_run_statement(self, values: dict[str, Any]) -> Any:
+        """``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of a run's row."""
+        return (
+            self._d.insert_ignore(runs, ["id"])
+            .values({name: sa.bindparam(name) for name in values})
+            .returning(runs.c.id)
+        )
+
+    def _wake_parent(self, c: Connection | RawTx, parent_id: str, now: float) -> None:
         """Make a parent that waits for its children due now (always touching its row, so
         that a concurrent suspend of the parent and this wake-up serialize)."""
-        waiting = sa.and_(runs.c.status == "sleeping", runs.c.waiting_for == "children")
-        c.execute(
-            sa.update(runs)
-            .where(runs.c.id == parent_id)
-            .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
-        )
+        self._prep.run(c, "wake_parent", _wake_parent, {"id": parent_id, "now": now})
         self._d.notify(c, "")

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.dialect import Dialect
+from durable.log.dialect import Dialect, RawTx
 
 __all__ = ["SqliteDialect", "check_sqlite_file", "sqlite_path"]
 
@@ -119,7 +119,10 @@ class SqliteDialect(Dialect):
         self.write_engine = _engine(url, immediate=True, synchronous=synchronous.upper())
         self.read_engine = _engine(url, immediate=False, synchronous=synchronous.upper())
 
-    def now(self, conn: Connection) -> float:
+    def begin_raw(self, dbapi_conn: Any) -> None:
+        dbapi_conn.execute("BEGIN IMMEDIATE")
+
+    def now(self, conn: Connection | RawTx) -> float:
         # SQLite runs on this machine: its clock is the OS clock, read inside the write lock.
         return time.time()
 

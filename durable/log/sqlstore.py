@@ -18,16 +18,23 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from durable.errors import StoreError
 from durable.events import OUTCOME_KIND, EventType, NewEvent, SignalData, encode_data
 from durable.log.client_ops import ClientOps
-from durable.log.dialect import Dialect
+from durable.log.dialect import Dialect, RawTx
 from durable.log.leases import LeaseOps
 from durable.log.projection import project
 from durable.log.schema import events, runs, signals
-from durable.log.sqlbase import _EVENT_COLUMNS, _RUN_COLUMNS, _TERMINAL, _journal, _run
+from durable.log.sqlbase import (
+    _EVENT_COLUMNS,
+    _RUN_COLUMNS,
+    _TERMINAL,
+    _journal,
+    _run,
+    insert_events,
+    select_run,
+)
 from durable.log.store import AppendRequest, AppendResult, JournalRow, NewRun, RunFilter, RunRow
 
 T = EventType
@@ -55,9 +62,50 @@ def _fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> sa.E
     )
 
 
-def _insert_events() -> sa.Executable:
-    """``INSERT INTO events`` of one row (run as an executemany)."""
-    return events.insert().values({c.name: sa.bindparam(c.name) for c in events.c})
+def _read_journal() -> sa.Executable:
+    """A run's journal after a seq, in order (binds ``run_id``, ``after``)."""
+    return (
+        sa.select(*_EVENT_COLUMNS)
+        .where(events.c.run_id == sa.bindparam("run_id"), events.c.seq > sa.bindparam("after"))
+        .order_by(events.c.seq)
+    )
+
+
+def _appended() -> Any:
+    """The last seq an append wrote, if it did (binds ``run_id``, ``append_id``)."""
+    return sa.select(sa.func.max(events.c.seq)).where(
+        events.c.run_id == sa.bindparam("run_id"), events.c.append_id == sa.bindparam("append_id")
+    )
+
+
+def _oldest_signal() -> Any:
+    """A run's oldest unconsumed signal of a name (binds ``run_id``, ``name``)."""
+    return (
+        sa.select(signals.c.id, signals.c.payload)
+        .where(
+            signals.c.run_id == sa.bindparam("run_id"),
+            signals.c.name == sa.bindparam("name"),
+            signals.c.consumed_seq.is_(None),
+        )
+        .order_by(signals.c.id)
+        .limit(1)
+    )
+
+
+def _consume_signal() -> Any:
+    """Mark a signal consumed by the event at a seq (binds ``id``, ``seq``)."""
+    return (
+        sa.update(signals)
+        .where(signals.c.id == sa.bindparam("id"))
+        .values(consumed_seq=sa.bindparam("seq"))
+    )
+
+
+def _ended_child(n: int) -> Any:
+    """One of ``n`` runs (binds ``c0..``) that has ended, if any."""
+    ids: list[Any] = [sa.bindparam(f"c{i}") for i in range(n)]
+    ended = [sa.literal_column(f"'{s}'") for s in _TERMINAL]
+    return sa.select(runs.c.id).where(runs.c.id.in_(ids), runs.c.status.in_(ended)).limit(1)
 
 
 class SqlStore(LeaseOps, ClientOps):
@@ -66,17 +114,17 @@ class SqlStore(LeaseOps, ClientOps):
     # -- runs ----------------------------------------------------------------------------
 
     def create_run(self, run: NewRun) -> tuple[RunRow, bool]:
-        with self._write() as c:
+        with self._raw() as c:
             now = self._d.now(c)
             created = self._insert_run(c, run, now)
-            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run.id)).one()
+            row = self._prep.first(c, "select_run", select_run, {"id": run.id})
             if created:
                 self._d.notify(c, run.queue)
         return _run(row), created
 
     def get_run(self, run_id: str) -> RunRow | None:
-        with self._read() as c:
-            row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
+        with self._raw(write=False) as c:
+            row = self._prep.first(c, "select_run", select_run, {"id": run_id})
         return _run(row) if row is not None else None
 
     def get_runs(self, run_ids: Sequence[str]) -> list[RunRow]:
@@ -103,13 +151,11 @@ class SqlStore(LeaseOps, ClientOps):
             return [_run(r) for r in c.execute(q)]
 
     def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
-        q = (
-            sa.select(*_EVENT_COLUMNS)
-            .where(events.c.run_id == run_id, events.c.seq > after_seq)
-            .order_by(events.c.seq)
-        )
-        with self._read() as c:
-            return [_journal(r) for r in c.execute(q)]
+        with self._raw(write=False) as c:
+            rows = self._prep.all(
+                c, "read_journal", _read_journal, {"run_id": run_id, "after": after_seq}
+            )
+        return [_journal(r) for r in rows]
 
     # -- journal -------------------------------------------------------------------------
 
@@ -117,7 +163,7 @@ class SqlStore(LeaseOps, ClientOps):
         if not requests:
             return []
         try:
-            with self._write() as c:
+            with self._raw() as c:
                 now = self._d.now(c)
                 return [self._append_one(c, r, now) for r in requests]
         except Exception as exc:
@@ -131,7 +177,7 @@ class SqlStore(LeaseOps, ClientOps):
                 out.append(AppendResult(ok=False, error=StoreError("an earlier append failed")))
                 continue
             try:
-                with self._write() as c:
+                with self._raw() as c:
                     out.append(self._append_one(c, r, self._d.now(c)))
             except Exception as exc:
                 out.append(AppendResult(ok=False, error=exc))
@@ -139,39 +185,31 @@ class SqlStore(LeaseOps, ClientOps):
                 failed.add(r.run_id)
         return out
 
-    def _append_one(self, c: Connection, req: AppendRequest, now: float) -> AppendResult:
+    def _append_one(self, c: RawTx, req: AppendRequest, now: float) -> AppendResult:
         if not req.append_id:
             req.append_id = uuid.uuid4().hex
         elif req.retried:
-            done = c.execute(
-                sa.select(sa.func.max(events.c.seq)).where(
-                    events.c.run_id == req.run_id, events.c.append_id == req.append_id
-                )
-            ).scalar()
+            row = self._prep.first(
+                c, "appended", _appended, {"run_id": req.run_id, "append_id": req.append_id}
+            )
+            done = row[0] if row is not None else None
             if done is not None:  # the first try committed; only its answer was lost
                 return AppendResult(ok=True, last_seq=int(done))
         evs = list(req.events)
         signal: tuple[int, bytes | None] | None = None
         if req.consume_signal is not None:
             name, position = req.consume_signal
-            sig = c.execute(
-                sa.select(signals.c.id, signals.c.payload)
-                .where(
-                    signals.c.run_id == req.run_id,
-                    signals.c.name == name,
-                    signals.c.consumed_seq.is_(None),
-                )
-                .order_by(signals.c.id)
-                .limit(1)
-            ).first()
+            sig = self._prep.first(
+                c, "oldest_signal", _oldest_signal, {"run_id": req.run_id, "name": name}
+            )
             if sig is not None:
-                signal = (int(sig.id), sig.payload)
-                payload = msgspec.Raw(sig.payload) if sig.payload is not None else None
+                signal = (int(sig[0]), sig[1])
+                payload = msgspec.Raw(sig[1]) if sig[1] is not None else None
                 evs.insert(
                     0,
                     NewEvent(
                         T.SIGNAL_RECEIVED.value,
-                        SignalData(payload=payload, signal_id=int(sig.id)),
+                        SignalData(payload=payload, signal_id=int(sig[0])),
                         position=position,
                         name=name,
                     ),
@@ -196,16 +234,16 @@ class SqlStore(LeaseOps, ClientOps):
                 "w_id": req.run_id,
                 "w_epoch": req.epoch,
             },
-        ).first()
+        ).fetchone()
         if res is None:
             return AppendResult(ok=False)
-        last, parent_id = int(res[0]), res[1]  # type: ignore[misc]
+        last, parent_id = int(res[0]), res[1]
         if n:
             first = last - n + 1
             self._prep.run(
                 c,
                 "insert_events",
-                _insert_events,
+                insert_events,
                 [
                     {
                         "run_id": req.run_id,
@@ -224,8 +262,8 @@ class SqlStore(LeaseOps, ClientOps):
                 ],
             )
             if signal is not None:
-                c.execute(
-                    sa.update(signals).where(signals.c.id == signal[0]).values(consumed_seq=first)
+                self._prep.run(
+                    c, "consume_signal", _consume_signal, {"id": signal[0], "seq": first}
                 )
         for child in req.new_runs:
             self._insert_run(c, child, now)
@@ -237,7 +275,7 @@ class SqlStore(LeaseOps, ClientOps):
 
     def _due_on_suspend(
         self,
-        c: Connection,
+        c: RawTx,
         req: AppendRequest,
         waiting_for: str | None,
         wake_at: float | None,
@@ -249,23 +287,19 @@ class SqlStore(LeaseOps, ClientOps):
             return now  # released by a stopping worker
         if waiting_for is not None and waiting_for.startswith("signal:"):
             name = waiting_for[len("signal:") :]
-            hit = c.execute(
-                sa.select(signals.c.id)
-                .where(
-                    signals.c.run_id == req.run_id,
-                    signals.c.name == name,
-                    signals.c.consumed_seq.is_(None),
-                )
-                .limit(1)
-            ).first()
+            hit = self._prep.first(
+                c, "oldest_signal", _oldest_signal, {"run_id": req.run_id, "name": name}
+            )
             if hit is not None:
                 return now
         elif waiting_for == "children" and req.wait_children:
-            hit = c.execute(
-                sa.select(runs.c.id)
-                .where(runs.c.id.in_(list(req.wait_children)), runs.c.status.in_(_TERMINAL))
-                .limit(1)
-            ).first()
+            ids = list(req.wait_children)
+            hit = self._prep.first(
+                c,
+                ("ended_child", len(ids)),
+                lambda: _ended_child(len(ids)),
+                {f"c{i}": rid for i, rid in enumerate(ids)},
+            )
             if hit is not None:
                 return now
         return wake_at
