@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable
 
 from durable.cli import manage, ops, runs, watch
@@ -55,7 +56,7 @@ def _add(
     p = sub.add_parser(
         name,
         help=help,
-        description=description,
+        description=textwrap.fill(description, 88),
         epilog=_epilog(),
         formatter_class=_Formatter,
         parents=[_common(json)],
@@ -178,8 +179,12 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "nor a child whose parent has not completed.",
     )
     pr.add_argument("--keep-completed", type=int, metavar="N", help="keep the newest N completed")
-    pr.add_argument("--keep-failed", type=int, metavar="N", help="keep the newest N failed")
-    pr.add_argument("--older-than", metavar="DURATION", help="keep runs that ended since (7d)")
+    pr.add_argument(
+        "--keep-failed", type=int, metavar="N", help="keep the newest N failed or cancelled"
+    )
+    pr.add_argument(
+        "--older-than", metavar="DURATION", help="delete only runs that ended longer ago (7d)"
+    )
     pr.add_argument("--workflow", action="append", help="only this workflow (repeat)")
     pr.add_argument("--dry-run", action="store_true", help="delete nothing; list what would go")
     pr.add_argument("--verbose", "-v", action="store_true", help="list the deleted ids")
