@@ -37,6 +37,8 @@ from durable.errors import (
     StoreError,
     UnknownWorkflowError,
 )
+from durable.retention import Retention
+from durable.stats import WorkflowStats
 from durable.types import LogEvent, RunInfo, Status, WorkerEvent
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermanentError",
     "QueueConfig",
+    "Retention",
     "Retry",
     "RunCancelledError",
     "RunFailedError",
@@ -68,6 +71,7 @@ __all__ = [
     "UnknownWorkflowError",
     "WorkerEvent",
     "WorkerEventInfo",
+    "WorkflowStats",
     "in_run",
     "info",
     "message",

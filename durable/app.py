@@ -23,6 +23,7 @@ from durable.engine.runtime import current_or_none, current_step
 from durable.engine.worker import Worker
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
+from durable.retention import Retention, RetentionPolicy
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -83,6 +84,11 @@ class App:
             (SQLite) or a server crash (Postgres, ``synchronous_commit=off``).
         pool_size: Postgres connections kept per process (as many again may open under
             load), plus one for ``LISTEN``.
+        retention: a :class:`durable.Retention` for each of this App's workflows (each
+            counted on its own), or ``{workflow name: Retention}``; every worker of the App
+            deletes the finished runs it lets go, every ``retention_interval`` seconds.
+            ``None`` (the default): the log keeps every run.
+        retention_interval: seconds between two retention passes of a worker.
     """
 
     def __init__(
@@ -96,6 +102,8 @@ class App:
         synchronous: str = "FULL",
         max_takeovers_without_progress: int = 10,
         pool_size: int = 8,
+        retention: RetentionPolicy | None = None,
+        retention_interval: float = 300.0,
     ) -> None:
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive seconds")
@@ -110,6 +118,10 @@ class App:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         self.pool_size = pool_size
+        if retention_interval <= 0:
+            raise ValueError("retention_interval must be positive seconds")
+        self.retention = retention
+        self.retention_interval = float(retention_interval)
         self.codec = Codec(max_payload_bytes)
         self.registry = Registry()
         self.queues: dict[str, QueueConfig] = {}
@@ -360,9 +372,22 @@ class App:
                 for q in self.queues.values()
                 if q.concurrency is not None or q.rate_limit is not None
             },
+            housekeeping=self._retention_pass if self.retention is not None else None,
+            housekeeping_interval=self.retention_interval,
         )
         w._listener = self._listener(w.worker_id)
         return w
+
+    def _retention_pass(self) -> None:
+        """One retention pass over this App's workflows (a worker's housekeeping)."""
+        policy = self.retention
+        if policy is None:
+            return
+        if isinstance(policy, Retention):
+            policy = dict.fromkeys(self.registry.workflows, policy)
+        deleted = self.client().prune(policy)
+        if deleted:
+            log.info("retention deleted %d finished runs", len(deleted))
 
     @contextlib.contextmanager
     def worker(

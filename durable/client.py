@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from durable.client_admin import AdminOps
 from durable.codec import Codec
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
@@ -38,6 +39,8 @@ from durable.events import EventType as T
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
+from durable.retention import RetentionPolicy
+from durable.stats import WorkflowStats
 from durable.types import TERMINAL, LogEvent, RunInfo, Status
 
 if TYPE_CHECKING:
@@ -139,7 +142,7 @@ class LocalHub:
         return self._version
 
 
-class Client:
+class Client(AdminOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -306,11 +309,11 @@ class Client:
         )
         return [run_info(r) for r in rows]
 
-    def events(self, run_id: str) -> list[LogEvent]:
-        """The run's journal, oldest first."""
+    def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
+        """The run's journal, oldest first (only the events with ``seq > after``)."""
         self._row(run_id)
         out = []
-        for r in self._store.read_journal(run_id):
+        for r in self._store.read_journal(run_id, after):
             try:
                 data = msgspec.msgpack.decode(r.data)
             except msgspec.DecodeError:
@@ -629,9 +632,9 @@ class AsyncClient:
         """Runs matching every given filter, newest first."""
         return await asyncio.to_thread(self._c.list_runs, status, workflow, queue, limit)
 
-    async def events(self, run_id: str) -> list[LogEvent]:
-        """A run's journal."""
-        return await asyncio.to_thread(self._c.events, run_id)
+    async def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
+        """A run's journal (only the events with ``seq > after``)."""
+        return await asyncio.to_thread(self._c.events, run_id, after)
 
     async def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """A run's outputs tree."""
@@ -656,3 +659,13 @@ class AsyncClient:
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""
         await asyncio.to_thread(self._c.signal, run_id, name, payload)
+
+    async def prune(
+        self, retention: RetentionPolicy, *, dry_run: bool = False, batch: int = 500
+    ) -> list[str]:
+        """Delete the finished runs that ``retention`` lets go (see ``Client.prune``)."""
+        return await asyncio.to_thread(self._c.prune, retention, dry_run=dry_run, batch=batch)
+
+    async def stats(self, window: float | dt.timedelta | None = 86400.0) -> list[WorkflowStats]:
+        """Statistics per workflow and queue (see ``Client.stats``)."""
+        return await asyncio.to_thread(self._c.stats, window)

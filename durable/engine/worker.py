@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -83,6 +84,8 @@ class Worker:
         poll_interval: float = 1.0,
         listener: Listener | None = None,
         limits: dict[str, QueueLimit] | None = None,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_interval: float = 300.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -122,6 +125,8 @@ class Worker:
         self._done = threading.Event()
         self._clock_offset = 0.0
         self._listener_handle: Any = None
+        self._housekeeping = housekeeping
+        self.housekeeping_interval = housekeeping_interval
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -206,6 +211,10 @@ class Worker:
             reclaim = _dead_local_owners(owners, self.worker_id)
         except Exception:
             log.exception("could not look for runs to reclaim")
+        if self._housekeeping is not None:
+            threading.Thread(
+                target=self._housekeep, name="durable-housekeeping", daemon=True
+            ).start()
         self._ready.set()
         tasks: set[asyncio.Task[None]] = set()
         backoff = 0.1
@@ -349,6 +358,22 @@ class Worker:
                         continue
                 log.warning("lease of run %s lost", rid)
                 self.abort_run(rid, "lease lost")
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def _housekeep(self) -> None:
+        """Call ``housekeeping`` (retention) every ``housekeeping_interval`` seconds, on its
+        own thread: off the lease loop, the heartbeats and every run's path."""
+        assert self._housekeeping is not None
+        interval = self.housekeeping_interval
+        # A random first delay spreads the work of workers started together.
+        delay = interval * (0.5 + random.random() / 2)
+        while not self._hb_stop.wait(delay):
+            try:
+                self._housekeeping()
+            except Exception as exc:
+                log.warning("housekeeping failed (%s); again in %.0fs", exc, interval)
+            delay = interval
 
     # -- listeners -----------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ Dialect specifics (how a write transaction begins, the clock, the upsert) come f
 method here, so that reading this file is reading the log's SQL.
 
 :class:`SqlStore` is put together from one part per noun: the runs and the journal here, the
-leases in ``leases.py``, the client operations in ``client_ops.py``, and what they share
-(connections, a run's insert, a parent's wake-up) in ``sqlbase.py``. :class:`Dialect` lives in
-``dialect.py`` and is re-exported here.
+leases in ``leases.py``, the client operations in ``client_ops.py``, retention and statistics
+in ``maintenance.py``, and what they share (connections, a run's insert, a parent's wake-up)
+in ``sqlbase.py``. :class:`Dialect` lives in ``dialect.py`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from durable.events import OUTCOME_KIND, EventType, NewEvent, SignalData, encode
 from durable.log.client_ops import ClientOps
 from durable.log.dialect import Dialect, RawTx
 from durable.log.leases import LeaseOps
+from durable.log.maintenance import MaintenanceOps
 from durable.log.projection import project
 from durable.log.schema import events, runs, signals
 from durable.log.sqlbase import (
@@ -108,7 +109,7 @@ def _ended_child(n: int) -> Any:
     return sa.select(runs.c.id).where(runs.c.id.in_(ids), runs.c.status.in_(ended)).limit(1)
 
 
-class SqlStore(LeaseOps, ClientOps):
+class SqlStore(LeaseOps, ClientOps, MaintenanceOps):
     """The event log on a SQLAlchemy engine (see :class:`Store` for each method's promise)."""
 
     # -- runs ----------------------------------------------------------------------------

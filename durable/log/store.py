@@ -22,8 +22,10 @@ __all__ = [
     "JournalRow",
     "Lease",
     "NewRun",
+    "PruneRule",
     "QueueLimit",
     "RunRow",
+    "RunStats",
     "Store",
 ]
 
@@ -167,6 +169,43 @@ class RunFilter:
     statuses: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class PruneRule:
+    """Which finished runs of a workflow :meth:`Store.prune` may delete.
+
+    A finished run is deleted when every limit given here lets it go: it is not among the
+    ``keep_completed`` newest ``completed`` runs of its workflow (or ``keep_failed`` newest
+    ``failed`` or ``cancelled`` ones), and it finished more than ``older_than`` seconds ago.
+    A status with neither a count nor an age is kept.
+    """
+
+    workflow: str | None = None
+    """The workflow it applies to; ``None``: every workflow no other rule names (each
+    workflow is still counted on its own)."""
+    keep_completed: int | None = None
+    keep_failed: int | None = None
+    older_than: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Raw aggregates of ``durable_runs`` per ``(workflow, queue)``, for a statistics view."""
+
+    finished: list[tuple[str, str, str, int]]
+    """``(workflow, queue, status, count)`` of runs finished in the window."""
+    unfinished: list[tuple[str, str, str, int]]
+    """``(workflow, queue, status, count)`` of every run not finished now."""
+    durations: list[tuple[str, str, float]]
+    """``(workflow, queue, seconds)`` from first lease to the end, of the newest completed
+    runs of the window (at most ``sample`` per group)."""
+    errors: list[tuple[str, str, str, int]]
+    """``(workflow, queue, error_type, count)`` of runs failed in the window."""
+    window_start: float | None
+    """The window's start on the database's clock (``None``: since the log began)."""
+    now: float
+    """The database's clock when the statistics were read."""
+
+
 class Store(abc.ABC):
     """The event log. Every method is one transaction unless it says otherwise."""
 
@@ -280,3 +319,23 @@ class Store(abc.ABC):
     def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:
         """Add a signal to the run's inbox; wake the run if it waits for that name.
         ``False``: no such run."""
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def prune(
+        self, rules: Sequence[PruneRule], *, dry_run: bool = False, limit: int | None = 500
+    ) -> list[str]:
+        """Delete whole finished runs that ``rules`` let go: each run's row, journal and
+        signals together, in one transaction, up to ``limit`` runs. Returns their ids.
+
+        Never a run that is not ``completed``, ``failed`` or ``cancelled`` (checked again on
+        the rows being deleted), never part of a journal, and never a child run whose parent
+        still exists and has not completed (a failed or cancelled parent may be resumed and
+        read its children). ``dry_run``: delete nothing, return the ids that would go.
+        """
+
+    @abc.abstractmethod
+    def run_stats(self, window: float | None, sample: int = 1000) -> RunStats:
+        """Aggregates of the runs that finished in the last ``window`` seconds (``None``:
+        all of them) and of the runs not finished now, per workflow and queue. Reads only."""

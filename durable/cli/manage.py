@@ -1,0 +1,111 @@
+"""``durable start | resume | cancel | signal | replay``: acting on runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import durable
+from durable.cli.context import Context
+from durable.cli.errors import USAGE, CliError
+from durable.cli.loading import parse_duration, parse_json
+from durable.cli.output import dump_json, jsonable, run_dict
+from durable.cli.watch import exit_code_of
+
+__all__ = ["cancel", "replay", "resume", "signal", "start"]
+
+
+def _report(ctx: Context, info: durable.RunInfo, verb: str) -> None:
+    if ctx.json:
+        dump_json(run_dict(info))
+    else:
+        print(f"{verb} {info.id} ({info.workflow}): {info.status.value}")
+
+
+def _arguments(ctx: Context) -> tuple[list[Any], dict[str, Any]]:
+    """ARGS_JSON (an array is the argument list, any other value the one argument) and
+    ``--kwargs`` (an object)."""
+    a = ctx.args
+    args: list[Any] = []
+    if a.args_json is not None:
+        value = parse_json(a.args_json, "ARGS_JSON")
+        args = value if isinstance(value, list) else [value]
+    kwargs: dict[str, Any] = {}
+    if a.kwargs is not None:
+        kwargs = parse_json(a.kwargs, "--kwargs")
+        if not isinstance(kwargs, dict):
+            raise CliError("--kwargs must be a JSON object", USAGE)
+    return args, kwargs
+
+
+def start(ctx: Context) -> int:
+    """``start WORKFLOW [ARGS_JSON]``: start a run; with ``--wait``, wait for its result."""
+    a = ctx.args
+    args, kwargs = _arguments(ctx)
+    delay = parse_duration(a.delay) if a.delay else 0.0
+    client = ctx.client()
+    try:
+        h = client.start(
+            a.workflow, *args, id=a.id, queue=a.queue, priority=a.priority, delay=delay, **kwargs
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, durable.DurableError):
+            raise
+        raise CliError(str(exc), USAGE) from None
+    if not a.wait:
+        _report(ctx, h.info(), "started")
+        return 0
+    timeout = parse_duration(a.timeout) if a.timeout else None
+    try:
+        result = h.result(timeout=timeout)
+    except (durable.RunFailedError, durable.RunCancelledError):
+        info = h.info()
+        _report(ctx, info, "ended")
+        return exit_code_of(info.status)
+    if ctx.json:
+        dump_json({**run_dict(h.info()), "result": jsonable(result)})
+    else:
+        dump_json(result)
+    return 0
+
+
+def resume(ctx: Context) -> int:
+    """``resume ID``: continue a failed or cancelled run from its journal."""
+    h = ctx.client().resume(ctx.args.id)
+    _report(ctx, h.info(), "resumed")
+    return 0
+
+
+def cancel(ctx: Context) -> int:
+    """``cancel ID``: cancel a run and its unfinished children."""
+    client = ctx.client()
+    client.cancel(ctx.args.id)
+    _report(ctx, client.get(ctx.args.id).info(), "cancelled")
+    return 0
+
+
+def signal(ctx: Context) -> int:
+    """``signal ID NAME [JSON]``: send a signal to a run."""
+    a = ctx.args
+    payload = parse_json(a.payload, "the signal's JSON payload") if a.payload is not None else None
+    ctx.client().signal(a.id, a.name, payload)
+    if ctx.json:
+        dump_json({"id": a.id, "signal": a.name, "payload": payload})
+    else:
+        print(f"signalled {a.id}: {a.name}")
+    return 0
+
+
+def replay(ctx: Context) -> int:
+    """``replay ID --app MODULE:APP``: run today's code against the journal, executing no
+    step; exit 5 if the code no longer matches, 1 if the replayed code fails."""
+    result = ctx.client().replay(ctx.args.id)
+    info = ctx.client().get(ctx.args.id).info()
+    finished = info.status is durable.Status.COMPLETED
+    if ctx.json:
+        dump_json({"id": info.id, "matches": True, "finished": finished, "result": result})
+    elif finished:
+        print(f"replay of {info.id} matches its journal; result:")
+        dump_json(result)
+    else:
+        print(f"replay of {info.id} matches its journal so far ({info.status.value})")
+    return 0

@@ -1,0 +1,220 @@
+"""The ``durable`` command's arguments: one sub-parser per command, each with its help."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Callable
+
+from durable.cli import manage, ops, runs, watch
+from durable.cli.context import Context
+from durable.cli.errors import EXIT_CODES
+
+__all__ = ["Handler", "build_parser"]
+
+Handler = Callable[[Context], int]
+
+_STATUSES = ["pending", "running", "sleeping", "completed", "failed", "cancelled"]
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+    return (
+        "The database is --database URL, else $DURABLE_DATABASE_URL, else sqlite:///durable.db.\n"
+        f"\nexit codes:\n{codes}"
+    )
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _common(json: bool) -> argparse.ArgumentParser:
+    """Options every command accepts after its name too (``durable runs list --json``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the log: sqlite:///FILE or postgresql://... (default: $DURABLE_DATABASE_URL)",
+    )
+    if json:
+        p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    return p
+
+
+def _add(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    help: str,
+    description: str,
+    *,
+    json: bool = True,
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=textwrap.fill(description, 88),
+        epilog=_epilog(),
+        formatter_class=_Formatter,
+        parents=[_common(json)],
+    )
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "runs",
+        help="list runs, show one, read its journal, watch it",
+        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`.",
+        epilog=_epilog(),
+        formatter_class=_Formatter,
+    )
+    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch}")
+    rs.required = True
+    lst = _add(rs, "list", runs.runs_list, "list runs, newest first", "List runs, newest first.")
+    lst.add_argument("--status", choices=_STATUSES, help="only runs in this status")
+    lst.add_argument("--workflow", help="only runs of this workflow")
+    lst.add_argument("--queue", help="only runs on this queue")
+    lst.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    show = _add(
+        rs, "show", runs.runs_show, "one run and its outputs", "Show one run and its outputs."
+    )
+    show.add_argument("id", help="the run's id")
+    ev = _add(
+        rs,
+        "events",
+        runs.runs_events,
+        "a run's journal",
+        "Print a run's journal (its events), oldest first.",
+    )
+    ev.add_argument("id", help="the run's id")
+    w = _add(
+        rs,
+        "watch",
+        watch.runs_watch,
+        "follow a run until it ends",
+        "Follow a run until it ends: live progress bars on a terminal, one line per event "
+        "into a pipe, JSON lines with --json. Exits 0 if the run completed, 1 if it failed, "
+        "4 if it was cancelled.",
+    )
+    w.add_argument("id", help="the run's id")
+    w.add_argument("--interval", type=float, default=0.25, help="seconds between two looks")
+
+
+def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    st = _add(
+        sub,
+        "start",
+        manage.start,
+        "start a run of a workflow",
+        "Start a run of WORKFLOW (by name; no code needed: the run waits, pending, for a "
+        "worker that registers it). ARGS_JSON is a JSON array of the positional arguments; "
+        "any other JSON value is the one argument.",
+    )
+    st.add_argument("workflow", help="the workflow's registered name")
+    st.add_argument("args_json", nargs="?", metavar="ARGS_JSON", help="e.g. '[\"o-1\", 100]'")
+    st.add_argument("--kwargs", metavar="JSON", help="keyword arguments, a JSON object")
+    st.add_argument("--id", help="the run's id, also its idempotency key")
+    st.add_argument("--queue", help="the queue (default: the workflow's, else 'default')")
+    st.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    st.add_argument("--delay", metavar="DURATION", help="start no sooner than this (30s, 5m)")
+    st.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    st.add_argument("--timeout", metavar="DURATION", help="with --wait: give up after this")
+    st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
+    for name, fn, text in (
+        ("resume", manage.resume, "continue a failed or cancelled run from its journal"),
+        ("cancel", manage.cancel, "cancel a run and its unfinished children"),
+    ):
+        p = _add(sub, name, fn, text, text[0].upper() + text[1:] + ".")
+        p.add_argument("id", help="the run's id")
+    rp = _add(
+        sub,
+        "replay",
+        manage.replay,
+        "check today's code against a run's journal",
+        "Re-run a run's workflow code against its journal, executing no step. Needs the "
+        "code: --app MODULE:APP. Exits 5 if the code no longer matches the journal.",
+    )
+    rp.add_argument("id", help="the run's id")
+    rp.add_argument("--app", metavar="MODULE:APP", required=True, help="the App with the code")
+    sg = _add(
+        sub,
+        "signal",
+        manage.signal,
+        "send a signal to a run",
+        "Send signal NAME with an optional JSON payload; the run's wait_signal(NAME) gets it.",
+    )
+    sg.add_argument("id", help="the run's id")
+    sg.add_argument("name", help="the signal's name")
+    sg.add_argument("payload", nargs="?", metavar="JSON", help="the payload, as JSON")
+
+
+def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    wk = _add(
+        sub,
+        "worker",
+        ops.worker,
+        "run a worker for an App",
+        "Import MODULE:APP (from the current directory) and run a worker until SIGTERM or "
+        "SIGINT, then drain: in-flight steps finish, other runs are handed back.",
+        json=False,
+    )
+    wk.add_argument("app", metavar="MODULE:APP", help="e.g. shop.workers:app")
+    wk.add_argument("--queue", action="append", help="a queue to serve (repeat; default all)")
+    wk.add_argument("--concurrency", type=int, default=16, help="runs at once (default 16)")
+    wk.add_argument("--worker-id", help="the worker's identity (default host/pid)")
+    wk.add_argument("--drain-timeout", type=float, default=30.0, help="seconds (default 30)")
+    wk.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    pr = _add(
+        sub,
+        "prune",
+        ops.prune,
+        "delete old finished runs",
+        "Delete whole finished runs (row, journal, signals) beyond the limits given; a run "
+        "goes when every limit given lets it go. Never deletes a run that is not finished, "
+        "nor a child whose parent has not completed.",
+    )
+    pr.add_argument("--keep-completed", type=int, metavar="N", help="keep the newest N completed")
+    pr.add_argument(
+        "--keep-failed", type=int, metavar="N", help="keep the newest N failed or cancelled"
+    )
+    pr.add_argument(
+        "--older-than", metavar="DURATION", help="delete only runs that ended longer ago (7d)"
+    )
+    pr.add_argument("--workflow", action="append", help="only this workflow (repeat)")
+    pr.add_argument("--dry-run", action="store_true", help="delete nothing; list what would go")
+    pr.add_argument("--verbose", "-v", action="store_true", help="list the deleted ids")
+    sts = _add(
+        sub,
+        "stats",
+        ops.stats,
+        "processing time, success and queue depth per workflow",
+        "Per workflow and queue: processing time (p50, p95, first taken to end) and success "
+        "rate of the runs that ended in the window, failed runs per hour and the most "
+        "frequent error, and the runs pending (the queue depth), running and sleeping now.",
+    )
+    sts.add_argument("--window", default="24h", help="a duration (24h, 7d) or 'all'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``durable``: global options and one sub-command per action."""
+    from durable import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="durable",
+        description="Manage durable runs from a shell: run workers, start, inspect, "
+        "watch, cancel, resume, replay and signal runs, prune old ones, see statistics.",
+        epilog=_epilog(),
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"durable {__version__}")
+    parser.add_argument("--database", metavar="URL", help="the log (default $DURABLE_DATABASE_URL)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _ops_commands(sub)
+    _action_commands(sub)
+    _run_commands(sub)
+    return parser

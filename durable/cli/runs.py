@@ -1,0 +1,99 @@
+"""``durable runs list | show | events``: reading runs and their journals."""
+
+from __future__ import annotations
+
+from durable.cli.context import Context
+from durable.cli.output import (
+    dump_json,
+    event_dict,
+    event_summary,
+    fmt_time,
+    run_dict,
+    table,
+)
+
+__all__ = ["runs_events", "runs_list", "runs_show"]
+
+
+def _progress(p: float | None) -> str:
+    return "" if p is None else f"{p:.0%}"
+
+
+def runs_list(ctx: Context) -> int:
+    """``runs list``: runs matching the filters, newest first."""
+    a = ctx.args
+    infos = ctx.client().list_runs(
+        status=a.status, workflow=a.workflow, queue=a.queue, limit=a.limit
+    )
+    if ctx.json:
+        dump_json([run_dict(i) for i in infos])
+        return 0
+    table(
+        ["ID", "WORKFLOW", "STATUS", "QUEUE", "ATTEMPT", "PROGRESS", "CREATED", "ERROR"],
+        [
+            (
+                i.id,
+                i.workflow,
+                i.status.value,
+                i.queue,
+                i.attempt,
+                _progress(i.progress),
+                fmt_time(i.created_at),
+                i.error or "",
+            )
+            for i in infos
+        ],
+    )
+    return 0
+
+
+def runs_show(ctx: Context) -> int:
+    """``runs show ID``: one run, its outputs and (once completed) its result."""
+    client = ctx.client()
+    h = client.get(ctx.args.id)
+    info = h.info()
+    outputs = h.outputs()
+    if ctx.json:
+        dump_json({"run": run_dict(info), "outputs": outputs})
+        return 0
+    fields = [
+        ("id", info.id),
+        ("workflow", info.workflow),
+        ("status", info.status.value),
+        ("queue", info.queue),
+        ("priority", info.priority),
+        ("attempt", info.attempt),
+        ("parent", info.parent_id),
+        ("stage", info.stage),
+        ("progress", _progress(info.progress)),
+        ("steps completed", info.steps_completed),
+        ("created", fmt_time(info.created_at)),
+        ("updated", fmt_time(info.updated_at)),
+        ("wakes at", fmt_time(info.wake_at)),
+        ("error", info.error),
+    ]
+    for name, value in fields:
+        if value not in (None, ""):
+            print(f"{name + ':':<17}{value}")
+    if outputs:
+        print("outputs:")
+        for stage, values in outputs.items():
+            for key, value in values.items():
+                print(f"  {stage}.{key} = {value!r}")
+    return 0
+
+
+def runs_events(ctx: Context) -> int:
+    """``runs events ID``: the run's journal, oldest first."""
+    evs = ctx.client().events(ctx.args.id)
+    if ctx.json:
+        dump_json([event_dict(e) for e in evs])
+        return 0
+    table(
+        ["SEQ", "AT", "TYPE", "POS", "NAME", "ATTEMPT", "DETAILS"],
+        [
+            (e.seq, fmt_time(e.at), e.type, e.position, e.name, e.attempt, event_summary(e))
+            for e in evs
+        ],
+    )
+    return 0

@@ -1,0 +1,156 @@
+"""Maintenance of :class:`~durable.log.sqlstore.SqlStore`: retention (deleting whole finished
+runs) and the aggregates behind a statistics view. Neither touches a run that is not finished,
+and neither is on the path of a running workflow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from durable.log.schema import events, runs, signals
+from durable.log.sqlbase import _TERMINAL, SqlBase
+from durable.log.store import PruneRule, RunStats
+
+_FAILED = ["failed", "cancelled"]
+
+
+def _status_group() -> Any:
+    """``'completed'`` or ``'failed'`` (failed and cancelled runs are counted together)."""
+    return sa.case((runs.c.status == "completed", "completed"), else_="failed")
+
+
+def _candidates(rule: PruneRule, others: Sequence[str], now: float) -> sa.Select[Any]:
+    """``SELECT id`` of the finished runs that ``rule`` lets go, oldest first."""
+    rank = (
+        sa.func.row_number()
+        .over(
+            partition_by=(runs.c.workflow, _status_group()),
+            order_by=(runs.c.finished_at.desc(), runs.c.id.desc()),
+        )
+        .label("rank")
+    )
+    where: list[sa.ColumnElement[bool]] = [runs.c.status.in_(_TERMINAL)]
+    if rule.workflow is not None:
+        where.append(runs.c.workflow == rule.workflow)
+    elif others:
+        where.append(runs.c.workflow.notin_(list(others)))
+    ranked = sa.select(runs.c.id, runs.c.status, runs.c.finished_at, runs.c.parent_id, rank).where(
+        *where
+    )
+    sub = ranked.subquery("ranked")
+
+    def goes(statuses: list[str], keep: int | None) -> Any:
+        if keep is None and rule.older_than is None:
+            return sa.false()
+        conds: list[sa.ColumnElement[bool]] = [sub.c.status.in_(statuses)]
+        if keep is not None:
+            conds.append(sub.c.rank > keep)
+        if rule.older_than is not None:
+            conds.append(sub.c.finished_at < now - rule.older_than)
+        return sa.and_(*conds)
+
+    parent = runs.alias("parent")
+    parent_unfinished_or_resumable = sa.exists().where(
+        parent.c.id == sub.c.parent_id, parent.c.status != "completed"
+    )
+    return (
+        sa.select(sub.c.id)
+        .where(
+            sa.or_(goes(["completed"], rule.keep_completed), goes(_FAILED, rule.keep_failed)),
+            sa.or_(sub.c.parent_id.is_(None), ~parent_unfinished_or_resumable),
+        )
+        .order_by(sub.c.finished_at, sub.c.id)
+    )
+
+
+class MaintenanceOps(SqlBase):
+    """Retention and statistics: a mixin of :class:`~durable.log.sqlstore.SqlStore`."""
+
+    def prune(
+        self, rules: Sequence[PruneRule], *, dry_run: bool = False, limit: int | None = 500
+    ) -> list[str]:
+        named = [r.workflow for r in rules if r.workflow is not None]
+        if dry_run:
+            with self._read() as c:
+                return self._select_candidates(c, rules, named, limit)
+        with self._write() as c:
+            ids = self._select_candidates(c, rules, named, limit)
+            if not ids:
+                return []
+            # Lock the rows and check again that they are finished: a run resumed since the
+            # selection is left alone; rows another pruner holds are skipped (no deadlock).
+            locked = [
+                r.id
+                for r in c.execute(
+                    sa.select(runs.c.id)
+                    .where(runs.c.id.in_(ids), runs.c.status.in_(_TERMINAL))
+                    .order_by(runs.c.id)
+                    .with_for_update(skip_locked=True)
+                )
+            ]
+            if locked:
+                c.execute(sa.delete(events).where(events.c.run_id.in_(locked)))
+                c.execute(sa.delete(signals).where(signals.c.run_id.in_(locked)))
+                c.execute(sa.delete(runs).where(runs.c.id.in_(locked)))
+            keep = set(locked)
+            return [i for i in ids if i in keep]
+
+    def _select_candidates(
+        self, c: Connection, rules: Sequence[PruneRule], named: list[str], limit: int | None
+    ) -> list[str]:
+        now = self._d.now(c)
+        out: list[str] = []
+        for rule in rules:
+            left = None if limit is None else limit - len(out)
+            if left is not None and left <= 0:
+                break
+            q = _candidates(rule, named, now)
+            if left is not None:
+                q = q.limit(left)
+            out.extend(row.id for row in c.execute(q))
+        return out
+
+    def run_stats(self, window: float | None, sample: int = 1000) -> RunStats:
+        with self._read() as c:
+            now = self._d.now(c)
+            start = None if window is None else now - window
+            in_window: list[sa.ColumnElement[bool]] = [runs.c.status.in_(_TERMINAL)]
+            if start is not None:
+                in_window.append(runs.c.finished_at >= start)
+            key = (runs.c.workflow, runs.c.queue)
+            finished = c.execute(
+                sa.select(*key, runs.c.status, sa.func.count())
+                .where(*in_window)
+                .group_by(*key, runs.c.status)
+            ).all()
+            unfinished = c.execute(
+                sa.select(*key, runs.c.status, sa.func.count())
+                .where(runs.c.status.notin_(_TERMINAL))
+                .group_by(*key, runs.c.status)
+            ).all()
+            errors = c.execute(
+                sa.select(*key, sa.func.coalesce(runs.c.error_type, "Error"), sa.func.count())
+                .where(*in_window, runs.c.status == "failed")
+                .group_by(*key, runs.c.error_type)
+            ).all()
+            seconds = runs.c.finished_at - sa.func.coalesce(runs.c.started_at, runs.c.created_at)
+            rank = sa.func.row_number().over(partition_by=key, order_by=runs.c.finished_at.desc())
+            sub = (
+                sa.select(*key, seconds.label("seconds"), rank.label("rank"))
+                .where(*in_window, runs.c.status == "completed")
+                .subquery()
+            )
+            durations = c.execute(
+                sa.select(sub.c.workflow, sub.c.queue, sub.c.seconds).where(sub.c.rank <= sample)
+            ).all()
+        return RunStats(
+            finished=[(w, q, s, int(n)) for w, q, s, n in finished],
+            unfinished=[(w, q, s, int(n)) for w, q, s, n in unfinished],
+            durations=[(w, q, float(x)) for w, q, x in durations],
+            errors=[(w, q, e, int(n)) for w, q, e, n in errors],
+            window_start=start,
+            now=now,
+        )
