@@ -105,7 +105,7 @@ def _consume_signal() -> Any:
 def _ended_child(n: int) -> Any:
     """One of ``n`` runs (binds ``c0..``) that has ended, if any."""
     ids: list[Any] = [sa.bindparam(f"c{i}") for i in range(n)]
-    ended = [sa.literal_column(f"'{s}'") for s in _TERMINAL]
+    ended: list[Any] = [sa.literal_column(f"'{s}'") for s in _TERMINAL]
     return sa.select(runs.c.id).where(runs.c.id.in_(ids), runs.c.status.in_(ended)).limit(1)
 
 
