@@ -97,7 +97,11 @@ W1 = Workload(
         "durable": {
             "sqlite": "benchmarks.w1_latency:durable_w1",
             "postgres": "benchmarks.w1_latency:durable_w1",
-        }
+        },
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w1:dbos_w1",
+            "postgres": "benchmarks.peer_dbos.w1:dbos_w1",
+        },
     },
 )
 
