@@ -108,6 +108,7 @@ W1 = Workload(
 
 def _w2(processes: int) -> Workload:
     fn = f"benchmarks.w2_throughput:durable_w2_{processes}"
+    peer = f"benchmarks.peer_dbos.w2:dbos_w2_{processes}"
     return Workload(
         key=f"w2-{processes}",
         title=(
@@ -116,7 +117,10 @@ def _w2(processes: int) -> Workload:
         ),
         unit="step",
         primary="rate",
-        systems={"durable": {"sqlite": fn, "postgres": fn}},
+        systems={
+            "durable": {"sqlite": fn, "postgres": fn},
+            "dbos": {"sqlite": peer, "postgres": peer},
+        },
         references=("raw", "raw8"),
         group="w2",
     )
@@ -131,7 +135,11 @@ W5 = Workload(
         "durable": {
             "sqlite": "benchmarks.w5_wakeup:durable_w5",
             "postgres": "benchmarks.w5_wakeup:durable_w5",
-        }
+        },
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w5:dbos_w5",
+            "postgres": "benchmarks.peer_dbos.w5:dbos_w5",
+        },
     },
     references=(),
     show=("wake_p50_us", "wake_p99_us"),
