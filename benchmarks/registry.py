@@ -145,7 +145,40 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W5)}
+# W3 and W8 as the DBOS peer needs them (DBOS side only); the durable sides are added in
+# other branches: at merge keep their definitions and add these "dbos" entries to them.
+W3 = Workload(
+    key="w3",
+    title="W3 fan-out: one workflow starts N child workflows and gathers their results",
+    unit="child",
+    primary="cost",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w3:dbos_w3",
+            "postgres": "benchmarks.peer_dbos.w3:dbos_w3",
+        },
+    },
+    references=(),
+)
+
+W8 = Workload(
+    key="w8",
+    title="W8 starts: runs started per second, nothing draining them",
+    unit="start",
+    primary="rate",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w8:dbos_w8",
+            "postgres": "benchmarks.peer_dbos.w8:dbos_w8",
+        },
+    },
+    references=(),
+    show=("batch_starts_per_s",),
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W5, W8)
+}
 """Every workload, in table order. The references come first."""
 
 

@@ -17,7 +17,9 @@ import time
 from benchmarks.peer_dbos.store import QUEUE, SystemDb, config
 
 
-def _queue_thread_up(timeout: float = 60.0) -> bool:
+def queue_thread_up(timeout: float = 60.0) -> bool:
+    """Wait until this process's DBOS runs the worker thread of :data:`~.store.QUEUE`
+    (DBOS looks for newly declared queues once a second); whether it does."""
     wanted = f"queue-worker-{QUEUE}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,7 +41,7 @@ def main(argv: list[str]) -> int:
     DBOS(config=config(SystemDb(url, None if schema == "-" else schema), executor_id))
     DBOS.launch()
     try:
-        if not _queue_thread_up():
+        if not queue_thread_up():
             print(f"queue thread for {QUEUE} never started", file=sys.stderr)
             return 1
         sys.stdout.write("ready\n")
