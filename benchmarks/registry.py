@@ -145,7 +145,7 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-# W3 and W8 as the DBOS peer needs them (DBOS side only); the durable sides are added in
+# W3, W4 and W8 as the DBOS peer needs them (DBOS side only); the durable sides are added in
 # other branches: at merge keep their definitions and add these "dbos" entries to them.
 W3 = Workload(
     key="w3",
@@ -159,6 +159,21 @@ W3 = Workload(
         },
     },
     references=(),
+)
+
+W4 = Workload(
+    key="w4",
+    title="W4 recovery: N runs of 10 sleeping steps, the worker SIGKILLed half-way, restarted",
+    unit="recovery",
+    primary="cost",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w4:dbos_w4",
+            "postgres": "benchmarks.peer_dbos.w4:dbos_w4",
+        },
+    },
+    references=(),
+    show=("twice_ran", "in_flight_at_kill", "restart_ready_s"),
 )
 
 W8 = Workload(
@@ -177,7 +192,7 @@ W8 = Workload(
 )
 
 WORKLOADS: dict[str, Workload] = {
-    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W5, W8)
+    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W4, W5, W8)
 }
 """Every workload, in table order. The references come first."""
 
