@@ -47,11 +47,11 @@ class DbosWorkerProcess(WorkerProcess):
 @contextmanager
 def dbos_workers(
     db: SystemDb, count: int, prefix: str = "bench-w", env: dict[str, str] | None = None
-) -> Iterator[list[DbosWorkerProcess]]:
+) -> Iterator[list[WorkerProcess]]:
     """``count`` DBOS worker processes on ``db`` (executor ids ``{prefix}0``, ...), each up
     and polling when this yields; on exit each is sent SIGTERM and must exit 0."""
     with ExitStack() as stack:
-        workers: list[DbosWorkerProcess] = []
+        workers: list[WorkerProcess] = []
         ok = False
         try:
             for i in range(count):

@@ -83,8 +83,8 @@ def measure(settings: Settings, backend: str) -> Measurement:
                 f.close()
             eng.dispose()
             db_client.destroy()
-        with open(marks, encoding="ascii") as f:
-            bodies = [line.strip() for line in f if line.strip()]
+        with open(marks, encoding="ascii") as marks_file:
+            bodies = [line.strip() for line in marks_file if line.strip()]
     twice = len(bodies) - len(set(bodies))
     if len(set(bodies)) != runs * steps:
         raise AssertionError(

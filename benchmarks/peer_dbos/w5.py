@@ -10,6 +10,7 @@ returns ``time.time()``; latency = that instant minus the instant just before th
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from benchmarks.model import Measurement, Settings
 from benchmarks.peer_dbos.isolate import in_own_process
@@ -39,7 +40,7 @@ def measure(settings: Settings, backend: str) -> Measurement:
                 time.sleep(0.3)  # idle: nothing in flight, the worker polling
                 before: list[float] = []
                 after: list[float] = []
-                handles = []
+                handles: list[Any] = []
                 tick = time.perf_counter()
                 for _ in range(n):
                     before.append(time.time())
