@@ -88,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeat < 1:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2
+    if "dbos" in args.compare:
+        from benchmarks.peer_dbos import MISSING, available
+
+        if not available():
+            print(MISSING, file=sys.stderr)
+            return 2
     chosen = args.backend or ["sqlite"]
     backends = [b for b in BACKENDS if b in chosen or "all" in chosen]
     settings = (

@@ -45,6 +45,18 @@ class Settings:
     """Seconds between two W5 starts (a wake-up each time the worker has gone idle)."""
     w5_warmup: int = 3
     """Untimed W5 runs per repetition, each awaited, before the worker is left idle."""
+    w3_children: int = 1000  # DBOS peer
+    """Child workflows the W3 parent starts and gathers."""
+    w4_runs: int = 500  # DBOS peer
+    """Runs of 10 sleeping steps per W4 repetition; the worker is killed half-way."""
+    w4_step_sleep: float = 0.01  # DBOS peer
+    """Seconds each W4 step body sleeps."""
+    w8_starts: int = 2000  # DBOS peer
+    """Runs started per W8 repetition, with no worker draining them."""
+    dbos_polling_interval: float = 0.05  # DBOS peer
+    """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
+    idle DBOS worker looks for queued work. Lowered so that polling neither caps DBOS's
+    W2/W3 throughput nor dominates its W5 wake-up; its CPU cost is measured with the rest."""
     postgres_url: str | None = None
     """Server for the ``postgres`` backend (else ``DURABLE_BENCH_POSTGRES_URL`` or
     ``DURABLE_TEST_POSTGRES_URL``); each measurement creates and drops its own schema."""
@@ -62,6 +74,9 @@ class Settings:
             w2_warmup=2,
             w5_runs=10,
             w5_warmup=1,
+            w3_children=20,
+            w4_runs=20,
+            w8_starts=50,
             postgres_url=postgres_url,
         )
 

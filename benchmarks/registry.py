@@ -97,13 +97,18 @@ W1 = Workload(
         "durable": {
             "sqlite": "benchmarks.w1_latency:durable_w1",
             "postgres": "benchmarks.w1_latency:durable_w1",
-        }
+        },
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w1:dbos_w1",
+            "postgres": "benchmarks.peer_dbos.w1:dbos_w1",
+        },
     },
 )
 
 
 def _w2(processes: int) -> Workload:
     fn = f"benchmarks.w2_throughput:durable_w2_{processes}"
+    peer = f"benchmarks.peer_dbos.w2:dbos_w2_{processes}"
     return Workload(
         key=f"w2-{processes}",
         title=(
@@ -112,7 +117,10 @@ def _w2(processes: int) -> Workload:
         ),
         unit="step",
         primary="rate",
-        systems={"durable": {"sqlite": fn, "postgres": fn}},
+        systems={
+            "durable": {"sqlite": fn, "postgres": fn},
+            "dbos": {"sqlite": peer, "postgres": peer},
+        },
         references=("raw", "raw8"),
         group="w2",
     )
@@ -127,13 +135,65 @@ W5 = Workload(
         "durable": {
             "sqlite": "benchmarks.w5_wakeup:durable_w5",
             "postgres": "benchmarks.w5_wakeup:durable_w5",
-        }
+        },
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w5:dbos_w5",
+            "postgres": "benchmarks.peer_dbos.w5:dbos_w5",
+        },
     },
     references=(),
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W5)}
+# W3, W4 and W8 as the DBOS peer needs them (DBOS side only); the durable sides are added in
+# other branches: at merge keep their definitions and add these "dbos" entries to them.
+W3 = Workload(
+    key="w3",
+    title="W3 fan-out: one workflow starts N child workflows and gathers their results",
+    unit="child",
+    primary="cost",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w3:dbos_w3",
+            "postgres": "benchmarks.peer_dbos.w3:dbos_w3",
+        },
+    },
+    references=(),
+)
+
+W4 = Workload(
+    key="w4",
+    title="W4 recovery: N runs of 10 sleeping steps, the worker SIGKILLed half-way, restarted",
+    unit="recovery",
+    primary="cost",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w4:dbos_w4",
+            "postgres": "benchmarks.peer_dbos.w4:dbos_w4",
+        },
+    },
+    references=(),
+    show=("twice_ran", "in_flight_at_kill", "restart_ready_s"),
+)
+
+W8 = Workload(
+    key="w8",
+    title="W8 starts: runs started per second, nothing draining them",
+    unit="start",
+    primary="rate",
+    systems={
+        "dbos": {
+            "sqlite": "benchmarks.peer_dbos.w8:dbos_w8",
+            "postgres": "benchmarks.peer_dbos.w8:dbos_w8",
+        },
+    },
+    references=(),
+    show=("batch_starts_per_s",),
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W4, W5, W8)
+}
 """Every workload, in table order. The references come first."""
 
 

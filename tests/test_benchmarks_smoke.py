@@ -134,3 +134,64 @@ def test_benchmarks_list() -> None:
     assert proc.returncode == 0, proc.stderr
     for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5"):
         assert key in proc.stdout
+
+
+DBOS_WORKLOADS = ("w1", "w2-1", "w2-2", "w2-4", "w3", "w4", "w5", "w8")
+
+
+def _check_dbos_cells(lines: list[str], doc: dict[str, Any], backend: str) -> None:
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    for key in DBOS_WORKLOADS:
+        r = cells[(key, "dbos", backend)]
+        assert r["skipped"] is None, r["skipped"]
+        assert len(r["measurements"]) == 1 and r["measurements"][0]["ops"] > 0
+        row = [ln for ln in lines if ln.split()[:3] == [key, "dbos", backend]]
+        assert row and "skipped" not in row[0]
+    for key in ("w1", "w2-1", "w2-2", "w2-4", "w5"):  # the durable side exists: a ratio
+        assert "dbos" in cells[(key, "durable", backend)]["ratios"]
+    for key in ("w2-1", "w2-2", "w2-4"):
+        assert cells[(key, "dbos", backend)]["measurements"][0]["ops"] == 50 * 10
+    assert cells[("w3", "dbos", backend)]["measurements"][0]["ops"] == 20  # --quick children
+    w4 = cells[("w4", "dbos", backend)]["measurements"][0]["extra"]
+    assert w4["twice_ran"] <= w4["in_flight_at_kill"]  # a body reruns only if it was in flight
+    assert {"wake_p50_us", "wake_p99_us"} <= set(
+        cells[("w5", "dbos", backend)]["measurements"][0]["extra"]
+    )
+    assert "vs dbos" in next(ln for ln in lines if ln.split()[:2] == ["workload", "system"])
+
+
+def _dbos_backends() -> list[tuple[str, ...]]:
+    server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
+    pg = ("--backend", "postgres", "--postgres-url", server) if server else None
+    return [("--backend", "sqlite"), *([pg] if pg else [])]
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("backend_args", _dbos_backends(), ids=lambda a: a[1])
+def test_benchmarks_quick_compare_dbos(tmp_path: Path, backend_args: tuple[str, ...]) -> None:
+    """Every DBOS cell runs with ``--quick`` (only where the ``bench`` extra is installed;
+    CI installs ``dev`` alone, so there this skips)."""
+    pytest.importorskip("dbos")
+    lines, doc = _run_quick(tmp_path, "--compare", "dbos", *backend_args, *DBOS_WORKLOADS)
+    _check_dbos_cells(lines, doc, backend_args[1])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
+
+
+def test_compare_dbos_without_dbos_is_one_line(tmp_path: Path) -> None:
+    """Without DBOS installed, ``--compare dbos`` stops with one line, not a traceback."""
+    blocker = tmp_path / "dbos.py"  # shadows any installed dbos: importing it fails
+    blocker.write_text("raise ImportError('dbos hidden by the test')\n", encoding="utf-8")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--compare", "dbos", "w1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "bench" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
