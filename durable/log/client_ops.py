@@ -99,7 +99,7 @@ class ClientOps(SqlBase):
                     .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
                 ).first()
                 if res is not None:
-                    self._d.notify(c, row.queue)
+                    self._notify(c, row.queue)
                     c.execute(
                         events.insert().values(
                             run_id=run_id,
@@ -120,7 +120,7 @@ class ClientOps(SqlBase):
                 from durable.errors import IdConflictError
 
                 raise IdConflictError(f"a run with id {new.id!r} exists")
-            self._d.notify(c, new.queue)
+            self._notify(c, new.queue)
             if keep:
                 c.execute(
                     events.insert(),
@@ -164,5 +164,5 @@ class ClientOps(SqlBase):
                 .where(runs.c.id == run_id)
                 .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
             )
-            self._d.notify(c, "")
+            self._notify(c, "")
         return True

@@ -22,10 +22,12 @@ class RawTx:
     (``.connection.driver_connection``), so that they run on either.
     """
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "notified")
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
+        self.notified = False
+        """The transaction asked for a wake-up of other processes' workers."""
 
 
 def cursor(conn: Connection | RawTx) -> Any:
@@ -43,6 +45,11 @@ class Dialect(abc.ABC):
     def fast_engine(self) -> Engine:
         """The engine whose pooled DBAPI connections the hot path borrows (``RawTx``)."""
         return self.write_engine
+
+    @property
+    def fast_read_engine(self) -> Engine:
+        """The engine whose pooled DBAPI connections the hot path's reads borrow."""
+        return self.read_engine
 
     def begin_raw(self, dbapi_conn: Any) -> None:  # noqa: B027 - a no-op by default
         """Begin a write transaction on a DBAPI connection (where the driver does not
@@ -74,6 +81,10 @@ class Dialect(abc.ABC):
     def notify(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op by default
         """Wake idle workers of other processes when this transaction commits (if the
         store can push; elsewhere they find the work at their next poll)."""
+
+    def committed(self, notified: bool) -> None:  # noqa: B027 - a no-op by default
+        """After a transaction committed; ``notified``: it called :meth:`notify` (a store
+        whose wake-ups are not transactional sends them now)."""
 
     def listen(self, on_notify: Callable[[str], None]) -> Any:
         """Start pushing wake-ups to ``on_notify``; ``None`` if the store cannot."""

@@ -81,6 +81,14 @@ class PostgresDialect(Dialect):
         self._fast = sa.create_engine(
             url, pool_size=min(pool_size, 4), max_overflow=pool_size, connect_args=args
         )
+        # Reads of the hot path: autocommit, so that a read is one round trip (no COMMIT).
+        self._fast_read = sa.create_engine(
+            url,
+            pool_size=min(pool_size, 4),
+            max_overflow=pool_size,
+            connect_args=args,
+            isolation_level="AUTOCOMMIT",
+        )
         self._clock_offset = 0.0
         self._clock_synced = -CLOCK_RESYNC
 
@@ -88,9 +96,14 @@ class PostgresDialect(Dialect):
     def fast_engine(self) -> sa.Engine:
         return self._fast
 
+    @property
+    def fast_read_engine(self) -> sa.Engine:
+        return self._fast_read
+
     def dispose(self) -> None:
         self.write_engine.dispose()
         self._fast.dispose()
+        self._fast_read.dispose()
 
     def now(self, conn: Connection | RawTx) -> float:
         """The server's clock: read from the server every ``CLOCK_RESYNC`` seconds (the

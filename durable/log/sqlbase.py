@@ -28,6 +28,8 @@ T = EventType
 _RUN_COLUMNS = [runs.c[f] for f in RunRow.__slots__]
 _EVENT_COLUMNS = [events.c[f] for f in JournalRow.__slots__]
 _TERMINAL = list(TERMINAL_STATUSES)
+_NOTIFIED = "durable_notified"
+"""Key in a pooled connection's ``info``: its transaction asked for a wake-up."""
 
 
 def _insert_run_started() -> Any:
@@ -85,8 +87,23 @@ class SqlBase(Store):
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with translate_errors(self._errors), self._d.write_engine.begin() as conn:
-            yield conn
+        notified = False
+        with translate_errors(self._errors):
+            with self._d.write_engine.begin() as conn:
+                try:
+                    yield conn
+                finally:
+                    notified = bool(conn.info.pop(_NOTIFIED, False))
+            if notified:
+                self._d.committed(True)
+
+    def _notify(self, c: Connection | RawTx, queue: str) -> None:
+        """Wake other processes' idle workers once this transaction commits."""
+        self._d.notify(c, queue)
+        if isinstance(c, RawTx):
+            c.notified = True
+        else:
+            c.info[_NOTIFIED] = True
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -100,12 +117,13 @@ class SqlBase(Store):
         Committed if the block ends normally, rolled back otherwise; a connection that
         failed is discarded rather than pooled again."""
         with translate_errors(self._errors):
-            engine = self._d.fast_engine if write else self._d.read_engine
+            engine = self._d.fast_engine if write else self._d.fast_read_engine
             pooled = engine.raw_connection()
+            tx = RawTx(pooled)
             try:
                 if write:
                     self._d.begin_raw(pooled.driver_connection)
-                yield RawTx(pooled)
+                yield tx
                 pooled.commit()
             except BaseException as exc:
                 try:
@@ -120,6 +138,8 @@ class SqlBase(Store):
                 raise
             finally:
                 pooled.close()
+            if tx.notified:
+                self._d.committed(True)
 
     def _insert_run(self, c: Connection | RawTx, run: NewRun, now: float) -> bool:
         """Insert a run and its ``run_started`` (seq 1); False if the id exists."""
@@ -173,4 +193,4 @@ class SqlBase(Store):
         """Make a parent that waits for its children due now (always touching its row, so
         that a concurrent suspend of the parent and this wake-up serialize)."""
         self._prep.run(c, "wake_parent", _wake_parent, {"id": parent_id, "now": now})
-        self._d.notify(c, "")
+        self._notify(c, "")

@@ -120,7 +120,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps):
             created = self._insert_run(c, run, now)
             row = self._prep.first(c, "select_run", select_run, {"id": run.id})
             if created:
-                self._d.notify(c, run.queue)
+                self._notify(c, run.queue)
         return _run(row), created
 
     def get_run(self, run_id: str) -> RunRow | None:
@@ -223,7 +223,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps):
             due = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
             values["due_at"] = due
             if due is not None and due <= now:
-                self._d.notify(c, "")
+                self._notify(c, "")
         increments = {**proj.increments, "last_seq": n}
         res = self._prep.run(
             c,
@@ -269,7 +269,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps):
         for child in req.new_runs:
             self._insert_run(c, child, now)
         if proj.ends:
-            self._d.notify(c, "")  # a queue slot frees up: workers blocked by a limit retry
+            self._notify(c, "")  # a queue slot frees up: workers blocked by a limit retry
             if parent_id is not None:
                 self._wake_parent(c, parent_id, now)
         return AppendResult(ok=True, last_seq=last, signal=signal)
