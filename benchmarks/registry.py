@@ -133,7 +133,23 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W5)}
+W3 = Workload(
+    key="w3",
+    title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
+    "embedded worker",
+    unit="child run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w3_fanout:durable_w3",
+            "postgres": "benchmarks.w3_fanout:durable_w3",
+        }
+    },
+    references=(),
+    show=("total_s",),
+)
+
+WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W5)}
 """Every workload, in table order. The references come first."""
 
 
