@@ -149,7 +149,51 @@ W3 = Workload(
     show=("total_s",),
 )
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W5)}
+W4_SAME = Workload(
+    key="w4-same",
+    title="W4 recovery: N runs of 10 x 10 ms steps, worker process SIGKILLed half-way, "
+    "restarted under the same identity: restart to first resumed step",
+    unit="restart",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w4_recovery:durable_w4_same",
+            "postgres": "benchmarks.w4_recovery:durable_w4_same",
+        }
+    },
+    references=(),
+    show=("first_step_s", "ready_s", "all_done_s", "in_flight", "ran_twice"),
+    group="w4",
+)
+
+W4_OTHER = Workload(
+    key="w4-other",
+    title="W4 recovery: the same, finished by a worker of another identity once the leases "
+    "expire: kill to first step taken over",
+    unit="takeover",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w4_recovery:durable_w4_other",
+            "postgres": "benchmarks.w4_recovery:durable_w4_other",
+        }
+    },
+    references=(),
+    show=(
+        "takeover_s",
+        "lease_timeout_s",
+        "lease_expiry_s",
+        "pending_at_kill",
+        "all_done_s",
+        "in_flight",
+        "ran_twice",
+    ),
+    group="w4",
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W4_SAME, W4_OTHER, W5)
+}
 """Every workload, in table order. The references come first."""
 
 
