@@ -191,8 +191,56 @@ W4_OTHER = Workload(
     group="w4",
 )
 
+W6_SLEEPING = Workload(
+    key="w6-sleeping",
+    title="W6 memory: a worker process with N runs parked in durable.sleep: time to park them "
+    "(RSS over idle below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w6_memory:durable_w6_sleeping",
+            "postgres": "benchmarks.w6_memory:durable_w6_sleeping",
+        }
+    },
+    references=(),
+    show=("idle_rss_mb", "rss_over_idle_mb", "peak_over_idle_mb", "kb_per_run"),
+    group="w6",
+)
+
+W6_CONCURRENT = Workload(
+    key="w6-concurrent",
+    title="W6 memory: a worker process (concurrency N) with N async runs awaiting a slow async "
+    "step: time to get them all in (RSS over idle below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w6_memory:durable_w6_concurrent",
+            "postgres": "benchmarks.w6_memory:durable_w6_concurrent",
+        }
+    },
+    references=(),
+    show=("idle_rss_mb", "rss_over_idle_mb", "peak_over_idle_mb", "kb_per_run"),
+    group="w6",
+)
+
 WORKLOADS: dict[str, Workload] = {
-    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W4_SAME, W4_OTHER, W5)
+    w.key: w
+    for w in (
+        RAW,
+        RAW8,
+        W1,
+        _w2(1),
+        _w2(2),
+        _w2(4),
+        W3,
+        W4_SAME,
+        W4_OTHER,
+        W5,
+        W6_SLEEPING,
+        W6_CONCURRENT,
+    )
 }
 """Every workload, in table order. The references come first."""
 

@@ -185,7 +185,7 @@ def _recovery(settings: Settings, backend: str, same: bool) -> Measurement:
             owner=KILLED_ID,
         )
         held = {int(r[0].rsplit("-", 1)[1]) for r in held_rows}
-        expiry = max((float(r[1]) for r in held_rows), default=t_kill)
+        expiry = min((float(r[1]) for r in held_rows), default=t_kill)
         pending = int(scalar(engine, "SELECT count(*) FROM durable_runs WHERE status = 'pending'"))
 
         t_restart = time.time()
@@ -239,5 +239,5 @@ def _recovery(settings: Settings, backend: str, same: bool) -> Measurement:
         extra["first_any_step_s"] = min(t for _, _, t in after) - t_restart
     else:
         extra["takeover_s"] = first_resumed - t_kill
-        extra["lease_expiry_s"] = expiry - t_kill
+        extra["lease_expiry_s"] = expiry - t_kill  # the first of the held leases to expire
     return Measurement(ops=1, seconds=first_resumed - origin, extra=extra)
