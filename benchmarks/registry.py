@@ -225,6 +225,30 @@ W6_CONCURRENT = Workload(
     group="w6",
 )
 
+W7 = Workload(
+    key="w7",
+    title="W7 scale of the log: one-step runs started and awaited one at a time with N "
+    "finished runs in the log (ratio against an empty log below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w7_log_scale:durable_w7",
+            "postgres": "benchmarks.w7_log_scale:durable_w7",
+        }
+    },
+    references=(),
+    show=(
+        "ratio",
+        "start_ratio",
+        "pickup_ratio",
+        "execute_ratio",
+        "empty_us_per_run",
+        "finished_runs",
+        "fill_s",
+    ),
+)
+
 WORKLOADS: dict[str, Workload] = {
     w.key: w
     for w in (
@@ -240,6 +264,7 @@ WORKLOADS: dict[str, Workload] = {
         W5,
         W6_SLEEPING,
         W6_CONCURRENT,
+        W7,
     )
 }
 """Every workload, in table order. The references come first."""
