@@ -240,6 +240,7 @@ W7 = Workload(
     references=(),
     show=(
         "ratio",
+        "ratio_p50",
         "start_ratio",
         "pickup_ratio",
         "execute_ratio",
