@@ -130,11 +130,14 @@ def _memory(settings: Settings, backend: str, sleeping: bool) -> Measurement:
         worker = WorkerProcess(url, concurrency, err, builder=BUILDER, options={"gate_dir": gate})
         stack.callback(worker.stop)
         worker.wait_ready(time.monotonic() + READY_TIMEOUT)
-        for k in range(WARMUP):
-            if sleeping:
-                client.start(bench.sleeper, 0.05).result(timeout=60)
-            else:
-                client.start(bench.slow, -1 - k, False).result(timeout=60)
+        warm = [
+            client.start(bench.sleeper, 0.05)
+            if sleeping
+            else client.start(bench.slow, -1 - k, False)
+            for k in range(WARMUP)
+        ]
+        for handle in warm:
+            handle.result(timeout=60)
         time.sleep(0.5)
         idle = worker.memory_kb()
 
