@@ -191,37 +191,45 @@ def _fill(url: str, backend: str, template: str, n: int) -> None:
         f"SELECT {_select(ecols, 'run_id', ('at',), rid, 'e')} "
         "FROM s CROSS JOIN durable_events e WHERE e.run_id = :template ORDER BY s.x, e.seq"
     )
-    params = {"n": n, "template": template}
+    params: dict[str, Any] = {"n": n, "template": template}
     if backend == "sqlite":
-        import sqlite3
-
-        from durable.log.sqlite import sqlite_path
-
-        path = sqlite_path(url)
-        assert path is not None
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous = OFF")
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(insert_runs, params)
-            conn.execute(insert_events, params)
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-        # Write the fill's pages out now, or the kernel's writeback of them competes with the
-        # timed runs' fsyncs (seconds of it for a million runs).
-        os.sync()
+        _fill_sqlite(url, [insert_runs, insert_events], params)
     else:
-        import psycopg
+        _fill_postgres(url, [insert_runs, insert_events], params)
 
-        def pg(sql: str) -> bytes:
-            return sql.replace(":n", "%(n)s").replace(":template", "%(template)s").encode()
 
-        with psycopg.connect(libpq_url(url)) as conn:
-            conn.execute(pg(insert_runs), params)
-            conn.execute(pg(insert_events), params)
-            conn.commit()
-            conn.autocommit = True
-            conn.execute(b"ANALYZE durable_runs")
-            conn.execute(b"ANALYZE durable_events")
+def _fill_sqlite(url: str, statements: list[str], params: dict[str, Any]) -> None:
+    """Run ``statements`` in one transaction with ``synchronous=OFF``; checkpoint; sync."""
+    import sqlite3
+
+    from durable.log.sqlite import sqlite_path
+
+    path = sqlite_path(url)
+    assert path is not None
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN IMMEDIATE")
+        for sql in statements:
+            conn.execute(sql, params)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    # Write the fill's pages out now, or the kernel's writeback of them competes with the
+    # timed runs' fsyncs (seconds of it for a million runs).
+    os.sync()
+
+
+def _fill_postgres(url: str, statements: list[str], params: dict[str, Any]) -> None:
+    """Run ``statements`` in one transaction, then ``ANALYZE`` the two tables."""
+    import psycopg
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        for sql in statements:
+            pg = sql.replace(":n", "%(n)s").replace(":template", "%(template)s")
+            conn.execute(pg.encode(), params)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute(b"ANALYZE durable_runs")
+        conn.execute(b"ANALYZE durable_events")
