@@ -146,7 +146,7 @@ W3 = Workload(
         }
     },
     references=(),
-    show=("total_s",),
+    show=("total_s", "parent_leases", "extra_child_leases"),
 )
 
 W4_SAME = Workload(

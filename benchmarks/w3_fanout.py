@@ -9,7 +9,10 @@ runs on one **embedded** worker (``with app.worker(concurrency=settings.worker_c
 in the benchmark process, which also holds the client: no worker process.
 
 The figure is the wall time from just before ``client.start(parent, n)`` to its result, per
-child (``µs/child``), and the same in seconds in ``extra["total_s"]``. A small fan-out (two
+child (``µs/child run``), and the same in seconds in ``extra["total_s"]``. After the clock
+stops, the journal is read: ``parent_leases`` (how often the parent was leased: once, then
+once per wake-up by children that ended) and ``extra_child_leases`` (child leases beyond one
+each: a child leased again after a lease was lost or handed back). A small fan-out (two
 children) is awaited first, untimed, as a warm-up.
 """
 
@@ -75,13 +78,30 @@ def durable_w3(settings: Settings, backend: str) -> Measurement:
                 "SELECT count(*) FROM durable_runs WHERE parent_id = :p AND status = 'completed'",
                 p=handle.id,
             )
+            # each child should be leased once (more: a lease lost or handed back mid-run)
+            child_leases = scalar(
+                engine,
+                "SELECT count(*) FROM durable_events e JOIN durable_runs r ON r.id = e.run_id"
+                " WHERE r.parent_id = :p AND e.type = 'lease_taken'",
+                p=handle.id,
+            )
+            parent_leases = scalar(
+                engine,
+                "SELECT count(*) FROM durable_events WHERE run_id = :p AND type = 'lease_taken'",
+                p=handle.id,
+            )
     if done != n:
         raise AssertionError(f"W3: {done} of {n} children completed")
     return Measurement(
         ops=n,
         seconds=timer.seconds,
         cpu_seconds=timer.cpu_seconds,
-        extra={"total_s": timer.seconds, "parent_events": float(parent_events)},
+        extra={
+            "total_s": timer.seconds,
+            "parent_events": float(parent_events),
+            "parent_leases": float(parent_leases),
+            "extra_child_leases": float(child_leases - n),
+        },
     )
 
 
