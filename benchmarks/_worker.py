@@ -1,13 +1,18 @@
-"""``python -m benchmarks._worker URL CONCURRENCY``: a worker process for W2 and W5.
+"""``python -m benchmarks._worker URL CONCURRENCY [BUILDER [OPTIONS_JSON]]``: a worker
+process for W2, W4, W5 and W6.
 
-Builds the benchmark App on ``URL`` and runs ``app.run_worker(concurrency=...)`` in the main
-thread until SIGTERM (then it drains, as a deployed worker does). It prints ``ready`` on
-stdout once its worker is up (the heartbeat thread exists, and on Postgres the ``LISTEN``
-thread too), so that the benchmark process starts timing against an idle, listening worker.
+Builds the benchmark App on ``URL`` (or, given ``BUILDER``, a ``"module:function"``, what
+``function(URL, **OPTIONS)`` returns: an object with an ``app``) and runs
+``app.run_worker(concurrency=...)`` in the main thread until SIGTERM (then it drains, as a
+deployed worker does). It prints ``ready`` on stdout once its worker is up (the heartbeat
+thread exists, and on Postgres the ``LISTEN`` thread too), so that the benchmark process
+starts timing against an idle, listening worker.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import sys
 import threading
 import time
@@ -29,7 +34,12 @@ def _announce_when_up(listens: bool) -> None:
 
 def main(argv: list[str]) -> int:
     url, concurrency = argv[0], int(argv[1])
-    bench = build(url)
+    if len(argv) > 2:
+        module_name, _, attr = argv[2].partition(":")
+        options = json.loads(argv[3]) if len(argv) > 3 else {}
+        bench = getattr(importlib.import_module(module_name), attr)(url, **options)
+    else:
+        bench = build(url)
     bench.app.store  # noqa: B018 - open (and if need be create) the log before announcing
     threading.Thread(
         target=_announce_when_up, args=(not url.startswith("sqlite"),), daemon=True

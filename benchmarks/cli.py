@@ -59,6 +59,37 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--w5-runs", type=int, default=None, help="W5: wake-ups timed per repetition (default 50)"
     )
+    # W3/W4/W6/W7
+    p.add_argument(
+        "--w3-children", type=int, default=None, help="W3: children of the fan-out (default 1000)"
+    )
+    p.add_argument(
+        "--w4-runs", type=int, default=None, help="W4: runs of 10 sleeping steps (default 500)"
+    )
+    p.add_argument(
+        "--w4-lease-timeout",
+        type=float,
+        default=None,
+        help="W4: the App's lease_timeout in seconds (default 5)",
+    )
+    p.add_argument(
+        "--w6-sleeping", type=int, default=None, help="W6: runs parked in sleep (default 10000)"
+    )
+    p.add_argument(
+        "--w6-concurrent",
+        type=int,
+        default=None,
+        help="W6: concurrent async runs in a slow step (default 1000)",
+    )
+    p.add_argument(
+        "--w7-finished",
+        type=int,
+        default=None,
+        help="W7: finished runs bulk-inserted into the big log (default 1000000)",
+    )
+    p.add_argument(
+        "--w7-runs", type=int, default=None, help="W7: timed one-step runs per log (default 200)"
+    )
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke test, not figures")
     p.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
     p.add_argument("--tmpdir", default=None, help="parent folder of the temporary databases")
@@ -108,6 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rows", args.rows),
             ("w2_runs", args.w2_runs),
             ("w5_runs", args.w5_runs),
+            # W3/W4/W6/W7
+            ("w3_children", args.w3_children),
+            ("w4_runs", args.w4_runs),
+            ("w4_lease_timeout", args.w4_lease_timeout),
+            ("w6_sleeping", args.w6_sleeping),
+            ("w6_concurrent", args.w6_concurrent),
+            ("w7_finished", args.w7_finished),
+            ("w7_runs", args.w7_runs),
         )
         if v is not None
     }

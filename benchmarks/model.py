@@ -45,13 +45,28 @@ class Settings:
     """Seconds between two W5 starts (a wake-up each time the worker has gone idle)."""
     w5_warmup: int = 3
     """Untimed W5 runs per repetition, each awaited, before the worker is left idle."""
-    w3_children: int = 1000  # DBOS peer
-    """Child workflows the W3 parent starts and gathers."""
-    w4_runs: int = 500  # DBOS peer
+    # W3/W4/W6/W7
+    w3_children: int = 1000
+    """Child workflows the W3 parent starts concurrently and gathers (one no-op step each)."""
+    w4_runs: int = 500
     """Runs of 10 sleeping steps per W4 repetition; the worker is killed half-way."""
-    w4_step_sleep: float = 0.01  # DBOS peer
+    w4_step_sleep: float = 0.01
     """Seconds each W4 step body sleeps."""
-    w8_starts: int = 2000  # DBOS peer
+    w4_lease_timeout: float = 5.0
+    """The W4 App's ``lease_timeout``: how long the killed worker's runs stay held before
+    another worker may take them over."""
+    w6_sleeping: int = 10_000
+    """Runs parked in ``durable.sleep`` on the W6 worker process."""
+    w6_concurrent: int = 1000
+    """Concurrent async runs awaiting a slow async step on the W6 worker process (its
+    ``concurrency`` is set to this)."""
+    w7_finished: int = 1_000_000
+    """Finished runs (5 events each) bulk-inserted into the W7 big log."""
+    w7_runs: int = 200
+    """One-step runs timed per W7 repetition, on the big log and on the empty one each."""
+    w7_warmup: int = 10
+    """Untimed one-step runs before the timed ones, on each of the two W7 logs."""
+    w8_starts: int = 2000
     """Runs started per W8 repetition, with no worker draining them."""
     dbos_polling_interval: float = 0.05  # DBOS peer
     """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
@@ -74,8 +89,15 @@ class Settings:
             w2_warmup=2,
             w5_runs=10,
             w5_warmup=1,
-            w3_children=20,
-            w4_runs=20,
+            # W3/W4/W6/W7
+            w3_children=50,
+            w4_runs=40,
+            w4_lease_timeout=2.0,
+            w6_sleeping=200,
+            w6_concurrent=50,
+            w7_finished=20_000,
+            w7_runs=5,
+            w7_warmup=2,
             w8_starts=50,
             postgres_url=postgres_url,
         )

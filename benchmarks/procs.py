@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -11,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import IO
+from typing import IO, Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 READY_TIMEOUT = 60.0
@@ -19,15 +20,35 @@ DRAIN_TIMEOUT = 40.0
 
 
 class WorkerProcess:
-    """One ``python -m benchmarks._worker URL CONCURRENCY`` process."""
+    """One ``python -m benchmarks._worker URL CONCURRENCY [BUILDER [OPTIONS_JSON]]`` process.
 
-    def __init__(self, url: str, concurrency: int, stderr: IO[bytes]) -> None:
+    ``builder`` (``"module:function"``, default :func:`benchmarks.bench_app.build`) builds
+    the App the worker runs, called with the URL and ``options`` as keyword arguments.
+    ``worker_id`` sets ``DURABLE_WORKER_ID`` (default: none, the process's own
+    ``hostname/pid`` identity).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        concurrency: int,
+        stderr: IO[bytes],
+        *,
+        builder: str | None = None,
+        options: dict[str, Any] | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
         env.pop("DURABLE_WORKER_ID", None)  # each process its own hostname/pid identity
+        if worker_id is not None:
+            env["DURABLE_WORKER_ID"] = worker_id
+        args = [url, str(concurrency)]
+        if builder is not None:
+            args += [builder, json.dumps(options or {})]
         self.stderr = stderr
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._worker", url, str(concurrency)],
+            [sys.executable, "-m", "benchmarks._worker", *args],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -57,6 +78,22 @@ class WorkerProcess:
         except OSError:
             return None
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_kb(self) -> dict[str, int]:
+        """``VmRSS`` and ``VmHWM`` (peak RSS) of the process, in kB (Linux ``/proc``)."""
+        out: dict[str, int] = {}
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out[key] = int(value.split()[0])
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing is drained, no lease handed back."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
     def stop(self) -> int:
         """SIGTERM (the worker drains and hands its leases back), then wait."""

@@ -145,25 +145,72 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-# W3, W4 and W8 as the DBOS peer needs them (DBOS side only); the durable sides are added in
-# other branches: at merge keep their definitions and add these "dbos" entries to them.
 W3 = Workload(
     key="w3",
-    title="W3 fan-out: one workflow starts N child workflows and gathers their results",
-    unit="child",
+    title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
+    "embedded worker",
+    unit="child run",
     primary="cost",
     systems={
+        "durable": {
+            "sqlite": "benchmarks.w3_fanout:durable_w3",
+            "postgres": "benchmarks.w3_fanout:durable_w3",
+        },
         "dbos": {
             "sqlite": "benchmarks.peer_dbos.w3:dbos_w3",
             "postgres": "benchmarks.peer_dbos.w3:dbos_w3",
         },
     },
     references=(),
+    show=("total_s", "parent_leases", "extra_child_leases"),
 )
 
-W4 = Workload(
-    key="w4",
-    title="W4 recovery: N runs of 10 sleeping steps, the worker SIGKILLed half-way, restarted",
+W4_SAME = Workload(
+    key="w4-same",
+    title="W4 recovery: N runs of 10 x 10 ms steps, worker process SIGKILLed half-way, "
+    "restarted under the same identity: restart to first resumed step",
+    unit="restart",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w4_recovery:durable_w4_same",
+            "postgres": "benchmarks.w4_recovery:durable_w4_same",
+        }
+    },
+    references=(),
+    show=("first_step_s", "ready_s", "all_done_s", "in_flight", "ran_twice"),
+    group="w4",
+)
+
+W4_OTHER = Workload(
+    key="w4-other",
+    title="W4 recovery: the same, finished by a worker of another identity once the leases "
+    "expire: kill to first step taken over",
+    unit="takeover",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w4_recovery:durable_w4_other",
+            "postgres": "benchmarks.w4_recovery:durable_w4_other",
+        }
+    },
+    references=(),
+    show=(
+        "takeover_s",
+        "lease_timeout_s",
+        "lease_expiry_s",
+        "pending_at_kill",
+        "all_done_s",
+        "in_flight",
+        "ran_twice",
+    ),
+    group="w4",
+)
+
+W4_DBOS = Workload(
+    key="w4-dbos",
+    title="W4 recovery on DBOS (same executor id restarted; DBOS has no takeover by another "
+    "worker without Conductor): kill to the last run done; compare with w4-same's all_done_s",
     unit="recovery",
     primary="cost",
     systems={
@@ -174,14 +221,20 @@ W4 = Workload(
     },
     references=(),
     show=("twice_ran", "in_flight_at_kill", "restart_ready_s"),
+    group="w4",
 )
 
 W8 = Workload(
     key="w8",
-    title="W8 starts: runs started per second, nothing draining them",
+    title="W8 starts: client.start calls per second, nothing draining them "
+    "(client.start_many batches below)",
     unit="start",
     primary="rate",
     systems={
+        "durable": {
+            "sqlite": "benchmarks.w8_starts:durable_w8",
+            "postgres": "benchmarks.w8_starts:durable_w8",
+        },
         "dbos": {
             "sqlite": "benchmarks.peer_dbos.w8:dbos_w8",
             "postgres": "benchmarks.peer_dbos.w8:dbos_w8",
@@ -191,8 +244,84 @@ W8 = Workload(
     show=("batch_starts_per_s",),
 )
 
+W6_SLEEPING = Workload(
+    key="w6-sleeping",
+    title="W6 memory: a worker process with N runs parked in durable.sleep: time to park them "
+    "(RSS over idle below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w6_memory:durable_w6_sleeping",
+            "postgres": "benchmarks.w6_memory:durable_w6_sleeping",
+        }
+    },
+    references=(),
+    show=("idle_rss_mb", "rss_over_idle_mb", "peak_over_idle_mb", "kb_per_run"),
+    group="w6",
+)
+
+W6_CONCURRENT = Workload(
+    key="w6-concurrent",
+    title="W6 memory: a worker process (concurrency N) with N async runs awaiting a slow async "
+    "step: time to get them all in (RSS over idle below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w6_memory:durable_w6_concurrent",
+            "postgres": "benchmarks.w6_memory:durable_w6_concurrent",
+        }
+    },
+    references=(),
+    show=("idle_rss_mb", "rss_over_idle_mb", "peak_over_idle_mb", "kb_per_run"),
+    group="w6",
+)
+
+W7 = Workload(
+    key="w7",
+    title="W7 scale of the log: one-step runs started and awaited one at a time with N "
+    "finished runs in the log (ratio against an empty log below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w7_log_scale:durable_w7",
+            "postgres": "benchmarks.w7_log_scale:durable_w7",
+        }
+    },
+    references=(),
+    show=(
+        "ratio",
+        "ratio_p50",
+        "start_ratio",
+        "pickup_ratio",
+        "execute_ratio",
+        "empty_us_per_run",
+        "finished_runs",
+        "fill_s",
+    ),
+)
+
 WORKLOADS: dict[str, Workload] = {
-    w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W3, W4, W5, W8)
+    w.key: w
+    for w in (
+        RAW,
+        RAW8,
+        W1,
+        _w2(1),
+        _w2(2),
+        _w2(4),
+        W3,
+        W4_SAME,
+        W4_OTHER,
+        W4_DBOS,
+        W5,
+        W6_SLEEPING,
+        W6_CONCURRENT,
+        W7,
+        W8,
+    )
 }
 """Every workload, in table order. The references come first."""
 

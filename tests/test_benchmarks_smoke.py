@@ -17,6 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW_WORKLOADS = ("w2-1", "w2-2", "w2-4", "w5")
+WL_WORKLOADS = ("w3", "w4-same", "w4-other", "w6-sleeping", "w6-concurrent", "w7")
+"""W3, W4, W6, W7 (issue 5); their --quick sizes are in ``Settings.quick``."""
 
 
 def _env() -> dict[str, str]:
@@ -62,6 +64,35 @@ def _check_new_workloads(lines: list[str], doc: dict[str, Any], backend: str) ->
     w5 = cells[("w5", "durable", backend)]
     assert {"wake_p50_us", "wake_p99_us"} <= set(w5["measurements"][0]["extra"])
     assert any(f"w5/durable/{backend} wake_p99_us" in ln for ln in lines)
+
+
+def _check_wl_workloads(lines: list[str], doc: dict[str, Any], backend: str) -> None:
+    """W3/W4/W6/W7 ran once each, printed a row, and recorded their figures (no timing
+    asserts: only that the figures exist and the recovery counts are consistent)."""
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    extras = {}
+    for key in WL_WORKLOADS:
+        r = cells[(key, "durable", backend)]
+        assert r["skipped"] is None, r["skipped"]
+        assert len(r["measurements"]) == 1 and r["measurements"][0]["ops"] > 0
+        extras[key] = r["measurements"][0]["extra"]
+        row = [ln for ln in lines if ln.split()[:3] == [key, "durable", backend]]
+        assert row and "skipped" not in row[0]
+    assert cells[("w3", "durable", backend)]["measurements"][0]["ops"] == 50  # --quick children
+    for key in ("w4-same", "w4-other"):
+        extra = extras[key]
+        assert extra["held_at_kill"] >= 1
+        # a body runs twice only if it was in flight at the kill
+        assert 0 <= extra["ran_twice"] <= extra["in_flight"]
+    assert {"first_step_s", "all_done_s"} <= set(extras["w4-same"])
+    assert {"takeover_s", "lease_expiry_s", "lease_timeout_s"} <= set(extras["w4-other"])
+    for key in ("w6-sleeping", "w6-concurrent"):
+        assert {"idle_rss_mb", "rss_over_idle_mb", "kb_per_run"} <= set(extras[key])
+        assert extras[key]["idle_rss_mb"] > 0
+    assert extras["w7"]["finished_runs"] == 20_000  # --quick fill
+    assert {"ratio", "fill_s", "start_ratio", "pickup_ratio", "execute_ratio"} <= set(extras["w7"])
+    for shown in ("w4-same", "w4-other", "w6-sleeping", "w7"):
+        assert any(ln.strip().startswith(f"{shown}/durable/{backend} ") for ln in lines)
 
 
 def test_benchmarks_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
@@ -113,12 +144,19 @@ def test_benchmarks_quick_covers_w2_and_w5_on_sqlite(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
 
 
+def test_benchmarks_quick_covers_w3_w4_w6_w7_on_sqlite(tmp_path: Path) -> None:
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w3", "w4", "w6", "w7")
+    _check_wl_workloads(lines, doc, "sqlite")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
+
+
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
     if not server:
         pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
     lines, doc = _run_quick(tmp_path, "--backend", "postgres", "--postgres-url", server)
     _check_new_workloads(lines, doc, "postgres")
+    _check_wl_workloads(lines, doc, "postgres")
     assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
 
 
@@ -132,7 +170,7 @@ def test_benchmarks_list() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5"):
+    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", *WL_WORKLOADS):
         assert key in proc.stdout
 
 
