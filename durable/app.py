@@ -23,6 +23,7 @@ from durable.engine.runtime import current_or_none, current_step
 from durable.engine.worker import Worker
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
+from durable.telemetry import Backlog, Telemetry
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -117,6 +118,10 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self.telemetry = Telemetry()
+        """Spans, metrics and log records, through the global OpenTelemetry providers."""
+        self._gauge_users = 0
+        self._gauge_stop: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={self.database!r})"
@@ -316,7 +321,13 @@ class App:
 
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
-        return Client(_store=self.store, _registry=self.registry, _codec=self.codec, _hub=self._hub)
+        return Client(
+            _store=self.store,
+            _registry=self.registry,
+            _codec=self.codec,
+            _hub=self._hub,
+            _telemetry=self.telemetry,
+        )
 
     def async_client(self) -> AsyncClient:
         """An :class:`AsyncClient` that knows this App's workflows."""
@@ -360,9 +371,33 @@ class App:
                 for q in self.queues.values()
                 if q.concurrency is not None or q.rate_limit is not None
             },
+            telemetry=self.telemetry,
         )
         w._listener = self._listener(w.worker_id)
         return w
+
+    # -- the queue gauges, observed while a worker of this App runs ----------------------
+
+    def _backlog(self) -> list[Backlog]:
+        now, rows = self.store.queue_backlog()
+        queues = {wf.queue for wf in self.registry.workflows.values()} | set(self.queues)
+        seen = {q: Backlog(q, depth, max(now - oldest, 0.0)) for q, depth, oldest in rows}
+        return [*seen.values(), *(Backlog(q, 0, 0.0) for q in sorted(queues - set(seen)))]
+
+    @contextlib.contextmanager
+    def _observed(self) -> Iterator[None]:
+        with self._store_lock:
+            self._gauge_users += 1
+            if self._gauge_stop is None:
+                self._gauge_stop = self.telemetry.observe_queues(self._backlog)
+        try:
+            yield
+        finally:
+            with self._store_lock:
+                self._gauge_users -= 1
+                if self._gauge_users == 0 and self._gauge_stop is not None:
+                    self._gauge_stop()
+                    self._gauge_stop = None
 
     @contextlib.contextmanager
     def worker(
@@ -377,7 +412,8 @@ class App:
         self._hub.on_cancel.append(lambda rid: w.abort_run(rid, "cancelled"))
         w.start()
         try:
-            yield w
+            with self._observed():
+                yield w
         finally:
             self._hub.on_work.remove(w.wake)
             self._hub.on_cancel[:] = [
@@ -409,7 +445,8 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 old[sig] = signal.signal(sig, on_signal)
         try:
-            w.run()
+            with self._observed():
+                w.run()
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)

@@ -38,6 +38,7 @@ from durable.events import EventType as T
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
+from durable.telemetry import Telemetry
 from durable.types import TERMINAL, LogEvent, RunInfo, Status
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ class Client:
         _registry: Registry | None = None,
         _codec: Codec | None = None,
         _hub: LocalHub | None = None,
+        _telemetry: Telemetry | None = None,
     ) -> None:
         if _store is None:
             url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
@@ -168,6 +170,7 @@ class Client:
             Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
         )
         self._hub = _hub
+        self._telemetry = _telemetry or Telemetry()
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -232,7 +235,9 @@ class Client:
                 )
             if row.input != new.input:
                 log.warning("run %s exists with other input; returning the existing run", new.id)
-        elif self._hub is not None:
+            return RunHandle(self, row.id)
+        self._telemetry.run_started(name, new.queue)
+        if self._hub is not None:
             self._hub.work()
         return RunHandle(self, row.id)
 
@@ -272,6 +277,7 @@ class Client:
             delay=delay,
             timeout=wf.timeout if wf else None,
             parent_id=parent_id,
+            trace_context=self._telemetry.start_context(name, run_id, q),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -383,6 +389,8 @@ class Client:
         row = self._store.cancel(run_id, "cancelled by a client")
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
+        if row.status == Status.CANCELLED.value:
+            self._telemetry.run_cancelled(row.workflow, row.queue)
         if self._hub is not None:
             self._hub.cancelled(run_id)
             self._hub.run_changed()
@@ -432,6 +440,7 @@ class Client:
             priority=row.priority,
             timeout=row.timeout,
             forked_from=run_id,
+            trace_context=self._telemetry.start_context(row.workflow, new_id, row.queue),
         )
         self._store.fork(run_id, new, keep)
         if self._hub is not None:

@@ -24,6 +24,7 @@ from durable.engine.registry import Registry
 from durable.engine.runner import Runner
 from durable.engine.runtime import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
+from durable.telemetry import Telemetry
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -83,6 +84,7 @@ class Worker:
         poll_interval: float = 1.0,
         listener: Listener | None = None,
         limits: dict[str, QueueLimit] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -107,6 +109,7 @@ class Worker:
             committer=self.committer,
             worker_id=self.worker_id,
             step_pool=self._step_pool,
+            telemetry=telemetry,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None

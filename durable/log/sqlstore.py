@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from durable.errors import StoreError
 from durable.events import OUTCOME_KIND, EventType, NewEvent, SignalData, encode_data
+from durable.log.backlog import BacklogOps
 from durable.log.client_ops import ClientOps
 from durable.log.dialect import Dialect
 from durable.log.leases import LeaseOps
@@ -60,7 +61,7 @@ def _insert_events() -> sa.Executable:
     return events.insert().values({c.name: sa.bindparam(c.name) for c in events.c})
 
 
-class SqlStore(LeaseOps, ClientOps):
+class SqlStore(LeaseOps, ClientOps, BacklogOps):
     """The event log on a SQLAlchemy engine (see :class:`Store` for each method's promise)."""
 
     # -- runs ----------------------------------------------------------------------------
