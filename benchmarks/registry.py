@@ -102,6 +102,20 @@ W1 = Workload(
 )
 
 
+W1_TRACED = Workload(
+    key="w1-traced",
+    title="W1 with tracing on (SDK provider, batch processor, dropping exporter): vs w1",
+    unit="step",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w1_traced:durable_w1_traced",
+            "postgres": "benchmarks.w1_traced:durable_w1_traced",
+        }
+    },
+)
+
+
 def _w2(processes: int) -> Workload:
     fn = f"benchmarks.w2_throughput:durable_w2_{processes}"
     return Workload(
@@ -133,7 +147,9 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-WORKLOADS: dict[str, Workload] = {w.key: w for w in (RAW, RAW8, W1, _w2(1), _w2(2), _w2(4), W5)}
+WORKLOADS: dict[str, Workload] = {
+    w.key: w for w in (RAW, RAW8, W1, W1_TRACED, _w2(1), _w2(2), _w2(4), W5)
+}
 """Every workload, in table order. The references come first."""
 
 
