@@ -218,6 +218,7 @@ class Worker:
                 leases: list[Lease] = []
                 if free > 0 and workflows:
                     try:
+                        asked_at = time.time()
                         leases = await asyncio.to_thread(
                             self.store.lease,
                             self.worker_id,
@@ -237,7 +238,10 @@ class Worker:
                         backoff = min(backoff * 2, 5.0)
                         continue
                 for lease in leases:
-                    self._clock_offset = lease.db_now - time.time()
+                    # Against the time the lease was asked for, not received: a pause on the
+                    # way back (a commit, a GC pass) must not put our clock behind the log's,
+                    # which would end durable sleeps early.
+                    self._clock_offset = lease.db_now - asked_at
                     tasks.add(asyncio.ensure_future(self._drive(lease)))
                     tasks = {t for t in tasks if not t.done()}
                 if leases and len(leases) == free:
