@@ -106,6 +106,20 @@ W1 = Workload(
 )
 
 
+W1_TRACED = Workload(
+    key="w1-traced",
+    title="W1 with tracing on (SDK provider, batch processor, dropping exporter): vs w1",
+    unit="step",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w1_traced:durable_w1_traced",
+            "postgres": "benchmarks.w1_traced:durable_w1_traced",
+        }
+    },
+)
+
+
 def _w2(processes: int) -> Workload:
     fn = f"benchmarks.w2_throughput:durable_w2_{processes}"
     peer = f"benchmarks.peer_dbos.w2:dbos_w2_{processes}"
@@ -309,6 +323,7 @@ WORKLOADS: dict[str, Workload] = {
         RAW,
         RAW8,
         W1,
+        W1_TRACED,
         _w2(1),
         _w2(2),
         _w2(4),

@@ -24,6 +24,7 @@ from durable.engine.worker import Worker
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
 from durable.retention import Retention, RetentionPolicy
+from durable.telemetry import Backlog, Telemetry
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -129,6 +130,10 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self.telemetry = Telemetry()
+        """Spans, metrics and log records, through the global OpenTelemetry providers."""
+        self._gauge_users = 0
+        self._gauge_stop: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={self.database!r})"
@@ -328,7 +333,13 @@ class App:
 
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
-        return Client(_store=self.store, _registry=self.registry, _codec=self.codec, _hub=self._hub)
+        return Client(
+            _store=self.store,
+            _registry=self.registry,
+            _codec=self.codec,
+            _hub=self._hub,
+            _telemetry=self.telemetry,
+        )
 
     def async_client(self) -> AsyncClient:
         """An :class:`AsyncClient` that knows this App's workflows."""
@@ -374,6 +385,7 @@ class App:
             },
             housekeeping=self._retention_pass if self.retention is not None else None,
             housekeeping_interval=self.retention_interval,
+            telemetry=self.telemetry,
         )
         w._listener = self._listener(w.worker_id)
         return w
@@ -389,6 +401,29 @@ class App:
         if deleted:
             log.info("retention deleted %d finished runs", len(deleted))
 
+    # -- the queue gauges, observed while a worker of this App runs ----------------------
+
+    def _backlog(self) -> list[Backlog]:
+        now, rows = self.store.queue_backlog()
+        queues = {wf.queue for wf in self.registry.workflows.values()} | set(self.queues)
+        seen = {q: Backlog(q, depth, max(now - oldest, 0.0)) for q, depth, oldest in rows}
+        return [*seen.values(), *(Backlog(q, 0, 0.0) for q in sorted(queues - set(seen)))]
+
+    @contextlib.contextmanager
+    def _observed(self) -> Iterator[None]:
+        with self._store_lock:
+            self._gauge_users += 1
+            if self._gauge_stop is None:
+                self._gauge_stop = self.telemetry.observe_queues(self._backlog)
+        try:
+            yield
+        finally:
+            with self._store_lock:
+                self._gauge_users -= 1
+                if self._gauge_users == 0 and self._gauge_stop is not None:
+                    self._gauge_stop()
+                    self._gauge_stop = None
+
     @contextlib.contextmanager
     def worker(
         self,
@@ -402,7 +437,8 @@ class App:
         self._hub.on_cancel.append(lambda rid: w.abort_run(rid, "cancelled"))
         w.start()
         try:
-            yield w
+            with self._observed():
+                yield w
         finally:
             self._hub.on_work.remove(w.wake)
             self._hub.on_cancel[:] = [
@@ -434,7 +470,8 @@ class App:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 old[sig] = signal.signal(sig, on_signal)
         try:
-            w.run()
+            with self._observed():
+                w.run()
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)

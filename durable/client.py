@@ -41,6 +41,7 @@ from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
 from durable.retention import RetentionPolicy
 from durable.stats import WorkflowStats
+from durable.telemetry import Telemetry
 from durable.types import TERMINAL, LogEvent, RunInfo, Status
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ class Client(AdminOps):
         _registry: Registry | None = None,
         _codec: Codec | None = None,
         _hub: LocalHub | None = None,
+        _telemetry: Telemetry | None = None,
     ) -> None:
         if _store is None:
             url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
@@ -171,6 +173,7 @@ class Client(AdminOps):
             Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
         )
         self._hub = _hub
+        self._telemetry = _telemetry or Telemetry()
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -235,7 +238,9 @@ class Client(AdminOps):
                 )
             if row.input != new.input:
                 log.warning("run %s exists with other input; returning the existing run", new.id)
-        elif self._hub is not None:
+            return RunHandle(self, row.id)
+        self._telemetry.run_started(name, new.queue)
+        if self._hub is not None:
             self._hub.work()
         return RunHandle(self, row.id)
 
@@ -275,6 +280,7 @@ class Client(AdminOps):
             delay=delay,
             timeout=wf.timeout if wf else None,
             parent_id=parent_id,
+            trace_context=self._telemetry.start_context(name, run_id, q),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -386,6 +392,8 @@ class Client(AdminOps):
         row = self._store.cancel(run_id, "cancelled by a client")
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
+        if row.status == Status.CANCELLED.value:
+            self._telemetry.run_cancelled(row.workflow, row.queue)
         if self._hub is not None:
             self._hub.cancelled(run_id)
             self._hub.run_changed()
@@ -435,6 +443,7 @@ class Client(AdminOps):
             priority=row.priority,
             timeout=row.timeout,
             forked_from=run_id,
+            trace_context=self._telemetry.start_context(row.workflow, new_id, row.queue),
         )
         self._store.fork(run_id, new, keep)
         if self._hub is not None:

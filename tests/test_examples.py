@@ -129,6 +129,15 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "[load" in output, output  # one progress line per change when not a TTY
         assert "step validate attempt 1 failed, retrying" in output, output
         assert "(12 steps + 1 retries)" in output, output
+    if example.name == "tracing.py":
+        assert "charged order 42" in output, output
+        lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]
+        assert len({ln.split()[0] for ln in lines}) == 1, output  # one trace
+        names = [ln.split()[1] for ln in lines]
+        for name in ("POST", "start", "order_pipeline", "stage", "step"):
+            assert name in names, output
+        assert "attempt=2 outcome=completed" in output, output
+        assert "* progress" in output and "* message" in output, output
 
 
 def test_quickstart_help(tmp_path: Path, sqlite_url: str) -> None:

@@ -16,6 +16,7 @@ from durable.errors import RunFailedError
 from durable.events import ChildData, ErrorInfo, Failure, NewEvent, ResultData
 from durable.events import EventType as T
 from durable.log.store import AppendResult, NewRun, RunRow
+from durable.telemetry import RunTelemetry
 
 if TYPE_CHECKING:
     from durable.engine.runtime import Services
@@ -30,6 +31,7 @@ class ChildCalls:
         inflight: set[asyncio.Future[Any]]
         row: RunRow
         run_id: str
+        obs: RunTelemetry
         wait_children: list[str]
         child_status: dict[str, RunRow]
 
@@ -104,7 +106,7 @@ class ChildCalls:
             priority=self.row.priority,
             timeout=wf.timeout,
             parent_id=self.run_id,
-            trace_context=self.row.trace_context,
+            trace_context=self.obs.child_context(wf.name, child_id, self.row.trace_context),
         )
         return [ev], child
 

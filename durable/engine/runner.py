@@ -31,6 +31,7 @@ from durable.errors import (
 from durable.events import ErrorInfo, Failure, NewEvent, ResultData, SuspendData, WakeData
 from durable.events import EventType as T
 from durable.log.store import Lease
+from durable.telemetry import NO_RUN
 from durable.types import WorkerEvent
 
 __all__ = ["Runner", "replay_run"]
@@ -72,6 +73,8 @@ class Runner:
         self.state: RunState | None = None
         self.stop = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[Any] | None = None
+        t = services.telemetry
+        self.obs = t.run(lease.run, services.worker_id, lease.takeover) if t else NO_RUN
 
     @property
     def run_id(self) -> str:
@@ -101,6 +104,7 @@ class Runner:
             await self.state.commit_async(events, **kw)
         except Abort:
             return False
+        self.obs.appended(events)
         return True
 
     async def _fail(self, exc: BaseException, wf: WorkflowDef | None) -> None:
@@ -124,12 +128,16 @@ class Runner:
         try:
             await self._run(wf)
         except Abort as exc:
-            log.info("run %s dropped: %s", self.run_id, exc)
+            log.info("run %s dropped: %s", self.run_id, exc, extra=self.obs.log_fields())
         except asyncio.CancelledError:
-            log.info("run %s dropped: %s", self.run_id, self.state and self.state.aborted)
+            reason = self.state and self.state.aborted
+            log.info("run %s dropped: %s", self.run_id, reason, extra=self.obs.log_fields())
         except Exception:
-            log.exception("run %s: unexpected error in the runner", self.run_id)
+            log.exception(
+                "run %s: unexpected error in the runner", self.run_id, extra=self.obs.log_fields()
+            )
         finally:
+            self.obs.ended()
             self.notify(WorkerEvent.DONE, row)
 
     async def _run(self, wf: WorkflowDef | None) -> None:
@@ -163,6 +171,7 @@ class Runner:
             self.s, row, self.lease.epoch, journal, wf, clock_offset=self.clock_offset
         )
         state.on_step_error = self._step_error
+        state.obs = self.obs
         pending = journal.pending_children()
         if pending:
             kids = await asyncio.to_thread(self.s.store.get_runs, pending)

@@ -44,6 +44,7 @@ from durable.events import (
     WakeData,
 )
 from durable.log.store import AppendRequest, AppendResult, RunRow, Store
+from durable.telemetry import NO_RUN, RunTelemetry, Telemetry
 from durable.types import RunInfo, Status
 
 __all__ = ["RunState", "Services", "StepScope", "current", "current_step", "error_info"]
@@ -86,6 +87,8 @@ class Services:
     loop: asyncio.AbstractEventLoop | None = None
     step_pool: Executor | None = None
     rng: _random.Random = field(default_factory=_random.Random)
+    telemetry: Telemetry | None = None
+    """Spans, metrics and log records of the runs (``None``: nothing is observed)."""
 
 
 class RunState(StepCalls, ChildCalls):
@@ -127,6 +130,8 @@ class RunState(StepCalls, ChildCalls):
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
         self._lock = threading.Lock()
+        self.obs: RunTelemetry = NO_RUN
+        """This execution's telemetry (the runner sets it)."""
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -228,13 +233,15 @@ class RunState(StepCalls, ChildCalls):
             self._counts[base] = n
         return f"{base}|{n}"
 
-    def _mark(self, event_type: T, name: str | None, make: Callable[[str], Any]) -> None:
+    def _mark(self, event_type: T, name: str | None, make: Callable[[str], Any]) -> bool:
+        """Journal a mark once; whether it was new (not replayed)."""
         if self.replay_only:
-            return
+            return False
         key = self._key(event_type.value, name)
         if key in self.journal.keys:
-            return
+            return False
         self.emit(NewEvent(event_type.value, make(key), name=name))
+        return True
 
     # -- stages, progress, messages, outputs ---------------------------------------------
 
@@ -243,15 +250,19 @@ class RunState(StepCalls, ChildCalls):
         """``durable.stage(name)``."""
         self._mark(T.STAGE_ENTERED, name, lambda k: MarkData(key=k, stage=self.stage))
         self.stages.append(name)
+        self.obs.stage_entered(name)
         ok = False
+        error: BaseException | None = None
         try:
             yield
             ok = True
-        except Exception:
+        except Exception as exc:
             ok = True
+            error = exc
             raise
         finally:
             self.stages.pop()
+            self.obs.stage_left(name, error)
             if ok:
                 outer = self.stage
                 self._mark(T.STAGE_LEFT, name, lambda k: MarkData(key=k, stage=outer))
@@ -269,9 +280,10 @@ class RunState(StepCalls, ChildCalls):
         else:
             scope, name = "run", None
         stage = self.stage if step is None else step.stage
-        self._mark(
+        if self._mark(
             T.PROGRESS, name, lambda k: ProgressData(value=v, scope=scope, key=k, stage=stage)
-        )
+        ):
+            self.obs.event("progress", {"durable.progress": v}, step.obs if step else None)
 
     def message(self, text: str, fields: dict[str, Any]) -> None:
         """``durable.message(text, **fields)``."""
@@ -279,11 +291,12 @@ class RunState(StepCalls, ChildCalls):
             self.s.codec.encode(fields, "message fields")
         step = _step.get()
         stage = step.stage if step else self.stage
-        self._mark(
+        if self._mark(
             T.MESSAGE,
             step.name if step else None,
             lambda k: MarkData(key=k, text=str(text), fields=fields or None, stage=stage),
-        )
+        ):
+            self.obs.event("message", {"durable.message": str(text)}, step.obs if step else None)
 
     def output(self, key: str, value: Any) -> None:
         """``durable.output(key, value)``: under the current stage."""

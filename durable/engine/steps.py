@@ -27,6 +27,7 @@ from durable.errors import PayloadTooLargeError, RunFailedError, SerializationEr
 from durable.events import ErrorInfo, Failure, MarkData, NewEvent, ResultData, WakeData
 from durable.events import EventType as T
 from durable.log.store import AppendResult
+from durable.telemetry import RunTelemetry, StepTelemetry
 
 if TYPE_CHECKING:
     from durable.engine.runtime import Services
@@ -46,6 +47,7 @@ class StepScope:
     position: int
     attempt: int
     stage: str | None
+    obs: StepTelemetry | None = None
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -84,6 +86,7 @@ class StepCalls:
         inflight: set[asyncio.Future[Any]]
         aborted: str | None
         on_step_error: Callable[[BaseException], None] | None
+        obs: RunTelemetry
 
         def _next_position(self) -> int: ...
         def _take(self, pos: int, kind: str, name: str | None) -> Slot | None: ...
@@ -183,7 +186,8 @@ class StepCalls:
         self.emit(
             NewEvent(T.STEP_STARTED.value, data, position=pos, name=step.name, attempt=attempt)
         )
-        return StepScope(step.name, pos, attempt, self.stage)
+        obs = self.obs.step(step.name, pos, attempt, self.stage)
+        return StepScope(step.name, pos, attempt, self.stage, obs)
 
     def call_step(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A step call from a sync workflow: returns its (recorded) result."""
@@ -206,6 +210,8 @@ class StepCalls:
             raise Abort(self.aborted)
         events, value, error = self._outcome(step, pos, attempt, started, result, exc)
         self.commit(events)
+        if scope.obs is not None:
+            scope.obs.ended(events, exc)
         if error is not None:
             raise error
         return value
@@ -214,6 +220,7 @@ class StepCalls:
         self, step: StepDef, scope: StepScope, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         token = _step.set(scope)
+        otel = scope.obs.enter() if scope.obs is not None else None
         try:
             if step.is_async:
                 loop = self.s.loop
@@ -227,6 +234,8 @@ class StepCalls:
                 return step.fn(*args, **kwargs)
             return _call_with_timeout(step, args, kwargs)
         finally:
+            if scope.obs is not None:
+                scope.obs.exit(otel)
             _step.reset(token)
 
     def call_step_async(
@@ -253,6 +262,7 @@ class StepCalls:
             result: Any = None
             exc: BaseException | None = None
             token = _step.set(scope)
+            otel = scope.obs.enter() if scope.obs is not None else None
             try:
                 result = await self._body_async(step, args, kwargs)
             except (Abort, Suspend, DeadlineExceeded, ReplayEnd):
@@ -262,11 +272,15 @@ class StepCalls:
             except Exception as e:
                 exc = e
             finally:
+                if scope.obs is not None:
+                    scope.obs.exit(otel)
                 _step.reset(token)
             if self.aborted is not None:
                 raise Abort(self.aborted)
             events, value, error = self._outcome(step, pos, attempt, started, result, exc)
             await self.commit_async(events)
+            if scope.obs is not None:
+                scope.obs.ended(events, exc)
             if error is not None:
                 raise error
             return value

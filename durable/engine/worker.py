@@ -25,6 +25,7 @@ from durable.engine.registry import Registry
 from durable.engine.runner import Runner
 from durable.engine.runtime import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
+from durable.telemetry import Telemetry
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -86,6 +87,7 @@ class Worker:
         limits: dict[str, QueueLimit] | None = None,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_interval: float = 300.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -110,6 +112,7 @@ class Worker:
             committer=self.committer,
             worker_id=self.worker_id,
             step_pool=self._step_pool,
+            telemetry=telemetry,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -224,6 +227,7 @@ class Worker:
                 leases: list[Lease] = []
                 if free > 0 and workflows:
                     try:
+                        asked_at = time.time()
                         leases = await asyncio.to_thread(
                             self.store.lease,
                             self.worker_id,
@@ -243,7 +247,10 @@ class Worker:
                         backoff = min(backoff * 2, 5.0)
                         continue
                 for lease in leases:
-                    self._clock_offset = lease.db_now - time.time()
+                    # Against the time the lease was asked for, not received: a pause on the
+                    # way back (a commit, a GC pass) must not put our clock behind the log's,
+                    # which would end durable sleeps early.
+                    self._clock_offset = lease.db_now - asked_at
                     tasks.add(asyncio.ensure_future(self._drive(lease)))
                     tasks = {t for t in tasks if not t.done()}
                 if leases and len(leases) == free:

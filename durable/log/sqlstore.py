@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from durable.errors import StoreError
 from durable.events import OUTCOME_KIND, EventType, NewEvent, SignalData, encode_data
+from durable.log.backlog import BacklogOps
 from durable.log.client_ops import ClientOps
 from durable.log.dialect import Dialect, RawTx
 from durable.log.leases import LeaseOps
@@ -109,7 +110,7 @@ def _ended_child(n: int) -> Any:
     return sa.select(runs.c.id).where(runs.c.id.in_(ids), runs.c.status.in_(ended)).limit(1)
 
 
-class SqlStore(LeaseOps, ClientOps, MaintenanceOps):
+class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
     """The event log on a SQLAlchemy engine (see :class:`Store` for each method's promise)."""
 
     # -- runs ----------------------------------------------------------------------------

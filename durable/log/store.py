@@ -282,6 +282,12 @@ class Store(abc.ABC):
     def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
         """The earliest ``due_at`` of a run a worker of ``workflows`` could take."""
 
+    @abc.abstractmethod
+    def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:
+        """The database's clock, and for each queue with runs due now (``due_at`` passed:
+        pending, due to wake up, or running under an expired lease): ``(queue, how many, the
+        oldest due_at)``. One grouped read of the due-runs index (for the queue gauges)."""
+
     # -- journal -------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -1,0 +1,75 @@
+"""The names durable gives its spans' attributes, its metrics and its log record fields.
+
+Every name is documented in ``docs/observability.md``; change both together.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+__all__ = [
+    "ATTEMPT",
+    "LOG_ATTEMPT",
+    "LOG_POSITION",
+    "LOG_RUN_ID",
+    "LOG_STEP",
+    "LOG_WORKER_ID",
+    "LOG_WORKFLOW",
+    "OUTCOME",
+    "PARENT_RUN_ID",
+    "POSITION",
+    "QUEUE",
+    "RUN_ATTEMPT",
+    "RUN_ID",
+    "SCOPE",
+    "STAGE",
+    "STEP",
+    "TAKEOVER",
+    "VERSION",
+    "WORKER_ID",
+    "WORKFLOW",
+]
+
+SCOPE = "durable"
+"""The instrumentation scope of every span and metric (the tracer's and meter's name)."""
+
+try:
+    VERSION = importlib.metadata.version("durable-pipelines")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - not installed
+    VERSION = ""
+
+# -- span and metric attributes ------------------------------------------------------------
+
+RUN_ID = "durable.run.id"
+"""The run's id."""
+WORKFLOW = "durable.workflow"
+"""The run's workflow name."""
+QUEUE = "durable.queue"
+"""The run's queue."""
+RUN_ATTEMPT = "durable.run.attempt"
+"""The run's attempt (1, then 2... after a workflow-level retry)."""
+PARENT_RUN_ID = "durable.run.parent_id"
+"""The parent run of a child workflow's run."""
+TAKEOVER = "durable.run.takeover"
+"""This execution took the run over from a worker whose lease had expired."""
+WORKER_ID = "durable.worker.id"
+"""The worker executing the run."""
+STAGE = "durable.stage"
+"""The stage (``durable.stage(name)``)."""
+STEP = "durable.step.name"
+"""The step's name."""
+POSITION = "durable.step.position"
+"""The step's position in the run (its order of call, from 1)."""
+ATTEMPT = "durable.step.attempt"
+"""The step's attempt (from 1)."""
+OUTCOME = "durable.outcome"
+"""How an execution, a step attempt or a run ended."""
+
+# -- log record attributes (``record.durable_run_id``...) -----------------------------------
+
+LOG_RUN_ID = "durable_run_id"
+LOG_WORKFLOW = "durable_workflow"
+LOG_STEP = "durable_step"
+LOG_POSITION = "durable_position"
+LOG_ATTEMPT = "durable_attempt"
+LOG_WORKER_ID = "durable_worker_id"
