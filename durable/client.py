@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -243,6 +243,59 @@ class Client(AdminOps):
         if self._hub is not None:
             self._hub.work()
         return RunHandle(self, row.id)
+
+    def start_many(
+        self,
+        workflow: Callable[..., Any] | str,
+        args: Iterable[Any],
+        *,
+        ids: Sequence[str] | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: float | dt.timedelta = 0.0,
+    ) -> list[RunHandle]:
+        """Start one run of ``workflow`` per item of ``args``, all in one transaction.
+
+        Each item is the run's positional arguments as a tuple, or its only argument if it
+        is not a tuple: ``client.start_many(checkout, ["o-1", "o-2"])``. Every argument is
+        checked and encoded before anything is written; then every run is written, or none.
+
+        Args:
+            ids: the runs' ids (idempotency keys), one per item; an id that exists keeps its
+                run (``IdConflictError`` if it belongs to another workflow, and then nothing
+                is written). Default: new UUIDv7s.
+            queue, priority, delay: as for :meth:`start`, for every run.
+
+        Returns:
+            The handles, in the order of ``args``.
+        """
+        name, wf = self._resolve(workflow)
+        items = [a if isinstance(a, tuple) else (a,) for a in args]
+        if ids is not None:
+            ids = list(ids)
+            if len(ids) != len(items):
+                raise ValueError(f"{len(ids)} ids for {len(items)} runs")
+            if len(set(ids)) != len(ids):
+                raise ValueError("ids repeat within one start_many")
+        new = [
+            self._new_run(
+                name, wf, a, {}, ids[i] if ids is not None else None, queue, priority, delay
+            )
+            for i, a in enumerate(items)
+        ]
+        if ids is not None:
+            for row in self._store.get_runs(ids):
+                if row.workflow != name:
+                    raise IdConflictError(
+                        f"run id {row.id!r} is taken by a run of workflow {row.workflow!r}"
+                    )
+        created = self._store.create_runs(new)
+        for run in new:
+            if run.id in created:
+                self._telemetry.run_started(name, run.queue)
+        if created and self._hub is not None:
+            self._hub.work()
+        return [RunHandle(self, run.id) for run in new]
 
     def _new_run(
         self,
@@ -622,6 +675,13 @@ class AsyncClient:
         """Start a run (see ``Client.start``)."""
         h = await asyncio.to_thread(self._c.start, workflow, *args, **kwargs)
         return AsyncRunHandle(h)
+
+    async def start_many(
+        self, workflow: Callable[..., Any] | str, args: Iterable[Any], **options: Any
+    ) -> list[AsyncRunHandle]:
+        """Start many runs in one transaction (see ``Client.start_many``)."""
+        hs = await asyncio.to_thread(self._c.start_many, workflow, list(args), **options)
+        return [AsyncRunHandle(h) for h in hs]
 
     async def get(self, run_id: str) -> AsyncRunHandle:
         """The handle of an existing run."""

@@ -8,7 +8,8 @@ writes with: a run's insert (create, fork, a child started by an append) and a p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -62,6 +63,57 @@ def insert_events() -> Any:
 def select_run() -> Any:
     """One run's row by id (bind ``id``)."""
     return sa.select(*_RUN_COLUMNS).where(runs.c.id == sa.bindparam("id"))
+
+
+_CHUNK = 256
+"""Most runs one ``INSERT`` of :meth:`SqlBase._insert_runs` writes."""
+
+_PROBE_RUN = NewRun(id="", workflow="", queue="", input=b"")
+
+
+def _chunk(left: int) -> int:
+    """The next chunk's size: ``_CHUNK``, else the largest power of two that fits, so that
+    few statement shapes are compiled."""
+    if left >= _CHUNK:
+        return _CHUNK
+    return 1 << (left.bit_length() - 1)
+
+
+def _run_values(run: NewRun, now: float) -> dict[str, Any]:
+    """The columns of a new run's row."""
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "queue": run.queue,
+        "status": "pending",
+        "priority": run.priority,
+        "input": run.input,
+        "parent_id": run.parent_id,
+        "due_at": now + max(run.delay, 0.0),
+        "wake_at": now + run.delay if run.delay > 0 else None,
+        "timeout": run.timeout,
+        "deadline_at": now + run.timeout if run.timeout else None,
+        "lease_epoch": 0,
+        "last_seq": 1,
+        "attempt": 1,
+        "steps_completed": 0,
+        "stalls": 0,
+        "trace_context": run.trace_context,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _run_started(run: NewRun) -> bytes:
+    """The payload of a new run's ``run_started`` event."""
+    return encode_data(
+        RunStartedData(
+            input=msgspec.Raw(run.input),
+            workflow=run.workflow,
+            parent_id=run.parent_id,
+            forked_from=run.forked_from,
+        )
+    )
 
 
 def _run(row: Any) -> RunRow:
@@ -143,43 +195,49 @@ class SqlBase(Store):
 
     def _insert_run(self, c: Connection | RawTx, run: NewRun, now: float) -> bool:
         """Insert a run and its ``run_started`` (seq 1); False if the id exists."""
-        values = {
-            "id": run.id,
-            "workflow": run.workflow,
-            "queue": run.queue,
-            "status": "pending",
-            "priority": run.priority,
-            "input": run.input,
-            "parent_id": run.parent_id,
-            "due_at": now + max(run.delay, 0.0),
-            "wake_at": now + run.delay if run.delay > 0 else None,
-            "timeout": run.timeout,
-            "deadline_at": now + run.timeout if run.timeout else None,
-            "lease_epoch": 0,
-            "last_seq": 1,
-            "attempt": 1,
-            "steps_completed": 0,
-            "stalls": 0,
-            "trace_context": run.trace_context,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = _run_values(run, now)
         ins = self._prep.first(c, "insert_run", lambda: self._insert_run_statement(values), values)
         if ins is None:
             return False
-        data = RunStartedData(
-            input=msgspec.Raw(run.input),
-            workflow=run.workflow,
-            parent_id=run.parent_id,
-            forked_from=run.forked_from,
-        )
         self._prep.run(
             c,
             "insert_run_started",
             _insert_run_started,
-            {"run_id": run.id, "at": now, "data": encode_data(data)},
+            {"run_id": run.id, "at": now, "data": _run_started(run)},
         )
         return True
+
+    def _insert_runs(self, c: RawTx, new: Sequence[NewRun], now: float) -> set[str]:
+        """Insert many runs and their ``run_started`` events; the ids that were new."""
+        created: set[str] = set()
+        i = 0
+        while i < len(new):
+            n = _chunk(len(new) - i)
+            chunk = new[i : i + n]
+            i += n
+            params: dict[str, Any] = {}
+            for k, run in enumerate(chunk):
+                params.update({f"{col}_{k}": v for col, v in _run_values(run, now).items()})
+            rows = self._prep.all(
+                c, ("insert_runs", n), partial(self._insert_runs_statement, n), params
+            )
+            created.update(r[0] for r in rows)
+        started = [
+            {"run_id": run.id, "at": now, "data": _run_started(run)}
+            for run in new
+            if run.id in created
+        ]
+        if started:
+            self._prep.run(c, "insert_run_started", _insert_run_started, started)
+        return created
+
+    def _insert_runs_statement(self, n: int) -> Any:
+        """A multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of ``n`` runs."""
+        cols = list(_run_values(_PROBE_RUN, 0.0))
+        values: list[dict[str, Any]] = [
+            {col: sa.bindparam(f"{col}_{k}") for col in cols} for k in range(n)
+        ]
+        return self._d.insert_ignore(runs, ["id"]).values(values).returning(runs.c.id)
 
     def _insert_run_statement(self, values: dict[str, Any]) -> Any:
         """``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of a run's row."""

@@ -124,6 +124,15 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
                 self._notify(c, run.queue)
         return _run(row), created
 
+    def create_runs(self, new: Sequence[NewRun]) -> set[str]:
+        if not new:
+            return set()
+        with self._raw() as c:
+            created = self._insert_runs(c, new, self._d.now(c))
+            if created:
+                self._notify(c, "")
+        return created
+
     def get_run(self, run_id: str) -> RunRow | None:
         with self._raw(write=False) as c:
             row = self._prep.first(c, "select_run", select_run, {"id": run_id})

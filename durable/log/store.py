@@ -226,6 +226,14 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def create_runs(self, new: Sequence[NewRun]) -> set[str]:
+        """Insert many runs and their ``run_started`` events in one transaction, skipping
+        ids that exist (idempotency on the primary key, as :meth:`create_run`).
+
+        Returns the ids that were created.
+        """
+
+    @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRow | None:
         """The run's row, or ``None``."""
 

@@ -208,6 +208,44 @@ def test_concurrent_create_run_creates_exactly_once(store: Store) -> None:
     assert types(store, "same") == [T.RUN_STARTED]
 
 
+def test_create_runs_writes_each_run_like_create_run_and_skips_taken_ids(store: Store) -> None:
+    first, _ = store.create_run(new_run("taken"))
+    ids = [f"m{i}" for i in range(300)]  # more than one multi-row chunk
+    created = store.create_runs([new_run("taken", workflow="other"), *map(new_run, ids)])
+    assert created == set(ids)
+    assert store.get_run("taken") == first  # untouched
+    for rid in (ids[0], ids[137], ids[-1]):
+        row = run(store, rid)
+        assert (row.status, row.lease_epoch, row.last_seq, row.input) == (
+            "pending",
+            0,
+            1,
+            enc([rid]),
+        )
+        assert types(store, rid) == [T.RUN_STARTED]
+        assert_row_is_fold(store, rid)
+    assert store.create_runs([new_run(ids[0])]) == set()
+    assert store.create_runs([]) == set()
+
+
+def test_concurrent_create_runs_create_each_id_exactly_once(store: Store) -> None:
+    results: list[set[str]] = []
+    barrier = threading.Barrier(4)
+    ids = [f"c{i}" for i in range(50)]
+
+    def go() -> None:
+        barrier.wait()
+        results.append(store.create_runs([new_run(r) for r in ids]))
+
+    threads = [threading.Thread(target=go) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r for created in results for r in created) == sorted(ids)
+    assert all(types(store, r) == [T.RUN_STARTED] for r in ids)
+
+
 def test_get_run_get_runs_list_runs(store: Store) -> None:
     assert store.get_run("nope") is None
     store.create_run(new_run("a", queue="q1"))
