@@ -40,6 +40,15 @@ _CANDIDATE = (
 """What the lease needs to know of a candidate run before taking it."""
 
 
+_LEASE_ENDS = [
+    T.RUN_COMPLETED.value,
+    T.RUN_FAILED.value,
+    T.RUN_CANCELLED.value,
+    T.RUN_SUSPENDED.value,
+]
+"""Events with which a lease's holder ends its own lease."""
+
+
 class _Cand(NamedTuple):
     """A row of :data:`_CANDIDATE`."""
 
@@ -423,8 +432,25 @@ class LeaseOps(SqlBase):
                 .values(lease_expires_at=now + ttl, due_at=now + ttl)
                 .returning(runs.c.id, runs.c.lease_epoch)
             ).all()
-        still = {r[0]: int(r[1]) for r in rows}
-        return {rid for rid, ep in held.items() if still.get(rid) != ep}
+            still = {r[0]: int(r[1]) for r in rows}
+            missed = [rid for rid, ep in held.items() if still.get(rid) != ep]
+            if not missed:
+                return set()
+            # Not extended: taken over or cancelled (the run moved to a newer epoch), or
+            # ended or suspended by this very lease a moment ago: only the first is lost.
+            # This lease's own last event tells them apart.
+            own_end = {
+                r[0]
+                for r in c.execute(
+                    sa.select(events.c.run_id).where(
+                        sa.tuple_(events.c.run_id, events.c.epoch).in_(
+                            [(rid, held[rid]) for rid in missed]
+                        ),
+                        events.c.type.in_(_LEASE_ENDS),
+                    )
+                )
+            }
+        return {rid for rid in missed if rid not in own_end}
 
     def release(self, held: dict[str, int]) -> None:
         if not held:

@@ -276,7 +276,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
-        """Extend the leases of ``held`` (run id -> epoch); return the ids no longer held."""
+        """Extend the leases of ``held`` (run id -> epoch); return the ids whose lease was
+        lost (the run has a newer epoch: taken over, cancelled, or gone). A run that this
+        lease itself ended or suspended is not lost."""
 
     @abc.abstractmethod
     def release(self, held: dict[str, int]) -> None:

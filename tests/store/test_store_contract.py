@@ -561,6 +561,18 @@ def test_heartbeat_extends_the_lease_and_reports_lost_runs(store: Store) -> None
     assert store.heartbeat("a", FAR, {}) == set()
 
 
+def test_heartbeat_does_not_call_a_run_this_lease_just_ended_lost(store: Store) -> None:
+    """A run that ended (or suspended) under the heartbeat's own epoch, between the
+    worker's snapshot of its leases and the heartbeat, was not lost to anyone."""
+    store.create_run(new_run("ended"))
+    store.create_run(new_run("slept"))
+    ended = take(store, "ended", owner="a")
+    slept = take(store, "slept", owner="a")
+    assert append1(store, AppendRequest("ended", ended.epoch, [run_completed()])).ok
+    assert append1(store, AppendRequest("slept", slept.epoch, [suspended(time.time() + FAR)])).ok
+    assert store.heartbeat("a", FAR, {"ended": ended.epoch, "slept": slept.epoch}) == set()
+
+
 def test_heartbeat_under_a_stale_epoch_extends_nothing(store: Store) -> None:
     """G7: ``UPDATE ... WHERE id AND lease_epoch = :my_epoch``; a same-owner reclaim makes the
     old epoch stale, and its heartbeat must not keep the new lease alive."""
