@@ -1,0 +1,117 @@
+"""The committer's two writers (issue 5): a waiting thread writes its own append when no batch
+is in flight, with everything queued before it; otherwise the committer thread writes what
+queued up, in one transaction. On both backends, against a real log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+import pytest
+
+from durable.engine.committer import Committer
+from durable.events import EventType, MarkData, NewEvent, ResultData
+from durable.log import AppendRequest, NewRun, Store, open_store
+
+T = EventType
+
+
+def _started(pos: int) -> NewEvent:
+    return NewEvent(T.STEP_STARTED.value, MarkData(), position=pos, name="s", attempt=1)
+
+
+def _completed(pos: int) -> NewEvent:
+    data = ResultData(result=msgspec.Raw(msgspec.msgpack.encode(pos)))
+    return NewEvent(T.STEP_COMPLETED.value, data, position=pos, name="s", attempt=1)
+
+
+class Recording:
+    """Delegates to a store; records each ``append`` call's runs and calling thread, and can
+    hold a call until released (a batch "in flight")."""
+
+    def __init__(self, inner: Store) -> None:
+        self._inner = inner
+        self.calls: list[tuple[str, list[str]]] = []
+        self.hold: threading.Event | None = None
+        self.entered = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def append(self, requests: Sequence[AppendRequest]) -> Any:
+        self.calls.append((threading.current_thread().name, [r.run_id for r in requests]))
+        self.entered.set()
+        if self.hold is not None:
+            self.hold.wait(10)
+        return self._inner.append(requests)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = open_store(db_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _leased(store: Store, ids: list[str]) -> dict[str, int]:
+    for rid in ids:
+        store.create_run(NewRun(id=rid, workflow="wf", queue="q", input=b"\x90"))
+    got = store.lease("w", 3600, ["wf"], ["q"], len(ids))
+    assert sorted(g.run.id for g in got) == sorted(ids)
+    return {g.run.id: g.epoch for g in got}
+
+
+def test_a_lone_waiting_append_is_written_on_its_own_thread_after_what_lingers(
+    store: Store,
+) -> None:
+    epochs = _leased(store, ["r"])
+    rec = Recording(store)
+    committer = Committer(rec)  # type: ignore[arg-type]
+    committer.start()
+    try:
+        # A step's start lingers (nobody waits on it); its outcome is waited for.
+        early = committer.submit(AppendRequest("r", epochs["r"], [_started(1)]), waited=False)
+        res = committer.write(AppendRequest("r", epochs["r"], [_completed(1)]))
+        assert res.ok and early.result(timeout=5).ok
+        me = threading.current_thread().name
+        assert rec.calls == [(me, ["r", "r"])], "not one transaction on the caller's thread"
+        types = [(e.type, e.position) for e in store.read_journal("r")][-2:]
+        assert types == [(T.STEP_STARTED, 1), (T.STEP_COMPLETED, 1)]
+    finally:
+        committer.stop()
+
+
+def test_appends_made_while_a_batch_is_in_flight_go_together_in_the_next(store: Store) -> None:
+    ids = [f"r{i}" for i in range(6)]
+    epochs = _leased(store, ids)
+    rec = Recording(store)
+    committer = Committer(rec)  # type: ignore[arg-type]
+    committer.start()
+    rec.hold = threading.Event()
+    results: dict[str, Any] = {}
+
+    def write(rid: str, pos: int) -> None:
+        results[f"{rid}/{pos}"] = committer.write(AppendRequest(rid, epochs[rid], [_started(pos)]))
+
+    first = threading.Thread(target=write, args=("r0", 1))
+    first.start()
+    assert rec.entered.wait(5)  # r0's batch is in flight, held
+    others = [threading.Thread(target=write, args=(rid, 1)) for rid in ids[1:]]
+    for t in others:
+        t.start()
+    while len(committer._pending) < len(others):  # every other append has queued behind it
+        threading.Event().wait(0.005)
+    rec.hold.set()
+    for t in [first, *others]:
+        t.join(10)
+    committer.stop()
+    assert all(r.ok for r in results.values()) and len(results) == len(ids)
+    assert rec.calls[0][1] == ["r0"]
+    assert sorted(rec.calls[1][1]) == sorted(ids[1:]), f"not one batch: {rec.calls}"
+    assert len(rec.calls) == 2
+    for rid in ids:
+        assert [e.type for e in store.read_journal(rid)][-1] == T.STEP_STARTED
