@@ -174,7 +174,7 @@ def test_benchmarks_list() -> None:
         assert key in proc.stdout
 
 
-DBOS_WORKLOADS = ("w1", "w2-1", "w2-2", "w2-4", "w3", "w4", "w5", "w8")
+DBOS_WORKLOADS = ("w1", "w2-1", "w2-2", "w2-4", "w3", "w4-dbos", "w5", "w8")
 
 
 def _check_dbos_cells(lines: list[str], doc: dict[str, Any], backend: str) -> None:
@@ -185,12 +185,12 @@ def _check_dbos_cells(lines: list[str], doc: dict[str, Any], backend: str) -> No
         assert len(r["measurements"]) == 1 and r["measurements"][0]["ops"] > 0
         row = [ln for ln in lines if ln.split()[:3] == [key, "dbos", backend]]
         assert row and "skipped" not in row[0]
-    for key in ("w1", "w2-1", "w2-2", "w2-4", "w5"):  # the durable side exists: a ratio
+    for key in ("w1", "w2-1", "w2-2", "w2-4", "w3", "w5", "w8"):  # both sides: a ratio
         assert "dbos" in cells[(key, "durable", backend)]["ratios"]
     for key in ("w2-1", "w2-2", "w2-4"):
         assert cells[(key, "dbos", backend)]["measurements"][0]["ops"] == 50 * 10
-    assert cells[("w3", "dbos", backend)]["measurements"][0]["ops"] == 20  # --quick children
-    w4 = cells[("w4", "dbos", backend)]["measurements"][0]["extra"]
+    assert cells[("w3", "dbos", backend)]["measurements"][0]["ops"] == 50  # --quick children
+    w4 = cells[("w4-dbos", "dbos", backend)]["measurements"][0]["extra"]
     assert w4["twice_ran"] <= w4["in_flight_at_kill"]  # a body reruns only if it was in flight
     assert {"wake_p50_us", "wake_p99_us"} <= set(
         cells[("w5", "dbos", backend)]["measurements"][0]["extra"]

@@ -47,7 +47,7 @@ __all__ = ["Dialect", "SqlStore"]
 _NOT_ENDED = sa.and_(*(runs.c.status != sa.literal_column(f"'{s}'") for s in _TERMINAL))
 
 
-def _fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> sa.Executable:
+def _fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> Any:
     """``UPDATE runs SET <projection> WHERE id AND lease_epoch AND not ended RETURNING``."""
     sets: dict[str, Any] = {k: sa.bindparam(f"v_{k}") for k in values}
     for k in increments:
@@ -71,6 +71,31 @@ def _read_journal() -> sa.Executable:
         .where(events.c.run_id == sa.bindparam("run_id"), events.c.seq > sa.bindparam("after"))
         .order_by(events.c.seq)
     )
+
+
+def _fenced_append(values: tuple[str, ...], increments: tuple[str, ...], n: int) -> Any:
+    """The fenced update and the insert of its ``n`` events in one statement (Postgres):
+    ``WITH u AS (UPDATE ... RETURNING), ins AS (INSERT ... SELECT FROM u) SELECT FROM u``.
+    Binds those of :func:`_fenced_update`, and ``{column}_{i}`` per event."""
+    upd = _fenced_update(values, increments).cte("u")
+    typed = {c.name: c.type for c in events.c}
+    selects = [
+        sa.select(
+            *(
+                upd.c.last_seq - sa.literal_column(str(n - 1 - i))
+                if col == "seq"
+                else sa.bindparam(f"{col}_{i}", type_=typed[col])
+                for col in _EVENT_INSERT_COLUMNS
+            )
+        ).select_from(upd)
+        for i in range(n)
+    ]
+    rows = sa.union_all(*selects) if n > 1 else selects[0]
+    ins = events.insert().from_select(list(_EVENT_INSERT_COLUMNS), rows).cte("ins")
+    return sa.select(upd.c.last_seq, upd.c.parent_id).add_cte(ins)
+
+
+_EVENT_INSERT_COLUMNS = tuple(c.name for c in events.c)
 
 
 def _appended() -> Any:
@@ -235,43 +260,55 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
             if due is not None and due <= now:
                 self._notify(c, "")
         increments = {**proj.increments, "last_seq": n}
-        res = self._prep.run(
-            c,
-            ("append", tuple(values), tuple(increments)),
-            lambda: _fenced_update(tuple(values), tuple(increments)),
+        fence = {
+            **{f"v_{k}": v for k, v in values.items()},
+            **{f"i_{k}": v for k, v in increments.items()},
+            "w_id": req.run_id,
+            "w_epoch": req.epoch,
+        }
+        rows: list[dict[str, Any]] = [
             {
-                **{f"v_{k}": v for k, v in values.items()},
-                **{f"i_{k}": v for k, v in increments.items()},
-                "w_id": req.run_id,
-                "w_epoch": req.epoch,
-            },
-        ).fetchone()
+                "run_id": req.run_id,
+                "seq": i,
+                "type": e.type,
+                "position": e.position,
+                "name": e.name,
+                "attempt": e.attempt,
+                "epoch": req.epoch,
+                "at": now,
+                "outcome": OUTCOME_KIND.get(e.type),
+                "data": raw,
+                "append_id": req.append_id,
+            }
+            for i, (e, raw) in enumerate(zip(evs, encoded, strict=True))
+        ]
+        if n and self._d.update_from_returning:
+            # One statement, one round trip: the fenced update and the events' insert in
+            # one ``WITH`` (the insert reads the seqs from the update's RETURNING; a stale
+            # epoch updates nothing, so nothing is inserted).
+            shape = (tuple(values), tuple(increments), n)
+            res = self._prep.first(
+                c,
+                ("append_cte", *shape),
+                lambda: _fenced_append(*shape),
+                {**fence, **{f"{k}_{i}": v for i, r in enumerate(rows) for k, v in r.items()}},
+            )
+        else:
+            res = self._prep.first(
+                c,
+                ("append", tuple(values), tuple(increments)),
+                lambda: _fenced_update(tuple(values), tuple(increments)),
+                fence,
+            )
         if res is None:
             return AppendResult(ok=False)
         last, parent_id = int(res[0]), res[1]
         if n:
             first = last - n + 1
-            self._prep.run(
-                c,
-                "insert_events",
-                insert_events,
-                [
-                    {
-                        "run_id": req.run_id,
-                        "seq": first + i,
-                        "type": e.type,
-                        "position": e.position,
-                        "name": e.name,
-                        "attempt": e.attempt,
-                        "epoch": req.epoch,
-                        "at": now,
-                        "outcome": OUTCOME_KIND.get(e.type),
-                        "data": raw,
-                        "append_id": req.append_id,
-                    }
-                    for i, (e, raw) in enumerate(zip(evs, encoded, strict=True))
-                ],
-            )
+            if not self._d.update_from_returning:
+                for r in rows:
+                    r["seq"] += first
+                self._prep.run(c, "insert_events", insert_events, rows)
             if signal is not None:
                 self._prep.run(
                     c, "consume_signal", _consume_signal, {"id": signal[0], "seq": first}
