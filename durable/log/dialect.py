@@ -6,28 +6,85 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections import namedtuple
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Dialect", "RawTx", "cursor"]
+__all__ = ["Dialect", "RawTx", "Rows", "cursor"]
 
 
 class RawTx:
     """A pooled DBAPI connection inside a transaction that ``SqlBase`` began itself.
 
     Shaped like a SQLAlchemy ``Connection`` where the prepared statements look
-    (``.connection.driver_connection``), so that they run on either.
+    (``.connection.driver_connection``), so that they run on either; :meth:`execute` runs a
+    Core statement too (compiled on each call: for the paths that are not hot).
     """
 
-    __slots__ = ("connection", "notified")
+    __slots__ = ("connection", "dialect", "notified")
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, dialect: sa.Dialect) -> None:
         self.connection = connection
+        self.dialect = dialect
         self.notified = False
         """The transaction asked for a wake-up of other processes' workers."""
+
+    def execute(self, stmt: Any, params: list[dict[str, Any]] | None = None) -> Rows:
+        """Run a Core statement (``params``: rows of an executemany ``INSERT``)."""
+        compiled = stmt.compile(
+            dialect=self.dialect,
+            column_keys=list(params[0]) if params else None,
+            compile_kwargs={"render_postcompile": True},
+        )
+        names = compiled.positiontup if compiled.positional else None
+        cur = cursor(self)
+        if params:
+            fixed = compiled.construct_params()
+            many = [{**fixed, **p} for p in params]
+            cur.executemany(
+                compiled.string, [tuple(p[n] for n in names) for p in many] if names else many
+            )
+        else:
+            values = compiled.construct_params()
+            cur.execute(
+                compiled.string, tuple(values[n] for n in names) if names is not None else values
+            )
+        return Rows(cur)
+
+
+class Rows:
+    """The rows of a :meth:`RawTx.execute`, readable by position or column name (as
+    SQLAlchemy's result rows)."""
+
+    def __init__(self, cur: Any) -> None:
+        self._rows: list[Any] = []
+        if cur.description is not None:
+            shape = namedtuple("Row", [d[0] for d in cur.description], rename=True)  # type: ignore[misc]
+            self._rows = [shape(*r) for r in cur.fetchall()]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def all(self) -> list[Any]:
+        """Every row."""
+        return list(self._rows)
+
+    def first(self) -> Any:
+        """The first row, or ``None``."""
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or ``None``."""
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        """The first column of the only row."""
+        if len(self._rows) != 1:
+            raise LookupError(f"{len(self._rows)} rows where one was expected")
+        return self._rows[0][0]
 
 
 def cursor(conn: Connection | RawTx) -> Any:
@@ -75,7 +132,7 @@ class Dialect(abc.ABC):
     """Whether ``UPDATE ... FROM (subquery) RETURNING`` may return the subquery's columns
     (Postgres: the lease is then one statement)."""
 
-    def lock_queue(self, conn: Connection, queue: str) -> None:  # noqa: B027 - a no-op
+    def lock_queue(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op
         """Serialize lease decisions about one queue's limits among concurrent workers."""
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op by default

@@ -21,6 +21,7 @@ from durable.events import (
     SuspendData,
     encode_data,
 )
+from durable.log.dialect import RawTx
 from durable.log.projection import assignments, project
 from durable.log.schema import events, runs
 from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run, insert_events
@@ -122,7 +123,7 @@ class LeaseOps(SqlBase):
             for q, lim in (limits or {}).items()
             if (queues is None or q in queues) and (lim.concurrency or lim.rate)
         }
-        with self._write() as c:
+        with self._raw() as c:
             now = self._d.now(c)
             candidates: list[Any] = []
             if reclaim:
@@ -178,7 +179,7 @@ class LeaseOps(SqlBase):
             }
         return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
 
-    def _room(self, c: Connection, queue: str, lim: QueueLimit, now: float) -> int:
+    def _room(self, c: Connection | RawTx, queue: str, lim: QueueLimit, now: float) -> int:
         """How many more runs of ``queue`` may be taken now, over every worker (the queue's
         lock is held until the transaction ends, so the count cannot go stale)."""
         room = 1 << 30
@@ -259,7 +260,7 @@ class LeaseOps(SqlBase):
 
     def _take(
         self,
-        c: Connection,
+        c: Connection | RawTx,
         cands: list[Any],
         owner: str,
         ttl: float,
@@ -308,7 +309,7 @@ class LeaseOps(SqlBase):
         return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
 
     def _take_runnable(
-        self, c: Connection, runnable: Any, owner: str, ttl: float, now: float
+        self, c: Connection | RawTx, runnable: Any, owner: str, ttl: float, now: float
     ) -> list[tuple[str, int, bool]]:
         """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds, in one
         ``UPDATE ... FROM (select) RETURNING`` statement; fail the runs taken over once too
@@ -351,7 +352,7 @@ class LeaseOps(SqlBase):
         return taken
 
     def _lease_taken(
-        self, c: Connection, taken: list[tuple[str, int, int, bool]], owner: str, now: float
+        self, c: Connection | RawTx, taken: list[tuple[str, int, int, bool]], owner: str, now: float
     ) -> None:
         """Append ``lease_taken`` (run, epoch, seq, takeover) events, in one executemany."""
         if not taken:
@@ -378,7 +379,7 @@ class LeaseOps(SqlBase):
             ],
         )
 
-    def _fail_stalled(self, c: Connection, cand: Any, now: float) -> None:
+    def _fail_stalled(self, c: Connection | RawTx, cand: Any, now: float) -> None:
         """Fail a run that was taken over too often without progress."""
         err = ErrorInfo(
             type="RecoveryLimitExceeded",
@@ -387,7 +388,7 @@ class LeaseOps(SqlBase):
         )
         self._end(c, cand.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
 
-    def _end(self, c: Connection, run_id: str, now: float, event: NewEvent) -> Any:
+    def _end(self, c: Connection | RawTx, run_id: str, now: float, event: NewEvent) -> Any:
         """End a run outside its lease (cancel, stall limit): new epoch, one final event."""
         raw = encode_data(event.data)
         proj = project([event], [raw], now)
@@ -420,7 +421,7 @@ class LeaseOps(SqlBase):
     def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
         if not held:
             return set()
-        with self._write() as c:
+        with self._raw() as c:
             now = self._d.now(c)
             rows = c.execute(
                 sa.update(runs)

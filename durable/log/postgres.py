@@ -126,10 +126,10 @@ class PostgresDialect(Dialect):
         """Serialize schema creation and upgrades among workers starting together."""
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
 
-    def lock_queue(self, conn: Connection, queue: str) -> None:
+    def lock_queue(self, conn: Connection | RawTx, queue: str) -> None:
         """Serialize lease decisions about one queue's limits (until the transaction ends)."""
-        conn.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"durable_queue:{queue}"}
+        cursor(conn).execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"durable_queue:{queue}",)
         )
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:

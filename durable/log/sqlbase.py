@@ -171,7 +171,7 @@ class SqlBase(Store):
         with translate_errors(self._errors):
             engine = self._d.fast_engine if write else self._d.fast_read_engine
             pooled = engine.raw_connection()
-            tx = RawTx(pooled)
+            tx = RawTx(pooled, self._d.write_engine.dialect)
             try:
                 if write:
                     self._d.begin_raw(pooled.driver_connection)
