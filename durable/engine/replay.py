@@ -84,6 +84,14 @@ class Journal:
         for row in rows:
             self._add(row)
 
+    @classmethod
+    def first_lease(cls, run_id: str, last_seq: int) -> Journal:
+        """The journal of a run at its first lease: ``run_started`` and ``lease_taken``,
+        nothing to replay (known without reading it)."""
+        journal = cls(run_id, [])
+        journal.last_seq = last_seq
+        return journal
+
     def _add(self, row: JournalRow) -> None:
         if row.seq != self.last_seq + 1:
             raise CorruptJournalError(

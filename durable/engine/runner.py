@@ -54,6 +54,11 @@ def _merge(state: RunState) -> Suspend:
     return Suspend(min(wakes) if wakes else None, waiting, reason)
 
 
+FIRST_LEASE_SEQ = 2
+"""A run whose row says ``last_seq`` 2 has ``run_started`` and its first ``lease_taken``
+and nothing else: its journal need not be read."""
+
+
 class Runner:
     """Executes one leased run on the worker's event loop."""
 
@@ -159,8 +164,11 @@ class Runner:
             self.s, row, self.lease.epoch, placeholder, wf, clock_offset=self.clock_offset
         )
         try:
-            rows = await asyncio.to_thread(self.s.store.read_journal, row.id)
-            journal = Journal(row.id, rows)
+            if row.last_seq <= FIRST_LEASE_SEQ:
+                journal = Journal.first_lease(row.id, row.last_seq)
+            else:
+                rows = await asyncio.to_thread(self.s.store.read_journal, row.id)
+                journal = Journal(row.id, rows)
             args, kwargs = wf.signature.decode_args(row.input)
         except (CorruptJournalError, msgspec.ValidationError) as exc:
             await self._fail_with(

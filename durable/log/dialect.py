@@ -29,8 +29,8 @@ class RawTx:
     def __init__(self, connection: Any, dialect: sa.Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
-        self.notified = False
-        """The transaction asked for a wake-up of other processes' workers."""
+        self.notified: set[str] = set()
+        """The queues this transaction asked to wake other processes' workers for."""
 
     def execute(self, stmt: Any, params: list[dict[str, Any]] | None = None) -> Rows:
         """Run a Core statement (``params``: rows of an executemany ``INSERT``)."""

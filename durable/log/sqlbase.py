@@ -145,17 +145,17 @@ class SqlBase(Store):
                 try:
                     yield conn
                 finally:
-                    notified = bool(conn.info.pop(_NOTIFIED, False))
+                    notified = bool(conn.info.pop(_NOTIFIED, None))
             if notified:
                 self._d.committed(True)
 
     def _notify(self, c: Connection | RawTx, queue: str) -> None:
-        """Wake other processes' idle workers once this transaction commits."""
-        self._d.notify(c, queue)
-        if isinstance(c, RawTx):
-            c.notified = True
-        else:
-            c.info[_NOTIFIED] = True
+        """Wake other processes' idle workers once this transaction commits (once per
+        transaction and queue)."""
+        sent: set[str] = c.notified if isinstance(c, RawTx) else c.info.setdefault(_NOTIFIED, set())
+        if queue not in sent:
+            sent.add(queue)
+            self._d.notify(c, queue)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
