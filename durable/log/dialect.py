@@ -128,6 +128,11 @@ class Dialect(abc.ABC):
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
 
+    probe_before_lease = True
+    """Look for a due run in a read before taking the write lock to lease one (SQLite: idle
+    workers never contend for its one write lock; Postgres leases with ``SKIP LOCKED`` and
+    saves the round trip)."""
+
     update_from_returning = False
     """Whether ``UPDATE ... FROM (subquery) RETURNING`` may return the subquery's columns
     (Postgres: the lease is then one statement)."""

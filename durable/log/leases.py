@@ -25,7 +25,7 @@ from durable.log.dialect import RawTx
 from durable.log.projection import assignments, project
 from durable.log.schema import events, runs
 from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run, insert_events
-from durable.log.store import AppendRequest, Lease, QueueLimit
+from durable.log.store import AppendRequest, Lease, QueueLimit, RunRow
 
 T = EventType
 
@@ -40,6 +40,8 @@ _CANDIDATE = (
 )
 """What the lease needs to know of a candidate run before taking it."""
 
+
+_BYTES = sa.LargeBinary()
 
 _LEASE_ENDS = [
     T.RUN_COMPLETED.value,
@@ -111,7 +113,7 @@ class LeaseOps(SqlBase):
     ) -> list[Lease]:
         if limit <= 0 or not workflows:
             return []
-        if not reclaim:
+        if not reclaim and self._d.probe_before_lease:
             # Look before taking the write lock: idle workers then never contend for it.
             with self._raw(write=False) as c:
                 key, build, params = self._runnable(workflows, queues)
@@ -125,6 +127,7 @@ class LeaseOps(SqlBase):
         }
         with self._raw() as c:
             now = self._d.now(c)
+            rows: dict[str, RunRow] = {}
             candidates: list[Any] = []
             if reclaim:
                 candidates += [
@@ -139,7 +142,7 @@ class LeaseOps(SqlBase):
                 q = self._runnable(workflows, free_queues, exclude=list(limited))
                 q[2].update(now=now, lim=limit)
                 if one_statement:
-                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                    leased_now += self._take_runnable(c, q, owner, ttl, now, rows)
                 else:
                     candidates += [_Cand(*r) for r in self._prep.all(c, *q) if r[0] not in taken]
                     candidates = candidates[:limit]
@@ -152,7 +155,7 @@ class LeaseOps(SqlBase):
                 q = self._runnable(workflows, [name])
                 q[2].update(now=now, lim=room)
                 if one_statement:
-                    leased_now += self._take_runnable(c, q, owner, ttl, now)
+                    leased_now += self._take_runnable(c, q, owner, ttl, now, rows)
                     continue
                 taken = {r.id for r in candidates}
                 candidates += [_Cand(*r) for r in self._prep.all(c, *q) if r[0] not in taken][:room]
@@ -167,16 +170,19 @@ class LeaseOps(SqlBase):
             )
             if not leased:
                 return []
-            ids = [x[0] for x in leased]
-            rows = {
-                r[0]: _run(r)
-                for r in self._prep.all(
-                    c,
-                    ("select_runs", len(ids)),
-                    lambda: sa.select(*_RUN_COLUMNS).where(runs.c.id.in_(_binds("r", len(ids)))),
-                    _named("r", ids),
+            ids = [x[0] for x in leased if x[0] not in rows]
+            if ids:
+                rows.update(
+                    (r[0], _run(r))
+                    for r in self._prep.all(
+                        c,
+                        ("select_runs", len(ids)),
+                        lambda: sa.select(*_RUN_COLUMNS).where(
+                            runs.c.id.in_(_binds("r", len(ids)))
+                        ),
+                        _named("r", ids),
+                    )
                 )
-            }
         return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]
 
     def _room(self, c: Connection | RawTx, queue: str, lim: QueueLimit, now: float) -> int:
@@ -309,16 +315,23 @@ class LeaseOps(SqlBase):
         return [(rid, epoch, _is_takeover(seen[rid], reclaim)) for rid, epoch, _ in taken]
 
     def _take_runnable(
-        self, c: Connection | RawTx, runnable: Any, owner: str, ttl: float, now: float
+        self,
+        c: Connection | RawTx,
+        runnable: Any,
+        owner: str,
+        ttl: float,
+        now: float,
+        rows_out: dict[str, RunRow],
     ) -> list[tuple[str, int, bool]]:
-        """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds, in one
-        ``UPDATE ... FROM (select) RETURNING`` statement; fail the runs taken over once too
-        often; append the ``lease_taken`` events."""
+        """Lease what ``runnable`` (a ``FOR UPDATE SKIP LOCKED`` select) finds and append the
+        ``lease_taken`` events, in one statement (Postgres: ``WITH t AS (UPDATE ... FROM
+        (select) RETURNING *), ins AS (INSERT INTO events SELECT FROM t) SELECT FROM t``);
+        the leased rows go into ``rows_out``. Fail the runs taken over once too often."""
         key, build_runnable, params = runnable
 
         def build() -> Any:
             cand = build_runnable().subquery("cand")
-            return (
+            took = (
                 sa.update(runs)
                 .where(runs.c.id == cand.c.id)
                 .values(
@@ -327,28 +340,50 @@ class LeaseOps(SqlBase):
                     ),
                     **_lease_values(),
                 )
-                .returning(
-                    runs.c.id, runs.c.lease_epoch, runs.c.last_seq, runs.c.stalls, cand.c.status
-                )
+                .returning(*_RUN_COLUMNS, cand.c.status.label("old_status"))
+                .cte("t")
             )
+            data = sa.case(
+                (took.c.old_status == "running", sa.bindparam("data_takeover", type_=_BYTES)),
+                else_=sa.bindparam("data_fresh", type_=_BYTES),
+            )
+            marks = sa.select(
+                took.c.id,
+                took.c.last_seq,
+                sa.literal_column(f"'{T.LEASE_TAKEN.value}'"),
+                took.c.lease_epoch,
+                sa.bindparam("now"),
+                data,
+            )
+            ins = (
+                events.insert()
+                .from_select(["run_id", "seq", "type", "epoch", "at", "data"], marks)
+                .cte("ins")
+            )
+            cols = [took.c[col.name] for col in _RUN_COLUMNS]
+            return sa.select(*cols, took.c.old_status).add_cte(ins)
 
-        params = {**params, "owner": owner, "expires": now + ttl}
-        rows = self._prep.all(c, ("take_runnable", key), build, params)
+        params = {
+            **params,
+            "owner": owner,
+            "expires": now + ttl,
+            "data_takeover": encode_data(MarkData(owner=owner, takeover=True)),
+            "data_fresh": encode_data(MarkData(owner=owner, takeover=False)),
+        }
+        found = self._prep.all(c, ("take_runnable", key), build, params)
         taken: list[tuple[str, int, bool]] = []
-        for rid, epoch, _seq, stalls, old_status in rows:
-            takeover = old_status == "running"
-            if takeover and stalls > self.max_stalls:
-                continue  # failed below, after its lease_taken
-            taken.append((str(rid), int(epoch), takeover))
-        self._lease_taken(c, [(r[0], r[1], r[2], r[4] == "running") for r in rows], owner, now)
-        for rid, _epoch, _seq, stalls, old_status in rows:
-            if old_status == "running" and stalls > self.max_stalls:
+        for r in found:
+            row, takeover = _run(r[:-1]), r[-1] == "running"
+            if takeover and row.stalls > self.max_stalls:
                 err = ErrorInfo(
                     type="RecoveryLimitExceeded",
-                    message=f"the run's lease expired {stalls} times without progress",
+                    message=f"the run's lease expired {row.stalls} times without progress",
                     module="durable",
                 )
-                self._end(c, rid, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+                self._end(c, row.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+                continue
+            rows_out[row.id] = row
+            taken.append((row.id, row.lease_epoch, takeover))
         return taken
 
     def _lease_taken(

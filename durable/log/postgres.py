@@ -44,6 +44,7 @@ class PostgresDialect(Dialect):
     """Engines and SQL that differ on Postgres."""
 
     update_from_returning = True
+    probe_before_lease = False
 
     def __init__(
         self,
