@@ -33,7 +33,7 @@ class Settings:
     """Untimed commits per repetition, before the timed ones (raw)."""
     raw_clients: int = 8
     """Client threads of the ``raw8`` reference, each with its own connection."""
-    w2_runs: int = 500
+    w2_runs: int = 2000
     """Runs of the 10-step workflow per repetition (W2), drained by worker processes."""
     w2_warmup: int = 8
     """Untimed runs per W2 repetition, drained before the timed ones."""

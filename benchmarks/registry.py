@@ -106,6 +106,20 @@ W1 = Workload(
 )
 
 
+W1_RELAXED = Workload(
+    key="w1-relaxed",
+    title='W1 with App(synchronous="NORMAL"): the opt-in that may lose the last commits on a '
+    "crash of the OS (SQLite) or of the server (Postgres); vs raw at full durability",
+    unit="step",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w1_latency:durable_w1_relaxed",
+            "postgres": "benchmarks.w1_latency:durable_w1_relaxed",
+        }
+    },
+)
+
 W1_TRACED = Workload(
     key="w1-traced",
     title="W1 with tracing on (SDK provider, batch processor, dropping exporter): vs w1",
@@ -323,6 +337,7 @@ WORKLOADS: dict[str, Workload] = {
         RAW,
         RAW8,
         W1,
+        W1_RELAXED,
         W1_TRACED,
         _w2(1),
         _w2(2),

@@ -18,14 +18,14 @@ from benchmarks.model import Measurement, Settings
 from benchmarks.timing import Timer, percentiles_us
 
 
-def durable_w1(settings: Settings, backend: str) -> Measurement:
+def durable_w1(settings: Settings, backend: str, synchronous: str = "FULL") -> Measurement:
     """Time ``settings.runs`` sequential runs of the W1 workflow on a fresh log (a new
     SQLite file, or a new Postgres schema)."""
     import durable
 
     steps = settings.steps
     with fresh_log(settings, backend, "w1") as url:
-        app = durable.App("bench-w1", database=url)
+        app = durable.App("bench-w1", database=url, synchronous=synchronous)
 
         # Registered by call rather than as decorators: ``app.step(name=...)`` is typed as
         # returning an untyped decorator, which ``mypy --strict`` refuses on a function.
@@ -71,6 +71,14 @@ def durable_w1(settings: Settings, backend: str) -> Measurement:
         cpu_seconds=timer.cpu_seconds,
         extra={**percentiles_us(latencies, "run"), **percentiles_us(start_latencies, "start")},
     )
+
+
+def durable_w1_relaxed(settings: Settings, backend: str) -> Measurement:
+    """W1 with the documented opt-in for weaker durability, ``App(synchronous="NORMAL")``:
+    SQLite ``synchronous=NORMAL`` (WAL: the last commits may be lost on a power cut or OS
+    crash, never on a process crash), Postgres ``synchronous_commit=off`` (up to about
+    3 x ``wal_writer_delay`` of commits may be lost on a server crash)."""
+    return durable_w1(settings, backend, synchronous="NORMAL")
 
 
 def _check(result: object, expected: dict[str, int]) -> None:
