@@ -283,12 +283,6 @@ class Client(AdminOps):
             )
             for i, a in enumerate(items)
         ]
-        if ids is not None:
-            for row in self._store.get_runs(ids):
-                if row.workflow != name:
-                    raise IdConflictError(
-                        f"run id {row.id!r} is taken by a run of workflow {row.workflow!r}"
-                    )
         created = self._store.create_runs(new)
         for run in new:
             if run.id in created:

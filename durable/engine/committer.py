@@ -20,11 +20,12 @@ company, so that a fast step's start and outcome share one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 
 from durable.errors import StoreError
 from durable.log.store import AppendRequest, AppendResult, Store
@@ -52,6 +53,8 @@ class Committer:
         self._writing = False
         """A batch is being written (by the thread or by a caller): the next one waits."""
         self._stopping = False
+        self._exited = False
+        """The thread has stopped: ``write`` writes its own append, ``submit`` refuses."""
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._started = False
         self.batches = 0
@@ -76,6 +79,9 @@ class Committer:
         """
         fut: Future[AppendResult] = Future()
         with self._cv:
+            if self._exited:
+                fut.set_result(AppendResult(ok=False, error=StoreError("the worker stopped")))
+                return fut
             self._pending.append((req, fut, waited))
             self._cv.notify_all()
         return fut
@@ -90,6 +96,8 @@ class Committer:
         fut: Future[AppendResult] = Future()
         with self._cv:
             self._pending.append((req, fut, True))
+            while self._writing and self._exited:
+                self._cv.wait()  # no thread to hand over to any more: write it ourselves
             if self._writing or not self._started:
                 self._cv.notify_all()
                 batch = None
@@ -119,12 +127,24 @@ class Committer:
     def _write_batch(self, batch: list[_Item]) -> None:
         try:
             self._write([(r, f) for r, f, _ in batch])
+        except BaseException as exc:
+            for _, fut, _ in batch:  # nobody waits forever on a batch that broke
+                _resolve(fut, AppendResult(ok=False, error=exc))
+            raise
         finally:
             with self._cv:
                 self._writing = False
                 self._cv.notify_all()
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            with self._cv:
+                self._exited = True
+                self._cv.notify_all()
+
+    def _serve(self) -> None:
         while True:
             with self._cv:
                 while not self._pending or self._writing:
@@ -142,18 +162,25 @@ class Committer:
                     if not self._pending or self._writing:
                         continue  # a caller took them
                 batch = self._take()
-            self._write_batch(batch)
+            try:
+                self._write_batch(batch)
+            except Exception:  # a bug: keep serving the other runs' appends
+                log.exception("writing a batch of appends failed")
 
     def forget(self, run_id: str, epoch: int) -> None:
         """The run's executor is done with this epoch (called when a runner ends)."""
         self._broken.discard((run_id, epoch))
 
     def _write(self, batch: list[tuple[AppendRequest, Future[AppendResult]]]) -> None:
-        dead = [(r, f) for r, f in batch if (r.run_id, r.epoch) in self._broken]
-        for _, fut in dead:
-            if not fut.done():  # cancelled when its awaiting task was (runner aborted)
-                fut.set_result(AppendResult(ok=False, error=StoreError("an earlier append failed")))
-        batch = [(r, f) for r, f in batch if (r.run_id, r.epoch) not in self._broken]
+        live: list[tuple[AppendRequest, Future[AppendResult]]] = []
+        for item in batch:  # one pass: forget() may run meanwhile
+            if (item[0].run_id, item[0].epoch) in self._broken:
+                _resolve(
+                    item[1], AppendResult(ok=False, error=StoreError("an earlier append failed"))
+                )
+            else:
+                live.append(item)
+        batch = live
         if not batch:
             return
         reqs = [r for r, _ in batch]
@@ -185,8 +212,7 @@ class Committer:
             if res.error is not None or not res.ok:
                 self._broken.add((req.run_id, req.epoch))
         for (_, fut), res in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(res)
+            _resolve(fut, res)
 
     def _retry(self, reqs: list[AppendRequest]) -> list[AppendResult]:
         for r in reqs:
@@ -195,3 +221,11 @@ class Committer:
             return self._store.append(reqs)
         except Exception as exc:
             return [AppendResult(ok=False, error=exc) for _ in reqs]
+
+
+def _resolve(fut: Future[AppendResult], res: AppendResult) -> None:
+    """Set ``fut``'s result unless it is done or cancelled meanwhile (its awaiting task was
+    cancelled: a runner aborted)."""
+    with contextlib.suppress(InvalidStateError):
+        if not fut.done():
+            fut.set_result(res)

@@ -330,6 +330,9 @@ class Worker:
                 runner.abort("worker stopping")
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        # Write what the runs appended before handing their leases back: released under a
+        # new epoch first, their last outcomes would be refused and those steps run again.
+        await asyncio.to_thread(self.committer.stop)
         with self._held_lock:
             held = dict(self._held)
             self._held.clear()
@@ -339,7 +342,6 @@ class Worker:
                 await asyncio.to_thread(self.store.release, held)
             except Exception:
                 log.exception("could not hand leases back; they will expire")
-        await asyncio.to_thread(self.committer.stop)
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
 

@@ -128,6 +128,17 @@ class Dialect(abc.ABC):
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
 
+    ping_idle_after: float | None = None
+    """Seconds after which an idle pooled connection is pinged before use (a server that
+    restarts may have dropped it); ``None``: never (SQLite)."""
+
+    def is_broken(self, dbapi_conn: Any) -> bool:
+        """Whether a DBAPI connection lost its server after an error."""
+        return False
+
+    serialized_writes = True
+    """Write transactions never overlap (SQLite's one write lock, taken at BEGIN)."""
+
     probe_before_lease = True
     """Look for a due run in a read before taking the write lock to lease one (SQLite: idle
     workers never contend for its one write lock; Postgres leases with ``SKIP LOCKED`` and

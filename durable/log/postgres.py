@@ -45,6 +45,11 @@ class PostgresDialect(Dialect):
 
     update_from_returning = True
     probe_before_lease = False
+    serialized_writes = False
+    ping_idle_after = 1.0
+
+    def is_broken(self, dbapi_conn: Any) -> bool:
+        return bool(getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False))
 
     def __init__(
         self,
@@ -107,17 +112,17 @@ class PostgresDialect(Dialect):
         self._fast_read.dispose()
 
     def now(self, conn: Connection | RawTx) -> float:
-        """The server's clock: read from the server every ``CLOCK_RESYNC`` seconds (the
-        round trip's midpoint taken as the server's instant), and followed in between on
-        this machine's monotonic clock, so that most transactions make no extra trip."""
+        """The server's clock: read from the server every ``CLOCK_RESYNC`` seconds and
+        followed on this machine's monotonic clock in between, so that most transactions
+        make no extra round trip. The estimate errs ahead, by at most the read's round trip,
+        never behind (behind, a lease written from it would end early)."""
         mono = time.monotonic()
         if mono - self._clock_synced >= CLOCK_RESYNC:
             cur = cursor(conn)
             cur.execute("SELECT extract(epoch from clock_timestamp())::float8")
             server = float(cur.fetchone()[0])
-            after = time.monotonic()
-            self._clock_offset = server - (mono + after) / 2
-            self._clock_synced = mono = after
+            self._clock_offset = server - mono
+            self._clock_synced = mono
         return mono + self._clock_offset
 
     def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:

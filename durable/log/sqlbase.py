@@ -8,6 +8,7 @@ writes with: a run's insert (create, fork, a child started by an append) and a p
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -29,6 +30,9 @@ T = EventType
 _RUN_COLUMNS = [runs.c[f] for f in RunRow.__slots__]
 _EVENT_COLUMNS = [events.c[f] for f in JournalRow.__slots__]
 _TERMINAL = list(TERMINAL_STATUSES)
+_USED = "durable_used"
+"""Key in a pooled connection's ``info``: when a transaction last ended on it (monotonic)."""
+
 _NOTIFIED = "durable_notified"
 """Key in a pooled connection's ``info``: its transaction asked for a wake-up."""
 
@@ -170,28 +174,48 @@ class SqlBase(Store):
         failed is discarded rather than pooled again."""
         with translate_errors(self._errors):
             engine = self._d.fast_engine if write else self._d.fast_read_engine
-            pooled = engine.raw_connection()
+            pooled = self._checkout(engine)
             tx = RawTx(pooled, self._d.write_engine.dialect)
             try:
                 if write:
                     self._d.begin_raw(pooled.driver_connection)
                 yield tx
                 pooled.commit()
-            except BaseException as exc:
+                pooled.info[_USED] = time.monotonic()
+            except BaseException:
                 try:
                     pooled.rollback()
                 except Exception:
                     pooled.invalidate()
-                else:
-                    if isinstance(exc, self._errors.error) and not isinstance(
-                        exc, self._errors.integrity
-                    ):
-                        pooled.invalidate()
+                if self._d.is_broken(pooled.driver_connection):
+                    # The server went away (a restart, a failover): every idle connection of
+                    # this pool is as dead; start afresh rather than fail on each in turn.
+                    pooled.invalidate()
+                    engine.dispose()
                 raise
             finally:
                 pooled.close()
             if tx.notified:
                 self._d.committed(True)
+
+    def _checkout(self, engine: sa.Engine) -> Any:
+        """A pooled DBAPI connection; one idle for longer than the dialect's
+        ``ping_idle_after`` is checked first (a busy one is not: no round trip on the hot
+        path), and replaced, with its idle pool-mates, if the server dropped it."""
+        pooled = engine.raw_connection()
+        after = self._d.ping_idle_after
+        if after is None or time.monotonic() - pooled.info.get(_USED, 0.0) < after:
+            return pooled
+        try:
+            dbapi: Any = pooled.driver_connection
+            dbapi.cursor().execute("SELECT 1")
+            pooled.rollback()
+            return pooled
+        except Exception:
+            pooled.invalidate()
+            pooled.close()
+            engine.dispose()
+            return engine.raw_connection()
 
     def _insert_run(self, c: Connection | RawTx, run: NewRun, now: float) -> bool:
         """Insert a run and its ``run_started`` (seq 1); False if the id exists."""

@@ -168,7 +168,7 @@ class SqliteDialect(Dialect):
 
     def committed(self, notified: bool) -> None:
         if notified and self._wake_dir is not None:
-            wake_all(self._wake_dir)
+            wake_all(self._wake_dir)  # never raises
 
     def listen(self, on_notify: Callable[[str], None]) -> FifoListener | None:
         """A FIFO that other processes' commits write wake-ups into (none in memory)."""

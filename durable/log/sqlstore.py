@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from durable.errors import StoreError
+from durable.errors import IdConflictError, StoreError
 from durable.events import OUTCOME_KIND, EventType, NewEvent, SignalData, encode_data
 from durable.log.backlog import BacklogOps
 from durable.log.client_ops import ClientOps
@@ -98,10 +98,23 @@ def _fenced_append(values: tuple[str, ...], increments: tuple[str, ...], n: int)
 _EVENT_INSERT_COLUMNS = tuple(c.name for c in events.c)
 
 
+def _lock_run() -> Any:
+    """Lock a run's row until the transaction ends (binds ``id``)."""
+    return sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id")).with_for_update()
+
+
 def _appended() -> Any:
-    """The last seq an append wrote, if it did (binds ``run_id``, ``append_id``)."""
-    return sa.select(sa.func.max(events.c.seq)).where(
+    """The last and first seqs an append wrote, if it did (binds ``run_id``, ``append_id``)."""
+    return sa.select(sa.func.max(events.c.seq), sa.func.min(events.c.seq)).where(
         events.c.run_id == sa.bindparam("run_id"), events.c.append_id == sa.bindparam("append_id")
+    )
+
+
+def _consumed_signal() -> Any:
+    """The signal an append consumed: the one marked with its first seq (binds ``run_id``,
+    ``seq``)."""
+    return sa.select(signals.c.id, signals.c.payload).where(
+        signals.c.run_id == sa.bindparam("run_id"), signals.c.consumed_seq == sa.bindparam("seq")
     )
 
 
@@ -152,8 +165,19 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
     def create_runs(self, new: Sequence[NewRun]) -> set[str]:
         if not new:
             return set()
+        ordered = sorted(new, key=lambda r: r.id)  # one lock order for concurrent batches
         with self._raw() as c:
-            created = self._insert_runs(c, new, self._d.now(c))
+            created = self._insert_runs(c, ordered, self._d.now(c))
+            taken = [r for r in ordered if r.id not in created]
+            for i in range(0, len(taken), 256):
+                chunk = {r.id: r.workflow for r in taken[i : i + 256]}
+                for rid, workflow in c.execute(
+                    sa.select(runs.c.id, runs.c.workflow).where(runs.c.id.in_(list(chunk)))
+                ):
+                    if workflow != chunk[rid]:  # raised inside: nothing is written
+                        raise IdConflictError(
+                            f"run id {rid!r} is taken by a run of workflow {workflow!r}"
+                        )
             if created:
                 self._notify(c, "")
         return created
@@ -209,6 +233,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
         out: list[AppendResult] = []
         failed: set[str] = set()
         for r in requests:
+            r.retried = True  # the batch may have committed with its answer lost
             if r.run_id in failed:  # never write past a failed append of the same run
                 out.append(AppendResult(ok=False, error=StoreError("an earlier append failed")))
                 continue
@@ -228,9 +253,19 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
             row = self._prep.first(
                 c, "appended", _appended, {"run_id": req.run_id, "append_id": req.append_id}
             )
-            done = row[0] if row is not None else None
-            if done is not None:  # the first try committed; only its answer was lost
-                return AppendResult(ok=True, last_seq=int(done))
+            if row is not None and row[0] is not None:
+                # The first try committed; only its answer was lost. A signal it consumed is
+                # the one marked with the append's first seq.
+                got = None
+                if req.consume_signal is not None:
+                    sig = self._prep.first(
+                        c,
+                        "consumed_signal",
+                        _consumed_signal,
+                        {"run_id": req.run_id, "seq": row[1]},
+                    )
+                    got = (int(sig[0]), sig[1]) if sig is not None else None
+                return AppendResult(ok=True, last_seq=int(row[0]), signal=got)
         evs = list(req.events)
         signal: tuple[int, bytes | None] | None = None
         if req.consume_signal is not None:
@@ -255,6 +290,12 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
         n = len(evs)
         values = proj.values
         if proj.releases:
+            if not self._d.serialized_writes:
+                # Lock the run's row before reading what it waits for: a child's end or a
+                # signal that commits after the reads below then waits for this transaction
+                # and wakes the run it finds sleeping (``_wake_parent``, ``send_signal``);
+                # one that committed before is seen by them (each statement reads afresh).
+                self._prep.run(c, "lock_run", _lock_run, {"id": req.run_id})
             due = self._due_on_suspend(c, req, proj.waiting_for, proj.wake_at, now)
             values["due_at"] = due
             if due is not None and due <= now:

@@ -228,7 +228,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def create_runs(self, new: Sequence[NewRun]) -> set[str]:
         """Insert many runs and their ``run_started`` events in one transaction, skipping
-        ids that exist (idempotency on the primary key, as :meth:`create_run`).
+        ids that exist with the same workflow (idempotency on the primary key, as
+        :meth:`create_run`); an id held by a run of another workflow raises
+        ``IdConflictError`` and nothing is written.
 
         Returns the ids that were created.
         """

@@ -115,3 +115,34 @@ def test_appends_made_while_a_batch_is_in_flight_go_together_in_the_next(store: 
     assert len(rec.calls) == 2
     for rid in ids:
         assert [e.type for e in store.read_journal(rid)][-1] == T.STEP_STARTED
+
+
+def test_after_stop_a_waiting_append_is_written_and_a_queued_one_refused(store: Store) -> None:
+    epochs = _leased(store, ["r"])
+    committer = Committer(store)
+    committer.start()
+    committer.stop()
+    # No thread any more: a waiting caller writes its own append; nobody would write a
+    # queued one, so it is refused at once instead of never resolving.
+    assert committer.write(AppendRequest("r", epochs["r"], [_started(1)])).ok
+    late = committer.submit(AppendRequest("r", epochs["r"], [_completed(1)]), waited=False)
+    res = late.result(timeout=1)
+    assert not res.ok and res.error is not None
+    assert [e.type for e in store.read_journal("r")][-1] == T.STEP_STARTED
+
+
+def test_a_cancelled_future_does_not_stop_the_committer(store: Store) -> None:
+    epochs = _leased(store, ["a", "b"])
+    rec = Recording(store)
+    committer = Committer(rec)  # type: ignore[arg-type]
+    rec.hold = threading.Event()
+    committer.start()
+    try:
+        first = committer.submit(AppendRequest("a", epochs["a"], [_started(1)]))
+        assert rec.entered.wait(5)
+        first.cancel()  # its awaiting task was cancelled while the batch was in flight
+        rec.hold.set()
+        nxt = committer.submit(AppendRequest("b", epochs["b"], [_started(1)]))
+        assert nxt.result(timeout=5).ok
+    finally:
+        committer.stop()

@@ -211,7 +211,10 @@ def test_concurrent_create_run_creates_exactly_once(store: Store) -> None:
 def test_create_runs_writes_each_run_like_create_run_and_skips_taken_ids(store: Store) -> None:
     first, _ = store.create_run(new_run("taken"))
     ids = [f"m{i}" for i in range(300)]  # more than one multi-row chunk
-    created = store.create_runs([new_run("taken", workflow="other"), *map(new_run, ids)])
+    with pytest.raises(IdConflictError):  # taken by a run of another workflow: nothing written
+        store.create_runs([new_run("fresh"), new_run("taken", workflow="other")])
+    assert store.get_run("fresh") is None
+    created = store.create_runs([new_run("taken"), *map(new_run, ids)])
     assert created == set(ids)
     assert store.get_run("taken") == first  # untouched
     for rid in (ids[0], ids[137], ids[-1]):
@@ -756,6 +759,24 @@ def test_a_stale_append_consumes_no_signal(store: Store) -> None:
     res = append1(store, AppendRequest("r1", new.epoch, [], consume_signal=("go", 1)))
     assert res.ok and res.signal is not None and res.signal[1] == enc(1)
     assert_row_is_fold(store, "r1")
+
+
+def test_a_retried_append_that_had_committed_reports_the_signal_it_consumed(
+    store: Store,
+) -> None:
+    """An append consuming a signal commits but its answer is lost; the committer's retry
+    (``retried=True``, same ``append_id``) must learn which signal it consumed, not None."""
+    store.create_run(new_run("r1"))
+    store.send_signal("r1", "go", enc("payload"))
+    ls = take(store, "r1")
+    req = AppendRequest("r1", ls.epoch, [step_started(1)], consume_signal=("go", 2))
+    first = append1(store, req)
+    assert first.ok and first.signal is not None
+    req.retried = True
+    again = append1(store, req)
+    assert again.ok and again.last_seq == first.last_seq
+    assert again.signal == first.signal
+    assert [e.type for e in store.read_journal("r1")].count(T.SIGNAL_RECEIVED) == 1
 
 
 def test_send_signal_to_an_unknown_run(store: Store) -> None:
