@@ -25,6 +25,7 @@ from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
 from durable.retention import Retention, RetentionPolicy
 from durable.telemetry import Backlog, Telemetry
+from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -362,7 +363,13 @@ class App:
                         )
                     )
                 except Exception:
-                    log.exception("listener %r for %s raised", fn, event)
+                    log.exception(
+                        "listener %r for %s of run %s raised",
+                        fn,
+                        event,
+                        row.id,
+                        extra=fields(row.id, row.workflow, worker_id=worker_id),
+                    )
 
         return notify
 

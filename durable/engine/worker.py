@@ -26,6 +26,7 @@ from durable.engine.runner import Runner
 from durable.engine.runtime import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
 from durable.telemetry import Telemetry
+from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -363,7 +364,13 @@ class Worker:
                         del self._held[rid]
                     else:
                         continue
-                log.warning("lease of run %s lost", rid)
+                runner = self._runners.get(rid)
+                extra = (
+                    runner.obs.log_fields()
+                    if runner is not None
+                    else fields(rid, None, worker_id=self.worker_id)
+                )
+                log.warning("lease of run %s lost", rid, extra=extra)
                 self.abort_run(rid, "lease lost")
 
     # -- housekeeping --------------------------------------------------------------------
@@ -389,4 +396,9 @@ class Worker:
             try:
                 self._listener(event, row, details)
             except Exception:
-                log.exception("a worker event listener raised")
+                log.exception(
+                    "a worker event listener raised (%s of run %s)",
+                    event.value,
+                    row.id,
+                    extra=fields(row.id, row.workflow, worker_id=self.worker_id),
+                )
