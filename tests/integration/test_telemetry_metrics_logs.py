@@ -61,6 +61,7 @@ def test_run_and_step_metrics(
             client.start(failing).result(timeout=20)
     handle = client.start(never)
     client.cancel(handle.id)
+    client.cancel(handle.id)  # already cancelled: not counted again
     assert total(otel, "durable.runs.started", **{wf: ok_name}) == 1
     assert total(otel, "durable.runs.completed", **{wf: ok_name}) == 1
     assert total(otel, "durable.runs.failed", **{wf: bad_name}) == 1
