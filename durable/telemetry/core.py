@@ -9,17 +9,20 @@ Everything goes through the *global* providers of the OpenTelemetry API: durable
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind
 
-from durable.log.store import RunRow
 from durable.telemetry import names as n
 from durable.telemetry import propagation
 from durable.telemetry.gauges import QueueGauges, Source
 from durable.telemetry.metrics import Metrics
 from durable.telemetry.run import RunTelemetry
+
+if TYPE_CHECKING:  # the log's row type only: telemetry sits below the log
+    from durable.log.store import RunRow
 
 __all__ = ["Telemetry", "tracing_enabled"]
 
