@@ -225,3 +225,63 @@ def test_a_lost_lease_is_logged_with_the_run_fields(
     worker._heartbeats()
     rec = _carries_run(caplog.records, "lease of run lost-run lost", "lost-run")
     assert rec.durable_worker_id == "w-hb"  # type: ignore[attr-defined]
+
+
+def test_metrics_enabled_only_with_a_provider_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import metrics
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from durable.telemetry import metrics_enabled
+
+    for provider, on in [
+        (_ProxyMeterProvider(), False),
+        (NoOpMeterProvider(), False),
+        (MeterProvider(), True),
+    ]:
+        monkeypatch.setattr(metrics, "get_meter_provider", lambda p=provider: p)
+        assert metrics_enabled() is on, provider
+
+
+def test_nothing_is_done_per_step_when_telemetry_is_off(
+    app: durable.App, client: durable.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import durable.telemetry.core as core
+    import durable.telemetry.run as run
+
+    made: list[str] = []
+
+    class Counted(run.StepTelemetry):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            made.append(args[1])
+            super().__init__(*args)
+
+    monkeypatch.setattr(run, "StepTelemetry", Counted)
+    monkeypatch.setattr(core, "tracing_enabled", lambda: False)
+
+    @app.step(name="unobserved_step")
+    def unobserved_step() -> int:
+        return 1
+
+    @app.workflow(name="unobserved")
+    def unobserved() -> int:
+        return unobserved_step() + unobserved_step()
+
+    step_log = logging.getLogger("durable.engine.step")
+    level = step_log.level
+    step_log.setLevel(logging.WARNING)
+    try:
+        monkeypatch.setattr(core, "metrics_enabled", lambda: False)
+        with app.worker():
+            assert client.start(unobserved).result(timeout=20) == 2
+        assert made == []
+        # Metrics on: each live step is observed (its duration recorded).
+        monkeypatch.setattr(core, "metrics_enabled", lambda: True)
+        with app.worker():
+            assert client.start(unobserved).result(timeout=20) == 2
+        assert made == ["unobserved_step", "unobserved_step"]
+    finally:
+        step_log.setLevel(level)
