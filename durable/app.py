@@ -131,6 +131,8 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self._create_log = True
+        """Whether opening the log may create it (the CLI's read-only commands clear it)."""
         self.telemetry = Telemetry()
         """Spans, metrics and log records, through the global OpenTelemetry providers."""
         self._gauge_users = 0
@@ -152,6 +154,7 @@ class App:
                     max_stalls=self.max_stalls,
                     pool_size=self.pool_size,
                     lease_timeout=self.lease_timeout,
+                    create=self._create_log,
                 )
             return self._store
 

@@ -160,10 +160,11 @@ class Client(AdminOps):
         _codec: Codec | None = None,
         _hub: LocalHub | None = None,
         _telemetry: Telemetry | None = None,
+        _create: bool = True,
     ) -> None:
         if _store is None:
             url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
-            _store = open_store(url)
+            _store = open_store(url, create=_create)
             self._owns_store = True
         else:
             self._owns_store = False
