@@ -26,7 +26,7 @@ from durable.engine.runner import Runner
 from durable.engine.runtime import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
 from durable.telemetry import Telemetry
-from durable.telemetry.logs import fields
+from durable.telemetry.logs import batch_fields, fields
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -339,7 +339,11 @@ class Worker:
             try:
                 await asyncio.to_thread(self.store.release, held)
             except Exception:
-                log.exception("could not hand leases back; they will expire")
+                log.exception(
+                    "could not hand leases back (runs %s); they will expire",
+                    ", ".join(held),
+                    extra=batch_fields(list(held), worker_id=self.worker_id),
+                )
         await asyncio.to_thread(self.committer.stop)
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
@@ -356,7 +360,11 @@ class Worker:
             try:
                 lost = self.store.heartbeat(self.worker_id, self.lease_timeout, held)
             except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+                log.warning(
+                    "heartbeat failed: %s",
+                    exc,
+                    extra=batch_fields(list(held), worker_id=self.worker_id),
+                )
                 continue
             for rid in lost:
                 with self._held_lock:
