@@ -249,10 +249,11 @@ def test_nothing_is_done_per_step_when_telemetry_is_off(
 ) -> None:
     import durable.telemetry.core as core
     import durable.telemetry.run as run
+    from durable.telemetry.step import StepTelemetry
 
     made: list[str] = []
 
-    class Counted(run.StepTelemetry):
+    class Counted(StepTelemetry):
         __slots__ = ()
 
         def __init__(self, *args: Any) -> None:
