@@ -25,6 +25,7 @@ from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
 from durable.retention import Retention, RetentionPolicy
 from durable.telemetry import Backlog, Telemetry
+from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
 
 __all__ = ["App", "QueueConfig", "WorkerEventInfo"]
@@ -130,6 +131,8 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self._create_log = True
+        """Whether opening the log may create it (the CLI's read-only commands clear it)."""
         self.telemetry = Telemetry()
         """Spans, metrics and log records, through the global OpenTelemetry providers."""
         self._gauge_users = 0
@@ -151,6 +154,7 @@ class App:
                     max_stalls=self.max_stalls,
                     pool_size=self.pool_size,
                     lease_timeout=self.lease_timeout,
+                    create=self._create_log,
                 )
             return self._store
 
@@ -362,7 +366,13 @@ class App:
                         )
                     )
                 except Exception:
-                    log.exception("listener %r for %s raised", fn, event)
+                    log.exception(
+                        "listener %r for %s of run %s raised",
+                        fn,
+                        event,
+                        row.id,
+                        extra=fields(row.id, row.workflow, worker_id=worker_id),
+                    )
 
         return notify
 

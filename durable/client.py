@@ -160,10 +160,11 @@ class Client(AdminOps):
         _codec: Codec | None = None,
         _hub: LocalHub | None = None,
         _telemetry: Telemetry | None = None,
+        _create: bool = True,
     ) -> None:
         if _store is None:
             url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
-            _store = open_store(url)
+            _store = open_store(url, create=_create)
             self._owns_store = True
         else:
             self._owns_store = False
@@ -436,10 +437,11 @@ class Client(AdminOps):
 
     def cancel(self, run_id: str) -> None:
         """Cancel the run (and its unfinished children) now; a finished run is left as is."""
-        row = self._store.cancel(run_id, "cancelled by a client")
-        if row is None:
+        got = self._store.cancel(run_id, "cancelled by a client")
+        if got is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
-        if row.status == Status.CANCELLED.value:
+        row, cancelled = got
+        if cancelled:  # this call ended it (not a run that had ended already)
             self._telemetry.run_cancelled(row.workflow, row.queue)
         if self._hub is not None:
             self._hub.cancelled(run_id)

@@ -33,6 +33,12 @@ class Context:
         return self.explicit_url or DEFAULT_URL
 
     @property
+    def creates(self) -> bool:
+        """Whether this command may create the log (``worker``, ``start``); the others refuse
+        a log that does not exist rather than create an empty one."""
+        return bool(getattr(self.args, "creates", False))
+
+    @property
     def json(self) -> bool:
         """Whether to print JSON."""
         return bool(getattr(self.args, "json", False))
@@ -43,6 +49,7 @@ class Context:
             app = load_app(spec)
             if getattr(self.args, "database", None):
                 app.database = self.args.database
+            app._create_log = self.creates
             self._app = app
         return self._app
 
@@ -51,7 +58,11 @@ class Context:
         if self._client is None:
             spec = getattr(self.args, "app", None)
             try:
-                self._client = self.app(spec).client() if spec else durable.Client(self.url)
+                self._client = (
+                    self.app(spec).client()
+                    if spec
+                    else durable.Client(self.url, _create=self.creates)
+                )
             except ValueError as exc:
                 raise CliError(f"bad database URL: {exc}", USAGE) from None
         return self._client

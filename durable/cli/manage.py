@@ -68,18 +68,40 @@ def start(ctx: Context) -> int:
     return 0
 
 
+def _left_as_is(ctx: Context, info: durable.RunInfo, why: str) -> None:
+    if ctx.json:
+        dump_json(run_dict(info))
+    else:
+        print(f"{info.id} ({info.workflow}) {why}: left as it is")
+
+
 def resume(ctx: Context) -> int:
-    """``resume ID``: continue a failed or cancelled run from its journal."""
-    h = ctx.client().resume(ctx.args.id)
-    _report(ctx, h.info(), "resumed")
+    """``resume ID``: continue a failed or cancelled run from its journal (a run in any
+    other state is left as it is, and said so; exit 0 either way)."""
+    client = ctx.client()
+    before = client.get(ctx.args.id).info().status
+    h = client.resume(ctx.args.id)
+    info = h.info()
+    if before is durable.Status.COMPLETED:
+        _left_as_is(ctx, info, "is already completed")
+    elif before not in (durable.Status.FAILED, durable.Status.CANCELLED):
+        _left_as_is(ctx, info, f"has not ended ({before.value}), nothing to resume")
+    else:
+        _report(ctx, info, "resumed")
     return 0
 
 
 def cancel(ctx: Context) -> int:
-    """``cancel ID``: cancel a run and its unfinished children."""
+    """``cancel ID``: cancel a run and its unfinished children (a finished run is left as
+    it is, and said so; exit 0 either way)."""
     client = ctx.client()
+    before = client.get(ctx.args.id).info().status
     client.cancel(ctx.args.id)
-    _report(ctx, client.get(ctx.args.id).info(), "cancelled")
+    info = client.get(ctx.args.id).info()
+    if before.is_terminal:
+        _left_as_is(ctx, info, f"had already finished ({before.value})")
+    else:
+        _report(ctx, info, "cancelled")
     return 0
 
 

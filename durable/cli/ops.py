@@ -70,8 +70,7 @@ def prune(ctx: Context) -> int:
 
 def stats(ctx: Context) -> int:
     """``stats``: per workflow and queue, processing time, success, errors, queue depth."""
-    window = None if ctx.args.window == "all" else parse_duration(ctx.args.window)
-    rows = ctx.client().stats(window)
+    rows = ctx.client().stats(ctx.args.window)  # seconds, or None for all (the parser's)
     if ctx.json:
         dump_json(
             [

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from durable.cli import manage, ops, runs, watch
 from durable.cli.context import Context
-from durable.cli.errors import EXIT_CODES
+from durable.cli.errors import EXIT_CODES, CliError
+from durable.cli.loading import parse_duration
 
 __all__ = ["Handler", "build_parser"]
 
@@ -23,6 +24,48 @@ def _epilog() -> str:
         "The database is --database URL, else $DURABLE_DATABASE_URL, else sqlite:///durable.db.\n"
         f"\nexit codes:\n{codes}"
     )
+
+
+def _positive_float(text: str) -> float:
+    """An argument that is a number above 0 (argparse exits 2 with its message if not)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def _int_from(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be {least} or more, not {text!r}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
+
+
+_non_negative_int = _int_from(0)
+_positive_int = _int_from(1)
+
+
+def _window(text: str) -> float | None:
+    """``stats --window``: a duration above 0 in seconds, or ``None`` for ``all``."""
+    if text == "all":
+        return None
+    try:
+        seconds = parse_duration(text)
+    except CliError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be a duration above 0 or 'all', not {text!r}")
+    return seconds
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -52,6 +95,7 @@ def _add(
     description: str,
     *,
     json: bool = True,
+    creates: bool = False,
 ) -> argparse.ArgumentParser:
     p = sub.add_parser(
         name,
@@ -61,7 +105,7 @@ def _add(
         formatter_class=_Formatter,
         parents=[_common(json)],
     )
-    p.set_defaults(handler=handler)
+    p.set_defaults(handler=handler, creates=creates)
     return p
 
 
@@ -72,6 +116,7 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`.",
         epilog=_epilog(),
         formatter_class=_Formatter,
+        parents=[_common(json=False)],  # `durable runs --database URL list` too
     )
     rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch}")
     rs.required = True
@@ -79,7 +124,9 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     lst.add_argument("--status", choices=_STATUSES, help="only runs in this status")
     lst.add_argument("--workflow", help="only runs of this workflow")
     lst.add_argument("--queue", help="only runs on this queue")
-    lst.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    lst.add_argument(
+        "--limit", type=_positive_int, default=100, help="at most this many (default 100)"
+    )
     show = _add(
         rs, "show", runs.runs_show, "one run and its outputs", "Show one run and its outputs."
     )
@@ -102,7 +149,9 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "4 if it was cancelled.",
     )
     w.add_argument("id", help="the run's id")
-    w.add_argument("--interval", type=float, default=0.25, help="seconds between two looks")
+    w.add_argument(
+        "--interval", type=_positive_float, default=0.25, help="seconds between two looks"
+    )
 
 
 def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -114,6 +163,7 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "Start a run of WORKFLOW (by name; no code needed: the run waits, pending, for a "
         "worker that registers it). ARGS_JSON is a JSON array of the positional arguments; "
         "any other JSON value is the one argument.",
+        creates=True,
     )
     st.add_argument("workflow", help="the workflow's registered name")
     st.add_argument("args_json", nargs="?", metavar="ARGS_JSON", help="e.g. '[\"o-1\", 100]'")
@@ -162,13 +212,21 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "Import MODULE:APP (from the current directory) and run a worker until SIGTERM or "
         "SIGINT, then drain: in-flight steps finish, other runs are handed back.",
         json=False,
+        creates=True,
     )
     wk.add_argument("app", metavar="MODULE:APP", help="e.g. shop.workers:app")
     wk.add_argument("--queue", action="append", help="a queue to serve (repeat; default all)")
-    wk.add_argument("--concurrency", type=int, default=16, help="runs at once (default 16)")
+    wk.add_argument(
+        "--concurrency", type=_positive_int, default=16, help="runs at once (default 16)"
+    )
     wk.add_argument("--worker-id", help="the worker's identity (default host/pid)")
     wk.add_argument("--drain-timeout", type=float, default=30.0, help="seconds (default 30)")
-    wk.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    wk.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the level of the log records printed on stderr (default info)",
+    )
     pr = _add(
         sub,
         "prune",
@@ -178,9 +236,14 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "goes when every limit given lets it go. Never deletes a run that is not finished, "
         "nor a child whose parent has not completed.",
     )
-    pr.add_argument("--keep-completed", type=int, metavar="N", help="keep the newest N completed")
     pr.add_argument(
-        "--keep-failed", type=int, metavar="N", help="keep the newest N failed or cancelled"
+        "--keep-completed", type=_non_negative_int, metavar="N", help="keep the newest N completed"
+    )
+    pr.add_argument(
+        "--keep-failed",
+        type=_non_negative_int,
+        metavar="N",
+        help="keep the newest N failed or cancelled",
     )
     pr.add_argument(
         "--older-than", metavar="DURATION", help="delete only runs that ended longer ago (7d)"
@@ -197,7 +260,7 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "rate of the runs that ended in the window, failed runs per hour and the most "
         "frequent error, and the runs pending (the queue depth), running and sleeping now.",
     )
-    sts.add_argument("--window", default="24h", help="a duration (24h, 7d) or 'all'")
+    sts.add_argument("--window", type=_window, default="24h", help="a duration (24h, 7d) or 'all'")
 
 
 def build_parser() -> argparse.ArgumentParser:

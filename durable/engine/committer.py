@@ -29,6 +29,7 @@ from concurrent.futures import Future, InvalidStateError
 
 from durable.errors import StoreError
 from durable.log.store import AppendRequest, AppendResult, Store
+from durable.telemetry.logs import batch_fields
 
 __all__ = ["Committer"]
 
@@ -200,7 +201,15 @@ class Committer:
                 break
             # The database is unreachable or restarting: retry what failed for a passing
             # reason, with backoff, keeping the rest as it is (a stale epoch stays refused).
-            log.warning("append failed (%s), retrying in %.2fs", results[transient[0]].error, delay)
+            if log.isEnabledFor(logging.WARNING):
+                ids = [reqs[i].run_id for i in transient]
+                log.warning(
+                    "append failed (%s), retrying in %.2fs (runs %s)",
+                    results[transient[0]].error,
+                    delay,
+                    _some(ids),
+                    extra=batch_fields(ids),
+                )
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
             again = self._retry([reqs[i] for i in transient])
@@ -229,3 +238,12 @@ def _resolve(fut: Future[AppendResult], res: AppendResult) -> None:
     with contextlib.suppress(InvalidStateError):
         if not fut.done():
             fut.set_result(res)
+
+
+def _some(ids: list[str], most: int = 5) -> str:
+    """``ids`` for a log message, the first ``most`` of them (distinct) and a count of the
+    rest."""
+    distinct = list(dict.fromkeys(ids))
+    shown = ", ".join(distinct[:most])
+    rest = len(distinct) - most
+    return f"{shown} and {rest} more" if rest > 0 else shown

@@ -100,6 +100,18 @@ class Runner:
         if self._task is not None:
             self._task.cancel()
 
+    def _call_hook(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call a workflow's ``on_success``/``on_error`` hook; an exception it raises is
+        logged (with the run's fields) and goes no further."""
+        try:
+            fn(*args)
+        except Exception:
+            log.exception(
+                "run %s: a workflow's on_success/on_error hook raised",
+                self.run_id,
+                extra=self.obs.log_fields(),
+            )
+
     def _step_error(self, exc: BaseException) -> None:
         self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
 
@@ -121,7 +133,7 @@ class Runner:
         if await self._append([NewEvent(T.RUN_FAILED.value, Failure(error=err))]):
             self.notify(WorkerEvent.FAILED, self.lease.run, error=exc)
             if wf is not None and wf.on_error is not None:
-                _call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
+                self._call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
 
     async def run(self) -> None:
         """Drive the run; never raises (errors end the run or drop it)."""
@@ -312,20 +324,13 @@ class Runner:
             value = self.s.codec.decode(raw, wf.result_type)
             self.notify(WorkerEvent.COMPLETED, self.lease.run, result=value)
             if wf.on_success is not None:
-                _call_hook(wf.on_success, self.run_id, value)
+                self._call_hook(wf.on_success, self.run_id, value)
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
     """Consume the outcome of a body nobody waits for any more (it was aborted)."""
     if not fut.cancelled():
         fut.exception()
-
-
-def _call_hook(fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception:
-        log.exception("a workflow's on_success/on_error hook raised")
 
 
 def _sync_body(state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]) -> Any:

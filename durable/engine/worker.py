@@ -26,6 +26,7 @@ from durable.engine.runner import Runner
 from durable.engine.runtime import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
 from durable.telemetry import Telemetry
+from durable.telemetry.logs import batch_fields, fields
 from durable.types import WorkerEvent
 
 __all__ = ["Worker", "default_worker_id"]
@@ -341,7 +342,11 @@ class Worker:
             try:
                 await asyncio.to_thread(self.store.release, held)
             except Exception:
-                log.exception("could not hand leases back; they will expire")
+                log.exception(
+                    "could not hand leases back (runs %s); they will expire",
+                    ", ".join(held),
+                    extra=batch_fields(list(held), worker_id=self.worker_id),
+                )
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -357,7 +362,11 @@ class Worker:
             try:
                 lost = self.store.heartbeat(self.worker_id, self.lease_timeout, held)
             except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+                log.warning(
+                    "heartbeat failed: %s",
+                    exc,
+                    extra=batch_fields(list(held), worker_id=self.worker_id),
+                )
                 continue
             for rid in lost:
                 with self._held_lock:
@@ -365,7 +374,13 @@ class Worker:
                         del self._held[rid]
                     else:
                         continue
-                log.warning("lease of run %s lost", rid)
+                runner = self._runners.get(rid)
+                extra = (
+                    runner.obs.log_fields()
+                    if runner is not None
+                    else fields(rid, None, worker_id=self.worker_id)
+                )
+                log.warning("lease of run %s lost", rid, extra=extra)
                 self.abort_run(rid, "lease lost")
 
     # -- housekeeping --------------------------------------------------------------------
@@ -391,4 +406,9 @@ class Worker:
             try:
                 self._listener(event, row, details)
             except Exception:
-                log.exception("a worker event listener raised")
+                log.exception(
+                    "a worker event listener raised (%s of run %s)",
+                    event.value,
+                    row.id,
+                    extra=fields(row.id, row.workflow, worker_id=self.worker_id),
+                )

@@ -21,16 +21,18 @@ class ClientOps(SqlBase):
 
     # -- clients -------------------------------------------------------------------------
 
-    def cancel(self, run_id: str, reason: str) -> RunRow | None:
+    def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
         with self._write() as c:
             now = self._d.now(c)
             row = c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).first()
             if row is None:
                 return None
-            self._cancel_tree(c, run_id, reason, now)
-            return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one())
+            done = self._cancel_tree(c, run_id, reason, now)
+            return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one()), done
 
-    def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> None:
+    def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> bool:
+        """Cancel ``run_id`` and its unfinished children; whether ``run_id`` itself was
+        unfinished (and is now cancelled)."""
         ev = NewEvent(T.RUN_CANCELLED.value, MarkData(text=reason))
         raw = encode_data(ev.data)
         res = c.execute(
@@ -51,7 +53,7 @@ class ClientOps(SqlBase):
             .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.parent_id)
         ).first()
         if res is None:
-            return
+            return False
         c.execute(
             events.insert().values(
                 run_id=run_id,
@@ -69,6 +71,7 @@ class ClientOps(SqlBase):
             self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now)
         if res.parent_id is not None:
             self._wake_parent(c, res.parent_id, now)
+        return True
 
     def resume(self, run_id: str) -> RunRow | None:
         with self._write() as c:

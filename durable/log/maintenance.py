@@ -80,23 +80,63 @@ class MaintenanceOps(SqlBase):
             ids = self._select_candidates(c, rules, named, limit)
             if not ids:
                 return []
-            # Lock the rows and check again that they are finished: a run resumed since the
-            # selection is left alone; rows another pruner holds are skipped (no deadlock).
-            locked = [
-                r.id
-                for r in c.execute(
-                    sa.select(runs.c.id)
-                    .where(runs.c.id.in_(ids), runs.c.status.in_(_TERMINAL))
-                    .order_by(runs.c.id)
-                    .with_for_update(skip_locked=True)
-                )
-            ]
+            locked = self._lock_prunable(c, ids)
             if locked:
                 c.execute(sa.delete(events).where(events.c.run_id.in_(locked)))
                 c.execute(sa.delete(signals).where(signals.c.run_id.in_(locked)))
                 c.execute(sa.delete(runs).where(runs.c.id.in_(locked)))
             keep = set(locked)
             return [i for i in ids if i in keep]
+
+    def _lock_prunable(self, c: Connection, ids: list[str]) -> list[str]:
+        """Lock the rows of ``ids`` that may still go, and check again what the selection
+        checked: the run is finished, and it has no parent, or its parent is gone, or its
+        parent is finished and completed (a failed or cancelled parent may be resumed and
+        need its child's journal). The parents are locked ``FOR SHARE`` first, so that none
+        can be resumed (or otherwise change) until this transaction ends; rows another
+        transaction holds are skipped, theirs and their children's, so there is no waiting
+        and no deadlock. (SQLite: the write transaction already excludes every writer.)"""
+        parent_ids = sorted(
+            {
+                pid
+                for (pid,) in c.execute(
+                    sa.select(runs.c.parent_id).where(
+                        runs.c.id.in_(ids), runs.c.parent_id.is_not(None)
+                    )
+                )
+            }
+        )
+        completed_parents: list[str] = []
+        if parent_ids:
+            completed_parents = [
+                r.id
+                for r in c.execute(
+                    sa.select(runs.c.id, runs.c.status)
+                    .where(runs.c.id.in_(parent_ids))
+                    .order_by(runs.c.id)
+                    .with_for_update(read=True, skip_locked=True)
+                )
+                if r.status == "completed"
+            ]
+        parent = runs.alias("parent")
+        parent_gone = ~sa.exists().where(parent.c.id == runs.c.parent_id)
+        return [
+            r.id
+            for r in c.execute(
+                sa.select(runs.c.id)
+                .where(
+                    runs.c.id.in_(ids),
+                    runs.c.status.in_(_TERMINAL),
+                    sa.or_(
+                        runs.c.parent_id.is_(None),
+                        runs.c.parent_id.in_(completed_parents),
+                        parent_gone,
+                    ),
+                )
+                .order_by(runs.c.id)
+                .with_for_update(of=runs, skip_locked=True)
+            )
+        ]
 
     def _select_candidates(
         self, c: Connection, rules: Sequence[PruneRule], named: list[str], limit: int | None

@@ -60,6 +60,8 @@ def ensure_schema(
     engine: sa.Engine,
     lock: Callable[[Connection], None] = lambda _conn: None,
     probe_engine: sa.Engine | None = None,
+    *,
+    create: bool = True,
 ) -> int:
     """Create the log in an empty database, or upgrade an older one; return its version.
 
@@ -67,7 +69,8 @@ def ensure_schema(
     not race: one creates, the others find it created.
 
     Raises:
-        LogSchemaError: the log is of a newer version than this code knows.
+        LogSchemaError: the log is of a newer version than this code knows; or ``create`` is
+            false and the database holds no log.
     """
     with (probe_engine or engine).connect() as probe:  # a read: takes no write lock
         try:
@@ -81,6 +84,8 @@ def ensure_schema(
     with engine.begin() as conn:
         lock(conn)
         found = _version(conn)
+        if found is None and not create:
+            raise LogSchemaError("the database holds no durable log (no durable tables)")
         if found is None:
             metadata.create_all(conn)
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))

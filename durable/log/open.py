@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 
-from durable.errors import DurableError
+from durable.errors import DurableError, StoreError
 from durable.log._dberrors import translate_errors
 from durable.log.migrate import ensure_schema
 from durable.log.schema import SCHEMA_VERSION
@@ -20,13 +22,15 @@ def open_store(
     max_stalls: int = 10,
     pool_size: int = 8,
     lease_timeout: float = 30.0,
+    create: bool = True,
 ) -> SqlStore:
-    """Open (creating if needed) the durable log at ``url``.
+    """Open (creating if needed, unless ``create`` is false) the durable log at ``url``.
 
     Raises:
         LogSchemaError: the database is not a durable log, or of a newer schema; it is left
-            untouched.
-        StoreError: the database cannot be reached or opened.
+            untouched. With ``create`` false: also a database that holds no log (Postgres).
+        StoreError: the database cannot be reached or opened; with ``create`` false, also a
+            SQLite file that does not exist or is empty (it is not created).
         ValueError: the URL names no supported database.
     """
     try:
@@ -41,6 +45,8 @@ def open_store(
             raise ValueError(
                 "an in-memory SQLite database cannot be shared by a worker; use sqlite:///FILE"
             )
+        if not create and (not os.path.exists(path) or os.path.getsize(path) == 0):
+            raise StoreError(f"no durable log at {path}: the file does not exist or is empty")
         check_sqlite_file(path, SCHEMA_VERSION)
         dialect = SqliteDialect(url, synchronous=synchronous)
     elif backend in ("postgresql", "postgres"):
@@ -55,7 +61,9 @@ def open_store(
         )
     try:
         with translate_errors():
-            ensure_schema(dialect.write_engine, dialect.lock_schema, dialect.read_engine)
+            ensure_schema(
+                dialect.write_engine, dialect.lock_schema, dialect.read_engine, create=create
+            )
     except DurableError:
         dialect.dispose()
         raise

@@ -314,9 +314,11 @@ class Store(abc.ABC):
     # -- clients -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def cancel(self, run_id: str, reason: str) -> RunRow | None:
+    def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
         """End a non-terminal run ``cancelled`` (bumping the epoch, appending
-        ``run_cancelled``), and its unfinished children likewise. ``None``: no such run."""
+        ``run_cancelled``), and its unfinished children likewise. Returns the run's row and
+        whether this call cancelled it (``False``: it had already ended, cancelled or not, and
+        is left as it is). ``None``: no such run."""
 
     @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:

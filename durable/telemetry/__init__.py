@@ -8,9 +8,17 @@
 - ``names``: every attribute, metric and field name (documented in docs/observability.md).
 """
 
-from durable.telemetry.core import Telemetry, tracing_enabled
+from durable.telemetry.core import Telemetry, metrics_enabled, tracing_enabled
 from durable.telemetry.gauges import Backlog
 from durable.telemetry.run import NO_RUN, RunTelemetry
 from durable.telemetry.step import StepTelemetry
 
-__all__ = ["NO_RUN", "Backlog", "RunTelemetry", "StepTelemetry", "Telemetry", "tracing_enabled"]
+__all__ = [
+    "NO_RUN",
+    "Backlog",
+    "RunTelemetry",
+    "StepTelemetry",
+    "Telemetry",
+    "metrics_enabled",
+    "tracing_enabled",
+]

@@ -9,19 +9,23 @@ Everything goes through the *global* providers of the OpenTelemetry API: durable
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, SpanKind
 
-from durable.log.store import RunRow
 from durable.telemetry import names as n
 from durable.telemetry import propagation
 from durable.telemetry.gauges import QueueGauges, Source
 from durable.telemetry.metrics import Metrics
 from durable.telemetry.run import RunTelemetry
 
-__all__ = ["Telemetry", "tracing_enabled"]
+if TYPE_CHECKING:  # the log's row type only: telemetry sits below the log
+    from durable.log.store import RunRow
+
+__all__ = ["Telemetry", "metrics_enabled", "tracing_enabled"]
 
 
 def tracing_enabled() -> bool:
@@ -29,6 +33,16 @@ def tracing_enabled() -> bool:
     no-op one): without one, durable starts no span at all."""
     provider = trace.get_tracer_provider()
     return not isinstance(provider, ProxyTracerProvider | NoOpTracerProvider)
+
+
+def metrics_enabled() -> bool:
+    """Whether the application has set a meter provider: the API's default is a proxy
+    (``_ProxyMeterProvider``, a private name, hence the check by name) whose instruments
+    record nothing until one is set; without one, durable records no per-step metric."""
+    provider = metrics.get_meter_provider()
+    return not (
+        isinstance(provider, NoOpMeterProvider) or type(provider).__name__ == "_ProxyMeterProvider"
+    )
 
 
 class Telemetry:
@@ -40,9 +54,11 @@ class Telemetry:
         self.metrics = Metrics(metrics.get_meter(n.SCOPE, n.VERSION))
 
     def run(self, row: RunRow, worker_id: str, takeover: bool) -> RunTelemetry:
-        """The telemetry of one execution of ``row`` by ``worker_id`` (whether tracing is on
-        is decided here, once per execution)."""
-        return RunTelemetry(self, row, worker_id, takeover, tracing_enabled())
+        """The telemetry of one execution of ``row`` by ``worker_id`` (whether tracing and
+        metrics are on is decided here, once per execution)."""
+        return RunTelemetry(
+            self, row, worker_id, takeover, traced=tracing_enabled(), metered=metrics_enabled()
+        )
 
     def start_context(self, workflow: str, run_id: str, queue: str) -> bytes | None:
         """The trace context to store with a run being created (see ``propagation``)."""

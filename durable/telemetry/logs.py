@@ -15,7 +15,7 @@ from typing import Any
 
 from durable.telemetry import names as n
 
-__all__ = ["RUN_LOG", "STEP_LOG", "fields"]
+__all__ = ["RUN_LOG", "STEP_LOG", "batch_fields", "fields"]
 
 RUN_LOG = logging.getLogger("durable.engine.run")
 """Runs: an execution began (DEBUG), ended (DEBUG), failed (INFO)."""
@@ -41,3 +41,13 @@ def fields(
         n.LOG_ATTEMPT: attempt,
         n.LOG_WORKER_ID: worker_id,
     }
+
+
+def batch_fields(run_ids: list[str], *, worker_id: str | None = None) -> dict[str, Any]:
+    """The ``extra`` of a record about several runs at once (a batch of appends): every
+    field of :func:`fields`, ``durable_run_id`` set when the batch holds one run only, and
+    ``durable_run_ids`` listing them all."""
+    ids = list(dict.fromkeys(run_ids))
+    extra = fields(ids[0] if len(ids) == 1 else None, None, worker_id=worker_id)
+    extra[n.LOG_RUN_IDS] = ids
+    return extra

@@ -12,6 +12,7 @@ __all__ = [
     "LOG_ATTEMPT",
     "LOG_POSITION",
     "LOG_RUN_ID",
+    "LOG_RUN_IDS",
     "LOG_STEP",
     "LOG_WORKER_ID",
     "LOG_WORKFLOW",
@@ -68,6 +69,8 @@ OUTCOME = "durable.outcome"
 # -- log record attributes (``record.durable_run_id``...) -----------------------------------
 
 LOG_RUN_ID = "durable_run_id"
+LOG_RUN_IDS = "durable_run_ids"
+"""The ids of all the runs a record is about, when it is about several (a batch)."""
 LOG_WORKFLOW = "durable_workflow"
 LOG_STEP = "durable_step"
 LOG_POSITION = "durable_position"

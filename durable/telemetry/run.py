@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 from durable.events import ErrorInfo, EventType, Failure, NewEvent
 from durable.telemetry import names as n
 from durable.telemetry import propagation
-from durable.telemetry.logs import RUN_LOG, fields
+from durable.telemetry.logs import RUN_LOG, STEP_LOG, fields
 from durable.telemetry.step import StepTelemetry, record_error
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["NO_RUN", "RunTelemetry"]
 
 _T = EventType
+_INFO = 20
 
 
 class RunTelemetry:
@@ -40,7 +41,9 @@ class RunTelemetry:
         row: RunRow | None,
         worker_id: str = "",
         takeover: bool = False,
+        *,
         traced: bool = False,
+        metered: bool = False,
     ) -> None:
         self.telemetry: Telemetry = telemetry  # type: ignore[assignment]
         self.run_id = row.id if row is not None else ""
@@ -52,8 +55,13 @@ class RunTelemetry:
         self.open_steps: set[StepTelemetry] = set()
         self.outcome = "dropped"
         self.error: ErrorInfo | None = None
+        self.metered = metered
+        """Step durations and retries are recorded (a meter provider is set)."""
+        self.per_step = False
+        """Live steps are observed at all: traced, metered, or their records logged."""
         if telemetry is None or row is None:
             return
+        self.per_step = traced or metered or STEP_LOG.isEnabledFor(_INFO)
         attrs: dict[str, AttributeValue] = {
             n.RUN_ID: row.id,
             n.WORKFLOW: row.workflow,
@@ -85,8 +93,13 @@ class RunTelemetry:
     def _parent(self) -> Span | None:
         return self.stage_spans[-1] if self.stage_spans else self.span
 
-    def step(self, name: str, position: int, attempt: int, stage: str | None) -> StepTelemetry:
-        """A step attempt starts live."""
+    def step(
+        self, name: str, position: int, attempt: int, stage: str | None
+    ) -> StepTelemetry | None:
+        """A step attempt starts live; ``None`` when nothing observes steps (no tracing, no
+        metrics, step records not logged): nothing is then done per step."""
+        if not self.per_step:
+            return None
         span = None
         parent = self._parent()
         if parent is not None:
@@ -226,20 +239,9 @@ class _NoRun(RunTelemetry):
     def __init__(self) -> None:
         super().__init__(None, None)
 
-    def step(self, name: str, position: int, attempt: int, stage: str | None) -> StepTelemetry:
-        """A step attempt that nothing observes."""
-        return _NoStep(self, name, position, attempt, None)
-
     def child_context(self, workflow: str, child_id: str, fallback: bytes | None) -> bytes | None:
         """The parent's own context."""
         return fallback
-
-
-class _NoStep(StepTelemetry):
-    __slots__ = ()
-
-    def ended(self, events: Sequence[NewEvent], exc: BaseException | None) -> None:
-        """Nothing to record."""
 
 
 NO_RUN: RunTelemetry = _NoRun()

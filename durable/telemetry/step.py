@@ -66,12 +66,13 @@ class StepTelemetry:
             outcome = "retry"
         else:
             outcome = "failed"
-        m = run.telemetry.metrics
-        m.step_duration.record(
-            seconds, {n.WORKFLOW: run.workflow, n.STEP: self.name, n.OUTCOME: outcome}
-        )
-        if outcome == "retry":
-            m.retries.add(1, {n.WORKFLOW: run.workflow, "durable.retry.kind": "step"})
+        if run.metered:
+            m = run.telemetry.metrics
+            m.step_duration.record(
+                seconds, {n.WORKFLOW: run.workflow, n.STEP: self.name, n.OUTCOME: outcome}
+            )
+            if outcome == "retry":
+                m.retries.add(1, {n.WORKFLOW: run.workflow, "durable.retry.kind": "step"})
         span = self.span
         if span is not None:
             span.set_attribute(n.OUTCOME, outcome)

@@ -301,3 +301,59 @@ def test_watch_draws_progress_bars_on_a_terminal(db_url: str) -> None:
     assert "run    [" + "#" * 30 + "] 100%" in text
     assert "stage  [" + "#" * 30 + "] 100%  prepare" in text
     assert "status completed" in text and "last message: shouted" in text
+
+
+def test_read_only_commands_do_not_create_a_log(db_url: str) -> None:
+    """On a SQLite file that does not exist (Postgres: a database without durable tables),
+    every command but ``worker`` and ``start`` refuses with exit 6 and creates nothing."""
+    db = ["--database", db_url]
+    commands = [
+        ["runs", "list"],
+        ["runs", "show", "r"],
+        ["runs", "events", "r"],
+        ["runs", "watch", "r"],
+        ["stats"],
+        ["cancel", "r"],
+        ["resume", "r"],
+        ["signal", "r", "go"],
+        ["replay", "r", "--app", "cliapp:app"],
+        ["prune", "--keep-completed", "1"],
+    ]
+    words = "no durable log" if db_url.startswith("sqlite") else "holds no durable log"
+    for command, r in zip(commands, run_all(*[[*db, *c] for c in commands]), strict=True):
+        assert r.returncode == 6, (command, r.stderr)
+        one_line_error(r, 6, words)
+    if db_url.startswith("sqlite"):
+        assert not Path(db_url[len("sqlite:///") :]).exists()
+    assert durable_cli(*db, "start", "waits", "--id", "r").returncode == 0  # start creates it
+    assert [r["id"] for r in ok_json(*db, "runs", "list")] == ["r"]
+
+
+def test_bad_option_values_are_usage_errors(tmp_path: Path) -> None:
+    db = ["--database", f"sqlite:///{tmp_path}/never.db"]
+    expected = [
+        (["stats", "--window", "0"], "--window: must be a duration above 0"),
+        (["prune", "--keep-completed", "-1"], "--keep-completed: must be 0 or more"),
+        (["runs", "watch", "r", "--interval", "-1"], "--interval: must be a number above 0"),
+        (["runs", "list", "--limit", "-5"], "--limit: must be 1 or more"),
+    ]
+    for (_, words), r in zip(expected, run_all(*[[*db, *c] for c, _ in expected]), strict=True):
+        assert r.returncode == 2, r.stderr
+        assert words in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_cancel_and_resume_say_when_a_run_had_finished(db_url: str) -> None:
+    (run_id,) = _completed_greets(db_url, 1)
+    db = ["--database", db_url]
+    cancel, resume, listed = run_all(
+        [*db, "cancel", run_id], [*db, "resume", run_id], ["runs", *db, "list"]
+    )
+    assert cancel.returncode == 0
+    assert (
+        cancel.stdout.strip() == f"{run_id} (greet) had already finished (completed): left as it is"
+    )
+    assert resume.returncode == 0
+    assert resume.stdout.strip() == f"{run_id} (greet) is already completed: left as it is"
+    assert listed.returncode == 0 and run_id in listed.stdout  # `runs --database URL list`
+    assert ok_json(*db, "runs", "show", run_id)["run"]["status"] == "completed"

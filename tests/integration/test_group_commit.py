@@ -4,6 +4,7 @@ queued up, in one transaction. On both backends, against a real log."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -12,6 +13,7 @@ import msgspec
 import pytest
 
 from durable.engine.committer import Committer
+from durable.errors import StoreError
 from durable.events import EventType, MarkData, NewEvent, ResultData
 from durable.log import AppendRequest, NewRun, Store, open_store
 
@@ -146,3 +148,30 @@ def test_a_cancelled_future_does_not_stop_the_committer(store: Store) -> None:
         assert nxt.result(timeout=5).ok
     finally:
         committer.stop()
+
+
+class FailingOnce(Recording):
+    """The first ``append`` fails for a passing reason (the database restarting)."""
+
+    def append(self, requests: Sequence[AppendRequest]) -> Any:
+        if not self.calls:
+            self.calls.append(("failed", [r.run_id for r in requests]))
+            raise StoreError("the database is restarting", transient=True)
+        return super().append(requests)
+
+
+def test_a_retried_append_is_logged_with_its_runs(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    epochs = _leased(store, ["r"])
+    committer = Committer(FailingOnce(store))  # type: ignore[arg-type]
+    caplog.set_level(logging.WARNING, logger="durable.engine.committer")
+    committer.start()
+    try:
+        assert committer.write(AppendRequest("r", epochs["r"], [_started(1)])).ok
+    finally:
+        committer.stop()
+    [rec] = [r for r in caplog.records if "append failed" in r.getMessage()]
+    assert "(runs r)" in rec.getMessage()
+    assert rec.durable_run_id == "r"  # type: ignore[attr-defined]
+    assert rec.durable_run_ids == ["r"]  # type: ignore[attr-defined]

@@ -130,8 +130,44 @@ def test_children_are_kept_while_a_parent_may_need_them(
     assert gone == [kids["p-ok"]]
     client.get(kids["p-bad"])
     # Once the failed parent itself is gone, its child may go too.
-    assert client.prune({"parent": durable.Retention(keep_completed=0, keep_failed=0)}) != []
+    gone = client.prune({"parent": durable.Retention(keep_completed=0, keep_failed=0)})
+    assert sorted(gone) == ["p-bad", "p-ok"]
     assert client.prune({"kid": durable.Retention(keep_completed=0)}) == [kids["p-bad"]]
+
+
+def test_a_child_whose_parent_changed_since_the_selection_is_kept(
+    make_app: Callable[..., durable.App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent check is made again on the locked rows: a parent that is no longer
+    completed when the candidates are locked (here, made pending in the same transaction, as
+    if resumed in between) keeps its child."""
+    from durable.log.schema import runs
+
+    app = make_app()
+    wfs = _define(app)
+    client = app.client()
+    with app.worker():
+        assert client.start(wfs["parent"], 1, False, id="p").result(timeout=20) == 2
+    [kid] = [r.id for r in client.list_runs(workflow="kid")]
+    store: Any = app.store
+    select = store._select_candidates
+
+    def then_the_parent_changes(c: Any, *args: Any) -> list[str]:
+        ids = select(c, *args)
+        assert ids == [kid]  # selected: its parent was completed
+        c.execute(sa.update(runs).where(runs.c.id == "p").values(status="pending"))
+        return list(ids)
+
+    monkeypatch.setattr(store, "_select_candidates", then_the_parent_changes)
+    assert client.prune({"kid": durable.Retention(keep_completed=0)}) == []
+    assert client.get(kid).status() is durable.Status.COMPLETED
+    monkeypatch.undo()
+    assert client.prune({"parent": durable.Retention(keep_completed=0)}) == []  # unfinished
+    # Completed again, then gone: the child may go.
+    with store._write() as c:
+        c.execute(sa.update(runs).where(runs.c.id == "p").values(status="completed"))
+    assert client.prune({"parent": durable.Retention(keep_completed=0)}) == ["p"]
+    assert client.prune({"kid": durable.Retention(keep_completed=0)}) == [kid]
 
 
 def test_a_worker_applies_the_app_retention(

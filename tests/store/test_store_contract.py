@@ -636,8 +636,10 @@ def test_cancel_bumps_the_epoch_and_cancels_unfinished_children(store: Store) ->
     grandchild = new_run("parent:3:1", parent_id="parent:3")
     store.create_run(grandchild)
 
-    row = store.cancel("parent", "user asked")
-    assert row is not None and row.status == "cancelled"
+    got = store.cancel("parent", "user asked")
+    assert got is not None
+    row, cancelled = got
+    assert cancelled and row.status == "cancelled"
     assert row.lease_epoch > ls.epoch
     last = store.read_journal("parent")[-1]
     assert (last.type, last.epoch) == (T.RUN_CANCELLED, row.lease_epoch)
@@ -658,8 +660,13 @@ def test_cancel_of_a_sleeping_run_is_immediate(store: Store) -> None:
     ls = take(store, "r1")
     assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=time.time() + FAR)])).ok
     assert run(store, "r1").status == "sleeping"
-    row = store.cancel("r1", "stop")
-    assert row is not None and row.status == "cancelled" and row.due_at is None
+    got = store.cancel("r1", "stop")
+    assert got is not None
+    row, cancelled = got
+    assert cancelled and row.status == "cancelled" and row.due_at is None
+    # A second cancel finds it ended: the same row, and not cancelled by this call.
+    assert store.cancel("r1", "again") == (run(store, "r1"), False)
+    assert types(store, "r1").count(T.RUN_CANCELLED) == 1
     assert_row_is_fold(store, "r1")
 
 
@@ -669,7 +676,7 @@ def test_cancel_of_an_ended_or_unknown_run(store: Store) -> None:
     ls = take(store, "r1")
     assert append1(store, AppendRequest("r1", ls.epoch, [run_completed()])).ok
     before = run(store, "r1")
-    assert store.cancel("r1", "too late") == before
+    assert store.cancel("r1", "too late") == (before, False)
     assert types(store, "r1")[-1] == T.RUN_COMPLETED
 
 
