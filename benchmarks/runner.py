@@ -108,7 +108,7 @@ def run(
             assert target is not None
             try:
                 if isolate:
-                    m = _measure_in_subprocess(target, cell.backend, settings)
+                    m = measure_in_subprocess(target, cell.backend, settings)
                 else:
                     m = load(target)(settings, cell.backend)
             except Exception as exc:
@@ -141,8 +141,11 @@ def _compare(results: list[Result]) -> None:
                     r.compare(other.system, other)
 
 
-def _measure_in_subprocess(target: str, backend: str, settings: Settings) -> Measurement:
-    """Run one measurement in a fresh interpreter (``benchmarks._child``)."""
+def measure_in_subprocess(
+    target: str, backend: str, settings: Settings, timeout: float | None = None
+) -> Measurement:
+    """Run one measurement (``"module:function"``) in a fresh interpreter
+    (``benchmarks._child``) and return it; raise with the child's stderr if it fails."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -157,12 +160,14 @@ def _measure_in_subprocess(target: str, backend: str, settings: Settings) -> Mea
         ],
         capture_output=True,
         text=True,
+        cwd=root,
         env=env,
+        timeout=timeout,
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"{target} exited {proc.returncode}:\n{proc.stderr.strip()}")
+        raise RuntimeError(f"{target} exited {proc.returncode}:\n{proc.stderr.strip()[-4000:]}")
     lines = proc.stdout.strip().splitlines()
     if not lines:
-        raise RuntimeError(f"{target} printed no result")
+        raise RuntimeError(f"{target} printed no result:\n{proc.stderr.strip()[-4000:]}")
     return Measurement.from_dict(json.loads(lines[-1]))

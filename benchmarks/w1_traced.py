@@ -18,9 +18,9 @@ TARGET = "benchmarks.w1_traced:traced_in_this_process"
 
 def durable_w1_traced(settings: Settings, backend: str) -> Measurement:
     """W1 in a fresh interpreter with spans on."""
-    from benchmarks.runner import _measure_in_subprocess
+    from benchmarks.runner import measure_in_subprocess
 
-    return _measure_in_subprocess(TARGET, backend, settings)
+    return measure_in_subprocess(TARGET, backend, settings)
 
 
 def traced_in_this_process(settings: Settings, backend: str) -> Measurement:
