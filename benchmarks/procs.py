@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, Any
 
@@ -113,16 +113,17 @@ class WorkerProcess:
 
 
 @contextmanager
-def worker_processes(url: str, count: int, concurrency: int) -> Iterator[list[WorkerProcess]]:
-    """``count`` worker processes on ``url``, each up and idle when this yields; on exit
-    each is sent SIGTERM and must drain and exit 0."""
+def started(
+    make: Callable[[int, IO[bytes]], WorkerProcess], count: int, what: str = "worker"
+) -> Iterator[list[WorkerProcess]]:
+    """``count`` processes made by ``make(i, stderr_file)``, each ready when this yields; on
+    exit each is sent SIGTERM and must exit 0 (else ``RuntimeError`` with its stderr)."""
     with ExitStack() as stack:
         workers: list[WorkerProcess] = []
         ok = False
         try:
-            for _ in range(count):
-                err = stack.enter_context(tempfile.TemporaryFile())
-                workers.append(WorkerProcess(url, concurrency, err))
+            for i in range(count):
+                workers.append(make(i, stack.enter_context(tempfile.TemporaryFile())))
             deadline = time.monotonic() + READY_TIMEOUT
             for w in workers:
                 w.wait_ready(deadline)
@@ -132,7 +133,15 @@ def worker_processes(url: str, count: int, concurrency: int) -> Iterator[list[Wo
             codes = [w.stop() for w in workers]
         if ok and any(codes):
             bad = next(w for w, c in zip(workers, codes, strict=True) if c)
-            raise RuntimeError(f"a worker process exited {codes}:\n{bad.tail()}")
+            raise RuntimeError(f"a {what} process exited {codes}:\n{bad.tail()}")
+
+
+@contextmanager
+def worker_processes(url: str, count: int, concurrency: int) -> Iterator[list[WorkerProcess]]:
+    """``count`` worker processes on ``url``, each up and idle when this yields; on exit
+    each is sent SIGTERM and must drain and exit 0."""
+    with started(lambda _i, err: WorkerProcess(url, concurrency, err), count) as workers:
+        yield workers
 
 
 def cpu_of(workers: list[WorkerProcess]) -> float | None:

@@ -46,6 +46,13 @@ def durable_w5(settings: Settings, backend: str) -> Measurement:
                 stamps = [float(h.result(timeout=60)["t"]) for h in handles]
         finally:
             app.close()
+    return wake_measurement(before, after, stamps)
+
+
+def wake_measurement(before: list[float], after: list[float], stamps: list[float]) -> Measurement:
+    """W5's figures from each start's instants (just before and after the start call) and
+    the instant its first step ran: start-to-first-step, and from the call's return."""
+    n = len(stamps)
     wake = [s - b for s, b in zip(stamps, before, strict=True)]
     from_return = [s - a for s, a in zip(stamps, after, strict=True)]
     return Measurement(

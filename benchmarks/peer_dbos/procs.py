@@ -7,14 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import IO
 
 from benchmarks.peer_dbos.store import SystemDb
-from benchmarks.procs import READY_TIMEOUT, ROOT, WorkerProcess
+from benchmarks.procs import ROOT, WorkerProcess, started
 
 
 class DbosWorkerProcess(WorkerProcess):
@@ -50,20 +48,7 @@ def dbos_workers(
 ) -> Iterator[list[WorkerProcess]]:
     """``count`` DBOS worker processes on ``db`` (executor ids ``{prefix}0``, ...), each up
     and polling when this yields; on exit each is sent SIGTERM and must exit 0."""
-    with ExitStack() as stack:
-        workers: list[WorkerProcess] = []
-        ok = False
-        try:
-            for i in range(count):
-                err = stack.enter_context(tempfile.TemporaryFile())
-                workers.append(DbosWorkerProcess(db, f"{prefix}{i}", err, env))
-            deadline = time.monotonic() + READY_TIMEOUT
-            for w in workers:
-                w.wait_ready(deadline)
-            yield workers
-            ok = True
-        finally:
-            codes = [w.stop() for w in workers]
-        if ok and any(codes):
-            bad = next(w for w, c in zip(workers, codes, strict=True) if c)
-            raise RuntimeError(f"a DBOS worker process exited {codes}:\n{bad.tail()}")
+    with started(
+        lambda i, err: DbosWorkerProcess(db, f"{prefix}{i}", err, env), count, "DBOS worker"
+    ) as workers:
+        yield workers

@@ -14,7 +14,7 @@ from typing import Any
 
 from benchmarks.model import Measurement, Settings
 from benchmarks.peer_dbos.isolate import in_own_process
-from benchmarks.timing import percentiles_us
+from benchmarks.w5_wakeup import wake_measurement
 
 
 def dbos_w5(settings: Settings, backend: str) -> Measurement:
@@ -51,15 +51,4 @@ def measure(settings: Settings, backend: str) -> Measurement:
                 stamps = [float(h.get_result()["t"]) for h in handles]
         finally:
             db_client.destroy()
-    wake = [s - b for s, b in zip(stamps, before, strict=True)]
-    from_return = [s - a for s, a in zip(stamps, after, strict=True)]
-    return Measurement(
-        ops=n,
-        seconds=sum(wake),
-        extra={
-            **percentiles_us([int(x * 1e9) for x in wake], "wake"),
-            **percentiles_us([int(x * 1e9) for x in from_return], "after_start"),
-            "start_call_p50_us": sorted(a - b for a, b in zip(after, before, strict=True))[n // 2]
-            * 1e6,
-        },
-    )
+    return wake_measurement(before, after, stamps)
