@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from durable.log import Store, open_store
+
 POSTGRES_URL_ENV = "DURABLE_TEST_POSTGRES_URL"
 
 
@@ -93,3 +95,13 @@ def another_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_schema(server, schema)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A freshly opened log, one per backend that ``db_url`` (tests/conftest.py) names."""
+    s = open_store(db_url)
+    try:
+        yield s
+    finally:
+        s.close()

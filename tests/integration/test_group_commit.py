@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -15,7 +15,7 @@ import pytest
 from durable.engine.committer import Committer
 from durable.errors import StoreError
 from durable.events import EventType, MarkData, NewEvent, ResultData
-from durable.log import AppendRequest, NewRun, Store, open_store
+from durable.log import AppendRequest, NewRun, Store
 
 T = EventType
 
@@ -48,15 +48,6 @@ class Recording:
         if self.hold is not None:
             self.hold.wait(10)
         return self._inner.append(requests)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _leased(store: Store, ids: list[str]) -> dict[str, int]:

@@ -406,15 +406,6 @@ def step_completed(pos: int, value: Any) -> NewEvent:
     return NewEvent(T.STEP_COMPLETED.value, data, position=pos, name="step", attempt=1)
 
 
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    try:
-        yield s
-    finally:
-        s.close()
-
-
 def _take(store: Store, run_id: str, owner: str, ttl: float) -> Any:
     row = store.get_run(run_id)
     assert row is not None
