@@ -13,20 +13,27 @@ from typing import Any
 
 import msgspec
 
+from durable.states import SuspendReason, WaitFor
+
 __all__ = [
     "OUTCOME_KIND",
     "POSITIONAL_KIND",
+    "CancelData",
     "ChildData",
+    "EmptyData",
     "ErrorInfo",
     "EventType",
     "Failure",
-    "MarkData",
+    "LeaseData",
+    "MessageData",
     "NewEvent",
     "OutputData",
     "ProgressData",
     "ResultData",
     "RunStartedData",
     "SignalData",
+    "StageData",
+    "StepStartedData",
     "SuspendData",
     "WakeData",
     "decode_data",
@@ -139,8 +146,17 @@ class SuspendData(msgspec.Struct, frozen=True, omit_defaults=True):
     """``run_suspended``: the run hands its lease back until ``wake_at`` or a wake-up."""
 
     wake_at: float | None = None
-    waiting_for: str | None = None
-    reason: str = "sleep"
+    waiting_for: WaitFor | None = None
+    reason: SuspendReason = SuspendReason.SLEEP
+
+
+class _SuspendDataWire(msgspec.Struct, frozen=True):
+    """How ``run_suspended`` decodes: journals written before ``WaitFor`` existed hold the
+    wait as the text of the runs column (``"signal:NAME"``, ``"children"``)."""
+
+    wake_at: float | None = None
+    waiting_for: WaitFor | str | None = None
+    reason: SuspendReason = SuspendReason.SLEEP
 
 
 class SignalData(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -166,19 +182,44 @@ class ChildData(msgspec.Struct, frozen=True, omit_defaults=True):
     child_id: str
 
 
-class MarkData(msgspec.Struct, frozen=True, omit_defaults=True):
-    """``stage_entered``, ``stage_left``, ``message``, ``lease_taken``, ``run_cancelled``,
-    ``run_resumed``, ``step_started``.
+class StageData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``stage_entered``, ``stage_left``: ``key`` makes the mark idempotent across replays;
+    ``stage`` is the enclosing stage."""
 
-    ``key`` makes a non-positional event idempotent across replays.
-    """
+    key: str | None = None
+    stage: str | None = None
+
+
+class MessageData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``message``: a text and optional fields (``durable.message``)."""
 
     key: str | None = None
     text: str | None = None
     fields: dict[str, Any] | None = None
     stage: str | None = None
+
+
+class StepStartedData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``step_started``: an attempt of a step begins, inside ``stage``."""
+
+    stage: str | None = None
+
+
+class LeaseData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``lease_taken``: which worker took the run, and whether it took it over from another."""
+
     owner: str | None = None
     takeover: bool = False
+
+
+class CancelData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``run_cancelled``: why the run was ended outside its lease."""
+
+    text: str | None = None
+
+
+class EmptyData(msgspec.Struct, frozen=True):
+    """``run_resumed``, ``sleep_fired``: events whose columns say everything."""
 
 
 class ProgressData(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -202,22 +243,22 @@ _PAYLOAD: dict[str, type[msgspec.Struct]] = {
     T.RUN_STARTED: RunStartedData,
     T.RUN_COMPLETED: ResultData,
     T.RUN_FAILED: Failure,
-    T.RUN_CANCELLED: MarkData,
-    T.RUN_RESUMED: MarkData,
+    T.RUN_CANCELLED: CancelData,
+    T.RUN_RESUMED: EmptyData,
     T.RUN_SUSPENDED: SuspendData,
     T.RUN_RETRY_SCHEDULED: WakeData,
-    T.LEASE_TAKEN: MarkData,
-    T.STAGE_ENTERED: MarkData,
-    T.STAGE_LEFT: MarkData,
-    T.STEP_STARTED: MarkData,
+    T.LEASE_TAKEN: LeaseData,
+    T.STAGE_ENTERED: StageData,
+    T.STAGE_LEFT: StageData,
+    T.STEP_STARTED: StepStartedData,
     T.STEP_COMPLETED: ResultData,
     T.STEP_FAILED: Failure,
     T.RETRY_SCHEDULED: WakeData,
     T.PROGRESS: ProgressData,
-    T.MESSAGE: MarkData,
+    T.MESSAGE: MessageData,
     T.OUTPUT: OutputData,
     T.SLEEP_STARTED: WakeData,
-    T.SLEEP_FIRED: MarkData,
+    T.SLEEP_FIRED: EmptyData,
     T.WAIT_STARTED: WakeData,
     T.SIGNAL_RECEIVED: SignalData,
     T.CHILD_STARTED: ChildData,
@@ -229,12 +270,13 @@ _PAYLOAD: dict[str, type[msgspec.Struct]] = {
 _encoder = msgspec.msgpack.Encoder()
 _decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in _PAYLOAD.items()}
 _signal_decoder = msgspec.msgpack.Decoder(_SignalDataWire)
+_suspend_decoder = msgspec.msgpack.Decoder(_SuspendDataWire)
 
 
 class NewEvent(msgspec.Struct, frozen=True):
     """An event to append: the log assigns ``seq``, ``epoch`` and ``at``."""
 
-    type: str
+    type: EventType
     data: msgspec.Struct
     position: int | None = None
     name: str | None = None
@@ -256,4 +298,10 @@ def decode_data(type_: str, data: bytes) -> Any:
     if type_ == T.SIGNAL_RECEIVED:
         w = _signal_decoder.decode(data)
         return SignalData(w.payload if len(w.payload) else None, w.timed_out, w.signal_id)
+    if type_ == T.RUN_SUSPENDED:
+        sw = _suspend_decoder.decode(data)
+        wait = sw.waiting_for
+        if isinstance(wait, str):
+            wait = WaitFor.from_column(wait)
+        return SuspendData(sw.wake_at, wait, sw.reason)
     return _decoders[type_].decode(data)

@@ -16,6 +16,7 @@ from durable.errors import RunFailedError
 from durable.events import ChildData, ErrorInfo, Failure, NewEvent, ResultData
 from durable.events import EventType as T
 from durable.log.store import AppendResult, NewRun, RunRow
+from durable.states import SuspendReason, WaitFor
 from durable.telemetry import RunTelemetry
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class ChildCalls:
         if row.status == "completed":
             raw = row.output or b"\xc0"
             ev = NewEvent(
-                T.CHILD_COMPLETED.value,
+                T.CHILD_COMPLETED,
                 ResultData(result=msgspec.Raw(raw)),
                 position=pos,
                 name=wf.name,
@@ -80,7 +81,7 @@ class ChildCalls:
             message=row.error_message or f"child run {row.id} {row.status}",
             module="",
         )
-        ev = NewEvent(T.CHILD_FAILED.value, Failure(error=err), position=pos, name=wf.name)
+        ev = NewEvent(T.CHILD_FAILED, Failure(error=err), position=pos, name=wf.name)
         return True, _child_error(row.id, err), [ev]
 
     def _child_new(
@@ -95,9 +96,7 @@ class ChildCalls:
             raise ReplayEnd()
         wf.signature.check(args, kwargs)
         data = self.s.codec.encode_args(args, kwargs, f"arguments of workflow {wf.name!r}")
-        ev = NewEvent(
-            T.CHILD_STARTED.value, ChildData(child_id=child_id), position=pos, name=wf.name
-        )
+        ev = NewEvent(T.CHILD_STARTED, ChildData(child_id=child_id), position=pos, name=wf.name)
         child = NewRun(
             id=child_id,
             workflow=wf.name,
@@ -112,7 +111,7 @@ class ChildCalls:
 
     def _wait_child(self, child_id: str) -> Suspend:
         self.wait_children.append(child_id)
-        return self.suspend(Suspend(None, "children", "child"))
+        return self.suspend(Suspend(None, WaitFor.children(), SuspendReason.CHILD))
 
     def call_child(self, wf: WorkflowDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A child workflow call from a sync workflow: start it (once) and wait for it."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from durable.states import SuspendReason, WaitFor
+
 __all__ = ["Abort", "DeadlineExceeded", "ReplayEnd", "Suspend"]
 
 
@@ -10,9 +12,12 @@ class Suspend(BaseException):
     """The run hands its lease back until ``wake_at`` (or a wake-up for ``waiting_for``)."""
 
     def __init__(
-        self, wake_at: float | None, waiting_for: str | None = None, reason: str = "sleep"
+        self,
+        wake_at: float | None,
+        waiting_for: WaitFor | None = None,
+        reason: SuspendReason = SuspendReason.SLEEP,
     ) -> None:
-        super().__init__(reason)
+        super().__init__(reason.value)
         self.wake_at = wake_at
         self.waiting_for = waiting_for
         self.reason = reason

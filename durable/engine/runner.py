@@ -31,6 +31,7 @@ from durable.errors import (
 from durable.events import ErrorInfo, Failure, NewEvent, ResultData, SuspendData, WakeData
 from durable.events import EventType as T
 from durable.log.store import Lease
+from durable.states import SuspendReason, WaitFor
 from durable.telemetry import NO_RUN
 from durable.types import WorkerEvent
 
@@ -43,14 +44,15 @@ Notify = Callable[..., None]
 
 def _merge(state: RunState) -> Suspend:
     """One suspension for the whole run, from those its branches raised."""
-    if any(s.reason == "released" for s in state.suspensions):
-        return Suspend(None, None, "released")
+    if any(s.reason is SuspendReason.RELEASED for s in state.suspensions):
+        return Suspend(None, None, SuspendReason.RELEASED)
     wakes = [s.wake_at for s in state.suspensions if s.wake_at is not None]
     kinds = {s.waiting_for for s in state.suspensions if s.waiting_for is not None}
-    waiting = "children" if "children" in kinds else (kinds.pop() if len(kinds) == 1 else None)
+    children = WaitFor.children()
+    waiting = children if children in kinds else (kinds.pop() if len(kinds) == 1 else None)
     if waiting is None and not wakes:
         wakes = [state.now()]
-    reason = state.suspensions[0].reason if state.suspensions else "sleep"
+    reason = state.suspensions[0].reason if state.suspensions else SuspendReason.SLEEP
     return Suspend(min(wakes) if wakes else None, waiting, reason)
 
 
@@ -130,7 +132,7 @@ class Runner:
     async def _fail_with(
         self, err: ErrorInfo, wf: WorkflowDef | None, exc: BaseException | None
     ) -> None:
-        if await self._append([NewEvent(T.RUN_FAILED.value, Failure(error=err))]):
+        if await self._append([NewEvent(T.RUN_FAILED, Failure(error=err))]):
             self.notify(WorkerEvent.FAILED, self.lease.run, error=exc)
             if wf is not None and wf.on_error is not None:
                 self._call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
@@ -278,11 +280,11 @@ class Runner:
             wake = state.now() + wf.retry.delay(attempt, self.s.rng)
             events = [
                 NewEvent(
-                    T.RUN_RETRY_SCHEDULED.value,
+                    T.RUN_RETRY_SCHEDULED,
                     WakeData(wake_at=wake, error=error_info(exc)),
                     attempt=attempt + 1,
                 ),
-                NewEvent(T.RUN_SUSPENDED.value, SuspendData(wake_at=wake, reason="retry")),
+                NewEvent(T.RUN_SUSPENDED, SuspendData(wake_at=wake, reason=SuspendReason.RETRY)),
             ]
             await self._append(events)
             return
@@ -297,7 +299,7 @@ class Runner:
             return
         s = _merge(state)
         data = SuspendData(wake_at=s.wake_at, waiting_for=s.waiting_for, reason=s.reason)
-        events = [*state.deferred, NewEvent(T.RUN_SUSPENDED.value, data)]
+        events = [*state.deferred, NewEvent(T.RUN_SUSPENDED, data)]
         await self._append(events, wait_children=list(state.wait_children))
 
     async def _complete(self, state: RunState, wf: WorkflowDef, result: Any) -> None:
@@ -319,7 +321,7 @@ class Runner:
         except (SerializationError, PayloadTooLargeError) as exc:
             await self._fail(exc, wf)
             return
-        done = NewEvent(T.RUN_COMPLETED.value, ResultData(result=msgspec.Raw(raw)))
+        done = NewEvent(T.RUN_COMPLETED, ResultData(result=msgspec.Raw(raw)))
         if await self._append([done]):
             value = self.s.codec.decode(raw, wf.result_type)
             self.notify(WorkerEvent.COMPLETED, self.lease.run, result=value)

@@ -33,17 +33,20 @@ from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal, Slot
 from durable.engine.steps import StepCalls, StepScope, _step, error_info
 from durable.errors import NonDeterminismError, NotInRunError
-from durable.events import EventType as T
 from durable.events import (
-    MarkData,
+    EmptyData,
+    MessageData,
     NewEvent,
     OutputData,
     ProgressData,
     ResultData,
     SignalData,
+    StageData,
     WakeData,
 )
+from durable.events import EventType as T
 from durable.log.store import AppendRequest, AppendResult, RunRow, Store
+from durable.states import SuspendReason, WaitFor
 from durable.telemetry import NO_RUN, RunTelemetry, Telemetry
 from durable.types import RunInfo, Status
 
@@ -158,7 +161,7 @@ class RunState(StepCalls, ChildCalls):
         if self.suspensions:
             raise self.suspensions[0]
         if self.draining:
-            raise self.suspend(Suspend(None, None, "released"))
+            raise self.suspend(Suspend(None, None, SuspendReason.RELEASED))
         if self.deadline_at is not None and not self.replay_only and self.now() >= self.deadline_at:
             raise DeadlineExceeded()
         with self._lock:
@@ -240,7 +243,7 @@ class RunState(StepCalls, ChildCalls):
         key = self._key(event_type.value, name)
         if key in self.journal.keys:
             return False
-        self.emit(NewEvent(event_type.value, make(key), name=name))
+        self.emit(NewEvent(event_type, make(key), name=name))
         return True
 
     # -- stages, progress, messages, outputs ---------------------------------------------
@@ -248,7 +251,7 @@ class RunState(StepCalls, ChildCalls):
     @contextlib.contextmanager
     def stage_block(self, name: str) -> Iterator[None]:
         """``durable.stage(name)``."""
-        self._mark(T.STAGE_ENTERED, name, lambda k: MarkData(key=k, stage=self.stage))
+        self._mark(T.STAGE_ENTERED, name, lambda k: StageData(key=k, stage=self.stage))
         self.stages.append(name)
         self.obs.stage_entered(name)
         ok = False
@@ -265,7 +268,7 @@ class RunState(StepCalls, ChildCalls):
             self.obs.stage_left(name, error)
             if ok:
                 outer = self.stage
-                self._mark(T.STAGE_LEFT, name, lambda k: MarkData(key=k, stage=outer))
+                self._mark(T.STAGE_LEFT, name, lambda k: StageData(key=k, stage=outer))
 
     def progress(self, value: float) -> None:
         """``durable.progress(value)``: of the current step, else stage, else run."""
@@ -294,7 +297,7 @@ class RunState(StepCalls, ChildCalls):
         if self._mark(
             T.MESSAGE,
             step.name if step else None,
-            lambda k: MarkData(key=k, text=str(text), fields=fields or None, stage=stage),
+            lambda k: MessageData(key=k, text=str(text), fields=fields or None, stage=stage),
         ):
             self.obs.event("message", {"durable.message": str(text)}, step.obs if step else None)
 
@@ -346,9 +349,7 @@ class RunState(StepCalls, ChildCalls):
             raise ReplayEnd()
         raw = self.s.codec.encode(produce(), kind)
         self.emit(
-            NewEvent(
-                T.VALUE_RECORDED.value, ResultData(result=msgspec.Raw(raw)), position=pos, name=kind
-            )
+            NewEvent(T.VALUE_RECORDED, ResultData(result=msgspec.Raw(raw)), position=pos, name=kind)
         )
         return self.s.codec.decode(raw, type_)
 
@@ -371,15 +372,15 @@ class RunState(StepCalls, ChildCalls):
             wake = slot.wake_at
         else:
             wake = now + seconds
-            started = NewEvent(T.SLEEP_STARTED.value, WakeData(wake_at=wake), position=pos)
+            started = NewEvent(T.SLEEP_STARTED, WakeData(wake_at=wake), position=pos)
         if now >= wake:
             if started is not None:
                 self.emit(started)
-            self.emit(NewEvent(T.SLEEP_FIRED.value, MarkData(), position=pos))
+            self.emit(NewEvent(T.SLEEP_FIRED, EmptyData(), position=pos))
             return
         if started is not None:
             self.deferred.append(started)
-        raise self.suspend(Suspend(wake, None, "sleep"))
+        raise self.suspend(Suspend(wake, None, SuspendReason.SLEEP))
 
     def wait_signal(self, name: str, timeout: float | None) -> Any:
         """``durable.wait_signal(name, timeout)``: the oldest unconsumed payload, or None."""
@@ -401,14 +402,12 @@ class RunState(StepCalls, ChildCalls):
             return None if payload is None else self._decode(payload, Any, pos, "signal")
         if deadline is not None and self.now() >= deadline:
             timed_out = SignalData(timed_out=True)
-            self.commit([NewEvent(T.SIGNAL_RECEIVED.value, timed_out, position=pos, name=name)])
+            self.commit([NewEvent(T.SIGNAL_RECEIVED, timed_out, position=pos, name=name)])
             return None
         if slot is None or not slot.started:
-            wait = NewEvent(
-                T.WAIT_STARTED.value, WakeData(wake_at=deadline), position=pos, name=name
-            )
+            wait = NewEvent(T.WAIT_STARTED, WakeData(wake_at=deadline), position=pos, name=name)
             self.deferred.append(wait)
-        raise self.suspend(Suspend(deadline, f"signal:{name}", "signal"))
+        raise self.suspend(Suspend(deadline, WaitFor.signal(name), SuspendReason.SIGNAL))
 
     def _payload(self, slot: Slot, pos: int) -> Any:
         assert slot.payload is not None

@@ -24,9 +24,10 @@ from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
 from durable.engine.replay import Slot
 from durable.errors import PayloadTooLargeError, RunFailedError, SerializationError, StepFailedError
-from durable.events import ErrorInfo, Failure, MarkData, NewEvent, ResultData, WakeData
+from durable.events import ErrorInfo, Failure, NewEvent, ResultData, StepStartedData, WakeData
 from durable.events import EventType as T
 from durable.log.store import AppendResult
+from durable.states import SuspendReason
 from durable.telemetry import RunTelemetry, StepTelemetry
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ class StepCalls:
                 if self.replay_only:
                     raise ReplayEnd()
                 if slot.retry_wake_at is not None and self.now() < slot.retry_wake_at:
-                    raise self.suspend(Suspend(slot.retry_wake_at, None, "retry"))
+                    raise self.suspend(Suspend(slot.retry_wake_at, None, SuspendReason.RETRY))
         elif self.replay_only:
             raise ReplayEnd()
         return pos, slot, attempt
@@ -144,7 +145,7 @@ class StepCalls:
                 exc = e
         if exc is None and raw is not None:
             done = NewEvent(
-                T.STEP_COMPLETED.value,
+                T.STEP_COMPLETED,
                 ResultData(result=msgspec.Raw(raw), stage=stage, started_at=started),
                 position=pos,
                 name=step.name,
@@ -160,7 +161,7 @@ class StepCalls:
             is_retryable(step.retry, exc, attempt)
         )
         failed = NewEvent(
-            T.STEP_FAILED.value,
+            T.STEP_FAILED,
             Failure(error=err, retryable=retryable, stage=stage, started_at=started),
             position=pos,
             name=step.name,
@@ -170,22 +171,20 @@ class StepCalls:
             assert step.retry is not None
             wake = self.now() + step.retry.delay(attempt, self.s.rng)
             again = NewEvent(
-                T.RETRY_SCHEDULED.value,
+                T.RETRY_SCHEDULED,
                 WakeData(wake_at=wake, error=err),
                 position=pos,
                 name=step.name,
                 attempt=attempt + 1,
             )
-            return [failed, again], None, self.suspend(Suspend(wake, None, "retry"))
+            return [failed, again], None, self.suspend(Suspend(wake, None, SuspendReason.RETRY))
         cls = self.s.registry.error_type(err.module, err.type)
         return [failed], None, exc if cls is not None else _rebuild(self.s.registry, err)
 
     def _scope(self, step: StepDef, pos: int, attempt: int) -> StepScope:
         """The body's scope; journals ``step_started`` (without waiting for the commit)."""
-        data = MarkData(stage=self.stage)
-        self.emit(
-            NewEvent(T.STEP_STARTED.value, data, position=pos, name=step.name, attempt=attempt)
-        )
+        data = StepStartedData(stage=self.stage)
+        self.emit(NewEvent(T.STEP_STARTED, data, position=pos, name=step.name, attempt=attempt))
         obs = self.obs.step(step.name, pos, attempt, self.stage)
         return StepScope(step.name, pos, attempt, self.stage, obs)
 

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from durable.events import OUTCOME_KIND, EventType, MarkData, NewEvent, encode_data
+from durable.events import OUTCOME_KIND, CancelData, EmptyData, EventType, NewEvent, encode_data
 from durable.log.schema import events, runs, signals
 from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run
 from durable.log.store import JournalRow, NewRun, RunRow
+from durable.states import WaitFor
 
 T = EventType
 
@@ -33,7 +34,7 @@ class ClientOps(SqlBase):
     def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> bool:
         """Cancel ``run_id`` and its unfinished children; whether ``run_id`` itself was
         unfinished (and is now cancelled)."""
-        ev = NewEvent(T.RUN_CANCELLED.value, MarkData(text=reason))
+        ev = NewEvent(T.RUN_CANCELLED, CancelData(text=reason))
         raw = encode_data(ev.data)
         res = c.execute(
             sa.update(runs)
@@ -111,7 +112,7 @@ class ClientOps(SqlBase):
                             attempt=res.attempt,
                             epoch=res.lease_epoch,
                             at=now,
-                            data=encode_data(MarkData()),
+                            data=encode_data(EmptyData()),
                         )
                     )
             return _run(c.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id)).one())
@@ -161,7 +162,9 @@ class ClientOps(SqlBase):
             c.execute(
                 signals.insert().values(run_id=run_id, name=name, payload=payload, created_at=now)
             )
-            waiting = sa.and_(runs.c.status == "sleeping", runs.c.waiting_for == f"signal:{name}")
+            waiting = sa.and_(
+                runs.c.status == "sleeping", runs.c.waiting_for == WaitFor.signal(name).column()
+            )
             c.execute(
                 sa.update(runs)
                 .where(runs.c.id == run_id)

@@ -16,7 +16,7 @@ from durable.events import (
     ErrorInfo,
     EventType,
     Failure,
-    MarkData,
+    LeaseData,
     NewEvent,
     SuspendData,
     encode_data,
@@ -26,6 +26,7 @@ from durable.log.projection import assignments, project
 from durable.log.schema import events, runs
 from durable.log.sqlbase import _RUN_COLUMNS, _TERMINAL, SqlBase, _run, insert_events
 from durable.log.store import AppendRequest, Lease, QueueLimit, RunRow
+from durable.states import SuspendReason
 
 T = EventType
 
@@ -367,8 +368,8 @@ class LeaseOps(SqlBase):
             **params,
             "owner": owner,
             "expires": now + ttl,
-            "data_takeover": encode_data(MarkData(owner=owner, takeover=True)),
-            "data_fresh": encode_data(MarkData(owner=owner, takeover=False)),
+            "data_takeover": encode_data(LeaseData(owner=owner, takeover=True)),
+            "data_fresh": encode_data(LeaseData(owner=owner, takeover=False)),
         }
         found = self._prep.all(c, ("take_runnable", key), build, params)
         taken: list[tuple[str, int, bool]] = []
@@ -380,7 +381,7 @@ class LeaseOps(SqlBase):
                     message=f"the run's lease expired {row.stalls} times without progress",
                     module="durable",
                 )
-                self._end(c, row.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+                self._end(c, row.id, now, NewEvent(T.RUN_FAILED, Failure(error=err)))
                 continue
             rows_out[row.id] = row
             taken.append((row.id, row.lease_epoch, takeover))
@@ -407,7 +408,7 @@ class LeaseOps(SqlBase):
                     "epoch": epoch,
                     "at": now,
                     "outcome": None,
-                    "data": encode_data(MarkData(owner=owner, takeover=takeover)),
+                    "data": encode_data(LeaseData(owner=owner, takeover=takeover)),
                     "append_id": None,
                 }
                 for rid, epoch, seq, takeover in taken
@@ -421,7 +422,7 @@ class LeaseOps(SqlBase):
             message=f"the run's lease expired {cand.stalls + 1} times without progress",
             module="durable",
         )
-        self._end(c, cand.id, now, NewEvent(T.RUN_FAILED.value, Failure(error=err)))
+        self._end(c, cand.id, now, NewEvent(T.RUN_FAILED, Failure(error=err)))
 
     def _end(self, c: Connection | RawTx, run_id: str, now: float, event: NewEvent) -> Any:
         """End a run outside its lease (cancel, stall limit): new epoch, one final event."""
@@ -495,7 +496,7 @@ class LeaseOps(SqlBase):
             AppendRequest(
                 rid,
                 ep,
-                [NewEvent(T.RUN_SUSPENDED.value, SuspendData(reason="released"))],
+                [NewEvent(T.RUN_SUSPENDED, SuspendData(reason=SuspendReason.RELEASED))],
             )
             for rid, ep in held.items()
         ]

@@ -8,6 +8,7 @@ from typing import Any
 from durable.events import EventType as T
 from durable.events import Failure, NewEvent, ProgressData, ResultData, SuspendData
 from durable.log.schema import runs
+from durable.states import WaitFor
 
 __all__ = ["TERMINAL_STATUSES", "Projection", "project"]
 
@@ -26,7 +27,7 @@ class Projection:
         """Columns increased by a number (``steps_completed``, ``lease_epoch``)."""
         self.ends = False
         self.releases = False
-        self.waiting_for: str | None = None
+        self.waiting_for: WaitFor | None = None
         self.wake_at: float | None = None
 
 
@@ -68,10 +69,10 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
             p.wake_at = d.wake_at
             p.waiting_for = d.waiting_for
             v.update(
-                status="pending" if d.reason == "released" else "sleeping",
+                status=d.reason.status.value,
                 wake_at=d.wake_at,
                 due_at=d.wake_at,
-                waiting_for=d.waiting_for,
+                waiting_for=d.waiting_for.column() if d.waiting_for else None,
             )
     if completed:
         p.increments["steps_completed"] = completed

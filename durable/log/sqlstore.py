@@ -38,6 +38,7 @@ from durable.log.sqlbase import (
     select_run,
 )
 from durable.log.store import AppendRequest, AppendResult, JournalRow, NewRun, RunFilter, RunRow
+from durable.states import WaitFor, WaitKind
 
 T = EventType
 
@@ -279,7 +280,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
                 evs.insert(
                     0,
                     NewEvent(
-                        T.SIGNAL_RECEIVED.value,
+                        T.SIGNAL_RECEIVED,
                         SignalData(payload=payload, signal_id=int(sig[0])),
                         position=position,
                         name=name,
@@ -366,7 +367,7 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
         self,
         c: RawTx,
         req: AppendRequest,
-        waiting_for: str | None,
+        waiting_for: WaitFor | None,
         wake_at: float | None,
         now: float,
     ) -> float | None:
@@ -374,14 +375,18 @@ class SqlStore(LeaseOps, ClientOps, MaintenanceOps, BacklogOps):
         already there (a signal in the inbox, an ended child), else at ``wake_at``."""
         if wake_at is None and waiting_for is None:
             return now  # released by a stopping worker
-        if waiting_for is not None and waiting_for.startswith("signal:"):
-            name = waiting_for[len("signal:") :]
+        if waiting_for is not None and waiting_for.kind is WaitKind.SIGNAL:
             hit = self._prep.first(
-                c, "oldest_signal", _oldest_signal, {"run_id": req.run_id, "name": name}
+                c,
+                "oldest_signal",
+                _oldest_signal,
+                {"run_id": req.run_id, "name": waiting_for.name},
             )
             if hit is not None:
                 return now
-        elif waiting_for == "children" and req.wait_children:
+        elif (
+            waiting_for is not None and waiting_for.kind is WaitKind.CHILDREN and req.wait_children
+        ):
             ids = list(req.wait_children)
             hit = self._prep.first(
                 c,

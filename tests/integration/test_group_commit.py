@@ -14,19 +14,19 @@ import pytest
 
 from durable.engine.committer import Committer
 from durable.errors import StoreError
-from durable.events import EventType, MarkData, NewEvent, ResultData
+from durable.events import EventType, NewEvent, ResultData, StepStartedData
 from durable.log import AppendRequest, NewRun, Store
 
 T = EventType
 
 
 def _started(pos: int) -> NewEvent:
-    return NewEvent(T.STEP_STARTED.value, MarkData(), position=pos, name="s", attempt=1)
+    return NewEvent(T.STEP_STARTED, StepStartedData(), position=pos, name="s", attempt=1)
 
 
 def _completed(pos: int) -> NewEvent:
     data = ResultData(result=msgspec.Raw(msgspec.msgpack.encode(pos)))
-    return NewEvent(T.STEP_COMPLETED.value, data, position=pos, name="s", attempt=1)
+    return NewEvent(T.STEP_COMPLETED, data, position=pos, name="s", attempt=1)
 
 
 class Recording:

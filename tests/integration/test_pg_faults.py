@@ -42,7 +42,7 @@ from procs.wfapp import read_lines
 import durable
 from durable.engine.committer import Committer
 from durable.errors import StoreError
-from durable.events import EventType, MarkData, NewEvent, ResultData
+from durable.events import EventType, NewEvent, ResultData, StepStartedData
 from durable.log import AppendRequest, NewRun, Store, open_store
 from durable.log.schema import SCHEMA_VERSION, metadata
 
@@ -398,12 +398,12 @@ def enc(value: Any) -> bytes:
 
 
 def step_started(pos: int) -> NewEvent:
-    return NewEvent(T.STEP_STARTED.value, MarkData(), position=pos, name="step", attempt=1)
+    return NewEvent(T.STEP_STARTED, StepStartedData(), position=pos, name="step", attempt=1)
 
 
 def step_completed(pos: int, value: Any) -> NewEvent:
     data = ResultData(result=msgspec.Raw(enc(value)))
-    return NewEvent(T.STEP_COMPLETED.value, data, position=pos, name="step", attempt=1)
+    return NewEvent(T.STEP_COMPLETED, data, position=pos, name="step", attempt=1)
 
 
 def _take(store: Store, run_id: str, owner: str, ttl: float) -> Any:

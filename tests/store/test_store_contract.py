@@ -24,17 +24,19 @@ from durable.events import (
     ErrorInfo,
     EventType,
     Failure,
-    MarkData,
     NewEvent,
     ProgressData,
     ResultData,
     RunStartedData,
     SignalData,
+    StageData,
+    StepStartedData,
     SuspendData,
     decode_data,
 )
 from durable.log import AppendRequest, JournalRow, Lease, NewRun, RunRow, Store, open_store
 from durable.log.store import RunFilter
+from durable.states import WaitFor
 
 T = EventType
 WF = "wf"
@@ -55,28 +57,28 @@ def new_run(run_id: str, workflow: str = WF, queue: str | None = None, **kw: Any
 
 
 def step_started(pos: int, name: str = "step") -> NewEvent:
-    return NewEvent(T.STEP_STARTED.value, MarkData(), position=pos, name=name, attempt=1)
+    return NewEvent(T.STEP_STARTED, StepStartedData(), position=pos, name=name, attempt=1)
 
 
 def step_completed(pos: int, value: Any = None, name: str = "step") -> NewEvent:
     data = ResultData(result=msgspec.Raw(enc(value)))
-    return NewEvent(T.STEP_COMPLETED.value, data, position=pos, name=name, attempt=1)
+    return NewEvent(T.STEP_COMPLETED, data, position=pos, name=name, attempt=1)
 
 
 def run_completed(value: Any = "done") -> NewEvent:
-    return NewEvent(T.RUN_COMPLETED.value, ResultData(result=msgspec.Raw(enc(value))))
+    return NewEvent(T.RUN_COMPLETED, ResultData(result=msgspec.Raw(enc(value))))
 
 
 def run_failed(error_type: str = "ValueError", message: str = "boom") -> NewEvent:
-    return NewEvent(T.RUN_FAILED.value, Failure(error=ErrorInfo(type=error_type, message=message)))
+    return NewEvent(T.RUN_FAILED, Failure(error=ErrorInfo(type=error_type, message=message)))
 
 
-def suspended(wake_at: float | None = None, waiting_for: str | None = None) -> NewEvent:
-    return NewEvent(T.RUN_SUSPENDED.value, SuspendData(wake_at=wake_at, waiting_for=waiting_for))
+def suspended(wake_at: float | None = None, waiting_for: WaitFor | None = None) -> NewEvent:
+    return NewEvent(T.RUN_SUSPENDED, SuspendData(wake_at=wake_at, waiting_for=waiting_for))
 
 
 def child_started(pos: int, child_id: str) -> NewEvent:
-    return NewEvent(T.CHILD_STARTED.value, ChildData(child_id=child_id), position=pos, name="c")
+    return NewEvent(T.CHILD_STARTED, ChildData(child_id=child_id), position=pos, name="c")
 
 
 # ---------------------------------------------------------------- helpers
@@ -531,8 +533,8 @@ def test_seq_stays_gapless_through_a_whole_life(store: Store) -> None:
     assert append1(store, AppendRequest("r1", ls.epoch, [step_started(1), step_completed(1)])).ok
     assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=0.0)])).ok
     ls = take(store, "r1")
-    prog = NewEvent(T.PROGRESS.value, ProgressData(value=0.5))
-    stage = NewEvent(T.STAGE_ENTERED.value, MarkData(), name="pay")
+    prog = NewEvent(T.PROGRESS, ProgressData(value=0.5))
+    stage = NewEvent(T.STAGE_ENTERED, StageData(), name="pay")
     assert append1(store, AppendRequest("r1", ls.epoch, [stage, prog, step_completed(2)])).ok
     store.cancel("r1", "test")
     store.resume("r1")
@@ -796,7 +798,7 @@ def test_a_run_waiting_for_a_signal_already_in_its_inbox_is_due_at_once(store: S
     assert store.send_signal("r1", "approve", enc(True))  # arrives while the run is running
     res = append1(
         store,
-        AppendRequest("r1", ls.epoch, [suspended(time.time() + FAR, "signal:approve")]),
+        AppendRequest("r1", ls.epoch, [suspended(time.time() + FAR, WaitFor.signal("approve"))]),
     )
     assert res.ok
     row = run(store, "r1")
@@ -809,7 +811,9 @@ def test_a_run_waiting_for_a_signal_already_in_its_inbox_is_due_at_once(store: S
 def test_a_signal_wakes_a_run_waiting_for_it(store: Store) -> None:
     store.create_run(new_run("r1"))
     ls = take(store, "r1")
-    res = append1(store, AppendRequest("r1", ls.epoch, [suspended(None, "signal:approve")]))
+    res = append1(
+        store, AppendRequest("r1", ls.epoch, [suspended(None, WaitFor.signal("approve"))])
+    )
     assert res.ok
     assert store.lease("w", FAR, [WF], None, 10) == []
     store.send_signal("r1", "unrelated", None)
@@ -839,7 +843,7 @@ def test_children_inserted_with_an_append_and_a_parent_woken_by_their_end(store:
     assert run(store, "p:2").workflow == "taken"
     res = append1(
         store,
-        AppendRequest("p", ls.epoch, [suspended(None, "children")], wait_children=["p:1"]),
+        AppendRequest("p", ls.epoch, [suspended(None, WaitFor.children())], wait_children=["p:1"]),
     )
     assert res.ok
     assert leased_ids(store.lease("w", FAR, [WF], None, 10)) == ["p:1"]
@@ -856,7 +860,7 @@ def test_a_parent_waiting_for_an_ended_child_is_due_at_once(store: Store) -> Non
     store.cancel("p:1", "x")
     res = append1(
         store,
-        AppendRequest("p", ls.epoch, [suspended(None, "children")], wait_children=["p:1"]),
+        AppendRequest("p", ls.epoch, [suspended(None, WaitFor.children())], wait_children=["p:1"]),
     )
     assert res.ok
     assert leased_ids(store.lease("w", FAR, [WF], None, 10)) == ["p"]

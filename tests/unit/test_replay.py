@@ -11,14 +11,18 @@ from durable.engine.replay import Journal
 from durable.errors import CorruptJournalError, NonDeterminismError
 from durable.events import (
     ChildData,
+    EmptyData,
     ErrorInfo,
     Failure,
-    MarkData,
+    LeaseData,
+    MessageData,
     OutputData,
     ProgressData,
     ResultData,
     RunStartedData,
     SignalData,
+    StageData,
+    StepStartedData,
     WakeData,
     encode_data,
 )
@@ -52,14 +56,14 @@ class Builder:
         return self
 
     def step(self, pos: int, name: str, value: Any, attempt: int = 1) -> Builder:
-        self.add("step_started", MarkData(), pos, name, attempt)
+        self.add("step_started", StepStartedData(), pos, name, attempt)
         return self.add("step_completed", ResultData(result=raw(value)), pos, name, attempt)
 
     def fail(
         self, pos: int, name: str, retryable: bool, attempt: int = 1, wake_at: float = 0.0
     ) -> Builder:
         err = ErrorInfo(type="ValueError", message=f"bad {pos}")
-        self.add("step_started", MarkData(), pos, name, attempt)
+        self.add("step_started", StepStartedData(), pos, name, attempt)
         self.add("step_failed", Failure(error=err, retryable=retryable), pos, name, attempt)
         if retryable:
             self.add("retry_scheduled", WakeData(wake_at=wake_at, error=err), pos, name, attempt)
@@ -155,7 +159,7 @@ def test_sleep_started_then_fired() -> None:
     b = Builder().add("sleep_started", WakeData(wake_at=123.5), 1)
     s = b.journal().take(1, "sleep", None)
     assert s is not None and s.started and s.wake_at == 123.5 and not s.fired and not s.done
-    s = b.add("sleep_fired", MarkData(), 1).journal().take(1, "sleep", None)
+    s = b.add("sleep_fired", EmptyData(), 1).journal().take(1, "sleep", None)
     assert s is not None and s.fired and s.done
 
 
@@ -205,12 +209,12 @@ def test_children_pending_until_their_end_is_journaled() -> None:
 def test_keyed_events_are_collected_and_hold_no_position() -> None:
     j = (
         Builder()
-        .add("stage_entered", MarkData(key="stage_entered|w|s|1"), None, "s")
+        .add("stage_entered", StageData(key="stage_entered|w|s|1"), None, "s")
         .add("progress", ProgressData(value=0.5, key="progress|w|s|1"))
-        .add("message", MarkData(key="message|w||1", text="hi"))
+        .add("message", MessageData(key="message|w||1", text="hi"))
         .add("output", OutputData(value=raw(1), stage="main", key="output|w|k|1"), None, "k")
-        .add("stage_left", MarkData(key="stage_left|w|s|1"), None, "s")
-        .add("message", MarkData(text="no key"))
+        .add("stage_left", StageData(key="stage_left|w|s|1"), None, "s")
+        .add("message", MessageData(text="no key"))
         .journal()
     )
     assert j.keys == {
@@ -226,10 +230,10 @@ def test_keyed_events_are_collected_and_hold_no_position() -> None:
 def test_run_level_events_are_ignored() -> None:
     j = (
         Builder()
-        .add("lease_taken", MarkData(owner="w1"))
+        .add("lease_taken", LeaseData(owner="w1"))
         .step(1, "a", 1)
         .add("run_suspended", b"\x80")
-        .add("lease_taken", MarkData(owner="w2", takeover=True))
+        .add("lease_taken", LeaseData(owner="w2", takeover=True))
         .journal()
     )
     assert list(j.slots) == [1]
@@ -245,7 +249,7 @@ def test_run_resumed_voids_the_failure_after_the_last_success() -> None:
         .step(1, "a", 1)
         .fail(2, "b", False)
         .add("run_failed", Failure(error=ErrorInfo(type="ValueError", message="bad 2")))
-        .add("run_resumed", MarkData(), attempt=2)
+        .add("run_resumed", EmptyData(), attempt=2)
         .journal()
     )
     s = j.take(2, "step", "b")
@@ -263,7 +267,7 @@ def test_voiding_resets_retry_counts_of_a_step_that_ran_out_of_tries() -> None:
         .fail(1, "a", True, 2, wake_at=4.0)
         .fail(1, "a", False, 3)
         .add("run_failed", Failure(error=ErrorInfo(type="ValueError", message="bad 1")))
-        .add("run_resumed", MarkData(), attempt=2)
+        .add("run_resumed", EmptyData(), attempt=2)
         .journal()
     )
     s = j.take(1, "step", "a")
@@ -278,7 +282,7 @@ def test_a_caught_failure_before_a_later_success_is_not_voided() -> None:
         .fail(2, "b", False)
         .step(3, "c", 3)
         .fail(4, "d", False)
-        .add("run_resumed", MarkData(), attempt=2)
+        .add("run_resumed", EmptyData(), attempt=2)
         .journal()
     )
     kept = j.take(2, "step", "b")
@@ -303,7 +307,7 @@ def test_failures_recorded_after_the_void_stay() -> None:
     j = (
         Builder()
         .fail(1, "a", False)
-        .add("run_resumed", MarkData(), attempt=2)
+        .add("run_resumed", EmptyData(), attempt=2)
         .fail(1, "a", False)
         .journal()
     )
@@ -316,11 +320,11 @@ def test_a_sleep_or_value_counts_as_the_last_success() -> None:
         Builder()
         .fail(1, "a", False)
         .add("sleep_started", WakeData(wake_at=1.0), 2)
-        .add("sleep_fired", MarkData(), 2)
+        .add("sleep_fired", EmptyData(), 2)
         .fail(3, "b", False)
         .add("value_recorded", ResultData(result=raw(0.5)), 4, "random")
         .fail(5, "c", False)
-        .add("run_resumed", MarkData(), attempt=2)
+        .add("run_resumed", EmptyData(), attempt=2)
         .journal()
     )
     assert j.slots[1].failure is not None
@@ -337,7 +341,7 @@ def test_unconsumed_lists_outcomes_beyond_a_position() -> None:
         .step(1, "a", 1)
         .add("value_recorded", ResultData(result=raw(0.1)), 2, "random")
         .add("sleep_started", WakeData(wake_at=1.0), 3)
-        .add("sleep_fired", MarkData(), 3)
+        .add("sleep_fired", EmptyData(), 3)
         .add("sleep_started", WakeData(wake_at=1.0), 4)
         .journal()
     )
@@ -428,7 +432,7 @@ def test_two_kinds_at_one_position_are_corrupt() -> None:
 
 def test_two_names_at_one_position_are_corrupt() -> None:
     b = Builder()
-    b.add("step_started", MarkData(), 1, "a", 1)
+    b.add("step_started", StepStartedData(), 1, "a", 1)
     b.add("step_completed", ResultData(result=raw(1)), 1, "b", 1)
     with pytest.raises(CorruptJournalError):
         b.journal()
