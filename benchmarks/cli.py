@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from benchmarks.model import Settings
 from benchmarks.registry import BACKEND_CHOICES, BACKENDS, SYSTEMS, WORKLOADS, expand
 from benchmarks.report import machine, postgres_version, table, write_json
-from benchmarks.runner import plan, run
+from benchmarks.runner import BASE, baseline_root, plan, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -97,6 +97,14 @@ def parser() -> argparse.ArgumentParser:
         "--isolate", action="store_true", help="run each measurement in a fresh subprocess"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no per-repetition progress")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        default=None,
+        help="also run durable's workloads on the durable package of another checkout (a git "
+        "worktree of an earlier commit), interleaved cell by cell, each in a fresh "
+        "interpreter, and add a 'vs base' column (ours over theirs)",
+    )
     p.add_argument("--list", action="store_true", help="list the workloads and exit")
     return p
 
@@ -153,9 +161,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if overrides:
         settings = Settings(**{**settings.to_dict(), **overrides})
 
-    cells = plan(workloads, backends, args.raw, args.compare)
+    base_root = None
+    if args.baseline:
+        try:
+            base_root = baseline_root(args.baseline)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    cells = plan(workloads, backends, args.raw, args.compare, baseline=base_root is not None)
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    results = run(cells, settings, args.repeat, isolate=args.isolate, progress=progress)
+    results = run(
+        cells, settings, args.repeat, isolate=args.isolate, progress=progress, base_root=base_root
+    )
+    peers = [*args.compare, *([BASE] if base_root else [])]
 
     info = machine()
     print(
@@ -168,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "postgres" in backends:
         print(f"postgres: {postgres_version(settings)}")
     print()
-    print(table(results, peers=args.compare))
+    print(table(results, peers=peers))
     if not args.raw:
         print("\n  (run with --raw for the ratio against the store's own single-row commit)")
     if args.json:

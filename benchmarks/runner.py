@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,10 +46,19 @@ class Cell:
         )
 
 
+BASE = "base"
+"""The system name of durable's own workloads run on another checkout's code (``--baseline``)."""
+
+
 def plan(
-    workloads: Sequence[str], backends: Sequence[str], raw: bool, compare: Sequence[str]
+    workloads: Sequence[str],
+    backends: Sequence[str],
+    raw: bool,
+    compare: Sequence[str],
+    baseline: bool = False,
 ) -> list[Cell]:
-    """The cells to measure, in the order each repetition runs them."""
+    """The cells to measure, in the order each repetition runs them (with ``baseline``, a
+    ``base`` cell right after each ``durable`` one)."""
     cells: list[Cell] = []
     seen: set[tuple[str, str, str]] = set()
 
@@ -75,6 +85,8 @@ def plan(
             for system in ("durable", *compare):
                 if workload.systems.get(system):
                     add(workload, system, backend)
+                    if system == "durable" and baseline:
+                        add(workload, BASE, backend)
     return cells
 
 
@@ -87,8 +99,13 @@ def run(
     repeat: int,
     isolate: bool = False,
     progress: Progress | None = None,
+    base_root: str | None = None,
 ) -> list[Result]:
     """Measure every cell ``repeat`` times, interleaved, and compute the ratios.
+
+    ``base_root``: a code folder (see :func:`baseline_root`) whose ``durable`` the ``base``
+    cells run; every durable and base cell then runs in a fresh interpreter, so that both
+    sides of each ``vs base`` ratio are measured alike.
 
     A cell without an implementation is kept, marked ``skipped``. A cell that raises is
     marked ``skipped`` with the error (its traceback goes to ``progress``) and is not tried
@@ -96,18 +113,25 @@ def run(
     """
     say = progress or (lambda _msg: None)
     results = {cell.label: cell.new_result() for cell in cells}
+
+    def impl(cell: Cell) -> str | None:
+        system = "durable" if cell.system == BASE else cell.system
+        return cell.workload.impl(system, cell.backend)
+
     for cell in cells:
-        if cell.workload.impl(cell.system, cell.backend) is None:
+        if impl(cell) is None:
             results[cell.label].skipped = f"no {cell.system} implementation on {cell.backend} yet"
     for rep in range(1, repeat + 1):
         for cell in cells:
             result = results[cell.label]
             if result.skipped:
                 continue
-            target = cell.workload.impl(cell.system, cell.backend)
+            target = impl(cell)
             assert target is not None
             try:
-                if isolate:
+                if cell.system == BASE:
+                    m = measure_in_subprocess(target, cell.backend, settings, root=base_root)
+                elif isolate or (base_root is not None and cell.system == "durable"):
                     m = measure_in_subprocess(target, cell.backend, settings)
                 else:
                     m = load(target)(settings, cell.backend)
@@ -141,12 +165,35 @@ def _compare(results: list[Result]) -> None:
                     r.compare(other.system, other)
 
 
+def baseline_root(checkout: str) -> str:
+    """A folder in which ``durable`` is ``checkout``'s package and ``benchmarks`` is this one,
+    so that the same workload code measures another version of durable (``--baseline``).
+
+    Processes started from it (``benchmarks._worker``) find the same two, since the
+    benchmarks' own paths are taken from where they were imported (the links are not
+    resolved).
+    """
+    pkg = os.path.join(os.path.abspath(checkout), "durable")
+    if not os.path.isfile(os.path.join(pkg, "__init__.py")):
+        raise ValueError(f"--baseline {checkout}: no durable package in that folder")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = tempfile.mkdtemp(prefix="durable-bench-base-")
+    os.symlink(pkg, os.path.join(root, "durable"))
+    os.symlink(os.path.join(here, "benchmarks"), os.path.join(root, "benchmarks"))
+    return root
+
+
 def measure_in_subprocess(
-    target: str, backend: str, settings: Settings, timeout: float | None = None
+    target: str,
+    backend: str,
+    settings: Settings,
+    timeout: float | None = None,
+    root: str | None = None,
 ) -> Measurement:
     """Run one measurement (``"module:function"``) in a fresh interpreter
-    (``benchmarks._child``) and return it; raise with the child's stderr if it fails."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (``benchmarks._child``) with ``root`` (default: this checkout) first on its path, and
+    return it; raise with the child's stderr if it fails."""
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run(

@@ -233,3 +233,40 @@ def test_compare_dbos_without_dbos_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "bench" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_baseline_runs_the_same_workload_on_another_checkouts_durable(tmp_path: Path) -> None:
+    """``--baseline DIR``: a ``base`` row beside each durable row, and a ``vs base`` ratio.
+
+    The other checkout here is a copy of this one whose ``durable`` leaves a mark when it is
+    imported, so that the test can tell that the base side really ran that package.
+    """
+    other = tmp_path / "other"
+    (other / "durable").mkdir(parents=True)
+    for src in (ROOT / "durable").rglob("*.py"):
+        dst = other / "durable" / src.relative_to(ROOT / "durable")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(src.read_text())
+    mark = tmp_path / "imported"
+    init = other / "durable" / "__init__.py"
+    init.write_text(init.read_text() + f"\nopen({str(mark)!r}, 'a').write('base\\n')\n")
+    lines, data = _run_quick(tmp_path, "--baseline", str(other), "w1")
+    assert mark.read_text().count("base") >= 1
+    rows = {(r["workload"], r["system"]) for r in data["results"] if r["measurements"]}
+    assert {("w1", "durable"), ("w1", "base")} <= rows
+    assert "vs base" in lines[0] or any("vs base" in line for line in lines)
+    mine = next(r for r in data["results"] if r["workload"] == "w1" and r["system"] == "durable")
+    assert "base" in mine["ratios"]
+
+
+def test_baseline_refuses_a_folder_without_durable(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--baseline", str(tmp_path), "w1"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "no durable package" in proc.stderr
