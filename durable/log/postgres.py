@@ -1,6 +1,5 @@
-"""Postgres specifics: psycopg 3, the server's clock, ``SKIP LOCKED`` leases (in the shared
-statements), ``LISTEN/NOTIFY`` wake-ups, and session limits so that a stalled worker's
-session cannot hold locks forever.
+"""Postgres specifics: psycopg 3, the server's clock, ``LISTEN/NOTIFY`` wake-ups, and session
+limits so that a stalled worker's session cannot hold locks forever.
 
 ``postgresql://`` URLs are accepted as users write them and run on psycopg 3.
 """
@@ -43,9 +42,6 @@ def normalize_url(url: str) -> str:
 class PostgresDialect(Dialect):
     """Engines and SQL that differ on Postgres."""
 
-    update_from_returning = True
-    probe_before_lease = False
-    serialized_writes = False
     ping_idle_after = 1.0
 
     def is_broken(self, dbapi_conn: Any) -> bool:
@@ -82,7 +78,7 @@ class PostgresDialect(Dialect):
         )
         self.read_engine = self.write_engine
         # The hot path's connections skip the ping on checkout (a round trip per
-        # transaction); one that broke is thrown away on its error (``SqlBase._raw``), and
+        # transaction); one that broke is thrown away on its error (``Db.raw``), and
         # the committer retries the append on a fresh one.
         self._fast = sa.create_engine(
             url, pool_size=min(pool_size, 4), max_overflow=pool_size, connect_args=args
@@ -131,12 +127,6 @@ class PostgresDialect(Dialect):
     def lock_schema(self, conn: Connection) -> None:
         """Serialize schema creation and upgrades among workers starting together."""
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
-
-    def lock_queue(self, conn: Connection | RawTx, queue: str) -> None:
-        """Serialize lease decisions about one queue's limits (until the transaction ends)."""
-        cursor(conn).execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"durable_queue:{queue}",)
-        )
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:
         cursor(conn).execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue[:200]))
