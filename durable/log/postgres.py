@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from durable.log.dialect import Dialect, RawTx, cursor
+from durable.log.urls import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
 
@@ -181,7 +182,11 @@ class Listener:
             except Exception as exc:
                 if self._stop.is_set():
                     break
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                log.warning(
+                    "LISTEN connection lost (%s); reconnecting in %.1fs",
+                    scrub(str(exc), self._url),
+                    delay,
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
             finally:
