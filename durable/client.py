@@ -355,7 +355,7 @@ class Client(AdminOps):
         wf_name = None
         if workflow is not None:
             wf_name = workflow if isinstance(workflow, str) else self._resolve(workflow)[0]
-        st = Status(status).value if status is not None else None
+        st = Status(status) if status is not None else None
         if limit < 1:
             raise ValueError("limit must be at least 1")
         rows = self._store.list_runs(

@@ -19,6 +19,8 @@
           ├── StepFailedError              a step failed with an error type that cannot be
           │                                rebuilt on replay (.error_type, .error_message)
           ├── StoreError                   the database failed or refused a statement
+          │    └── StoreOpenError (ValueError)   the log at a URL cannot be opened: a bad
+          │                                URL, an unreachable server, a missing folder
           └── LeaseLostError               internal: this worker may no longer write a run
 
     BaseException
@@ -46,6 +48,7 @@ __all__ = [
     "SerializationError",
     "StepFailedError",
     "StoreError",
+    "StoreOpenError",
     "UnknownWorkflowError",
 ]
 
@@ -150,3 +153,13 @@ class StoreError(DurableError):
         super().__init__(message)
         self.transient = transient
         self.integrity = integrity
+
+
+class StoreOpenError(StoreError, ValueError):
+    """The log at a URL cannot be opened: the URL does not parse, names no supported
+    database or an in-memory one, writes its password in a form that does not parse; the
+    server cannot be reached or refused the login; or a SQLite file's folder does not exist.
+
+    The message names the URL (its password hidden) or the file, and the cause. A
+    ``ValueError`` too, as a bad URL always was.
+    """

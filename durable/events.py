@@ -110,10 +110,13 @@ class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class RunStartedData(msgspec.Struct, frozen=True, omit_defaults=True):
-    """``run_started``: the input and where the run came from."""
+    """``run_started``: where the run came from.
 
-    input: msgspec.Raw
+    The run's input is kept in its row (``RunRow.input``), the one source of truth; journals
+    written by earlier versions also carry a copy here (``input``), which nothing reads."""
+
     workflow: str
+    input: msgspec.Raw | None = None
     parent_id: str | None = None
     forked_from: str | None = None
 

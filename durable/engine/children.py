@@ -16,7 +16,7 @@ from durable.errors import RunFailedError
 from durable.events import ChildData, ErrorInfo, Failure, NewEvent, ResultData
 from durable.events import EventType as T
 from durable.log.store import AppendResult, NewRun, RunRow
-from durable.states import SuspendReason, WaitFor
+from durable.states import TERMINAL, Status, SuspendReason, WaitFor
 from durable.telemetry import RunTelemetry
 
 if TYPE_CHECKING:
@@ -63,11 +63,11 @@ class ChildCalls:
         row = self.child_status.get(slot.child_id)
         if row is None:
             row = self.s.store.get_run(slot.child_id)
-        if row is None or row.status not in ("completed", "failed", "cancelled"):
+        if row is None or row.status not in TERMINAL:
             return False, None, []
         if self.replay_only:
             raise ReplayEnd()
-        if row.status == "completed":
+        if row.status is Status.COMPLETED:
             raw = row.output or b"\xc0"
             ev = NewEvent(
                 T.CHILD_COMPLETED,
@@ -76,8 +76,9 @@ class ChildCalls:
                 name=wf.name,
             )
             return True, self._decode(raw, wf.result_type, pos, "child result"), [ev]
+        cancelled = row.status is Status.CANCELLED
         err = ErrorInfo(
-            type=row.error_type or ("RunCancelledError" if row.status == "cancelled" else "Error"),
+            type=row.error_type or ("RunCancelledError" if cancelled else "Error"),
             message=row.error_message or f"child run {row.id} {row.status}",
             module="",
         )

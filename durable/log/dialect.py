@@ -1,6 +1,8 @@
-"""What differs between the stores :class:`~durable.log.sqlstore.SqlStore` runs on.
+"""What differs between the databases :class:`~durable.log.sqlstore.SqlStore` runs on, in
+connections and SQL: engines, transactions, the clock, the upsert, wake-ups.
 
-``sqlite.py`` and ``postgres.py`` each subclass :class:`Dialect`; ``sqlstore.py`` re-exports it.
+``sqlite.py`` and ``postgres.py`` each subclass :class:`Dialect`. How each backend takes runs
+and appends is not here but in strategies (``leasing_*.py``, ``appending.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ __all__ = ["Dialect", "RawTx", "Rows", "cursor"]
 
 
 class RawTx:
-    """A pooled DBAPI connection inside a transaction that ``SqlBase`` began itself.
+    """A pooled DBAPI connection inside a transaction that :meth:`Db.raw` began itself.
 
     Shaped like a SQLAlchemy ``Connection`` where the prepared statements look
     (``.connection.driver_connection``), so that they run on either; :meth:`execute` runs a
@@ -135,21 +137,6 @@ class Dialect(abc.ABC):
     def is_broken(self, dbapi_conn: Any) -> bool:
         """Whether a DBAPI connection lost its server after an error."""
         return False
-
-    serialized_writes = True
-    """Write transactions never overlap (SQLite's one write lock, taken at BEGIN)."""
-
-    probe_before_lease = True
-    """Look for a due run in a read before taking the write lock to lease one (SQLite: idle
-    workers never contend for its one write lock; Postgres leases with ``SKIP LOCKED`` and
-    saves the round trip)."""
-
-    update_from_returning = False
-    """Whether ``UPDATE ... FROM (subquery) RETURNING`` may return the subquery's columns
-    (Postgres: the lease is then one statement)."""
-
-    def lock_queue(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op
-        """Serialize lease decisions about one queue's limits among concurrent workers."""
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:  # noqa: B027 - a no-op by default
         """Wake idle workers of other processes when this transaction commits (if the

@@ -1,6 +1,6 @@
-"""Maintenance of :class:`~durable.log.sqlstore.SqlStore`: retention (deleting whole finished
-runs) and the aggregates behind a statistics view. Neither touches a run that is not finished,
-and neither is on the path of a running workflow."""
+"""Maintenance of the log: retention (deleting whole finished runs), the aggregates behind a
+statistics view, and the queues' backlog. None of them touches a run that is not finished,
+and none is on the path of a running workflow."""
 
 from __future__ import annotations
 
@@ -10,16 +10,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from durable.log.db import Db
+from durable.log.rows import ended, not_ended, status_is
 from durable.log.schema import events, runs, signals
-from durable.log.sqlbase import _TERMINAL, SqlBase
 from durable.log.store import PruneRule, RunStats
+from durable.states import Status
 
-_FAILED = ["failed", "cancelled"]
+__all__ = ["Maintenance"]
+
+_COMPLETED = [Status.COMPLETED.value]
+_FAILED = [Status.FAILED.value, Status.CANCELLED.value]
 
 
 def _status_group() -> Any:
     """``'completed'`` or ``'failed'`` (failed and cancelled runs are counted together)."""
-    return sa.case((runs.c.status == "completed", "completed"), else_="failed")
+    return sa.case((status_is(Status.COMPLETED), Status.COMPLETED.value), else_=Status.FAILED.value)
 
 
 def _candidates(rule: PruneRule, others: Sequence[str], now: float) -> sa.Select[Any]:
@@ -32,7 +37,7 @@ def _candidates(rule: PruneRule, others: Sequence[str], now: float) -> sa.Select
         )
         .label("rank")
     )
-    where: list[sa.ColumnElement[bool]] = [runs.c.status.in_(_TERMINAL)]
+    where: list[sa.ColumnElement[bool]] = [ended()]
     if rule.workflow is not None:
         where.append(runs.c.workflow == rule.workflow)
     elif others:
@@ -54,29 +59,33 @@ def _candidates(rule: PruneRule, others: Sequence[str], now: float) -> sa.Select
 
     parent = runs.alias("parent")
     parent_unfinished_or_resumable = sa.exists().where(
-        parent.c.id == sub.c.parent_id, parent.c.status != "completed"
+        parent.c.id == sub.c.parent_id, parent.c.status != Status.COMPLETED.value
     )
     return (
         sa.select(sub.c.id)
         .where(
-            sa.or_(goes(["completed"], rule.keep_completed), goes(_FAILED, rule.keep_failed)),
+            sa.or_(goes(_COMPLETED, rule.keep_completed), goes(_FAILED, rule.keep_failed)),
             sa.or_(sub.c.parent_id.is_(None), ~parent_unfinished_or_resumable),
         )
         .order_by(sub.c.finished_at, sub.c.id)
     )
 
 
-class MaintenanceOps(SqlBase):
-    """Retention and statistics: a mixin of :class:`~durable.log.sqlstore.SqlStore`."""
+class Maintenance:
+    """Retention, statistics and the queues' backlog."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
     def prune(
         self, rules: Sequence[PruneRule], *, dry_run: bool = False, limit: int | None = 500
     ) -> list[str]:
+        """See :meth:`Store.prune`."""
         named = [r.workflow for r in rules if r.workflow is not None]
         if dry_run:
-            with self._read() as c:
+            with self._db.read() as c:
                 return self._select_candidates(c, rules, named, limit)
-        with self._write() as c:
+        with self._db.write() as c:
             ids = self._select_candidates(c, rules, named, limit)
             if not ids:
                 return []
@@ -116,7 +125,7 @@ class MaintenanceOps(SqlBase):
                     .order_by(runs.c.id)
                     .with_for_update(read=True, skip_locked=True)
                 )
-                if r.status == "completed"
+                if r.status == Status.COMPLETED.value
             ]
         parent = runs.alias("parent")
         parent_gone = ~sa.exists().where(parent.c.id == runs.c.parent_id)
@@ -126,7 +135,7 @@ class MaintenanceOps(SqlBase):
                 sa.select(runs.c.id)
                 .where(
                     runs.c.id.in_(ids),
-                    runs.c.status.in_(_TERMINAL),
+                    ended(),
                     sa.or_(
                         runs.c.parent_id.is_(None),
                         runs.c.parent_id.in_(completed_parents),
@@ -141,7 +150,7 @@ class MaintenanceOps(SqlBase):
     def _select_candidates(
         self, c: Connection, rules: Sequence[PruneRule], named: list[str], limit: int | None
     ) -> list[str]:
-        now = self._d.now(c)
+        now = self._db.now(c)
         out: list[str] = []
         for rule in rules:
             left = None if limit is None else limit - len(out)
@@ -154,10 +163,11 @@ class MaintenanceOps(SqlBase):
         return out
 
     def run_stats(self, window: float | None, sample: int = 1000) -> RunStats:
-        with self._read() as c:
-            now = self._d.now(c)
+        """See :meth:`Store.run_stats`."""
+        with self._db.read() as c:
+            now = self._db.now(c)
             start = None if window is None else now - window
-            in_window: list[sa.ColumnElement[bool]] = [runs.c.status.in_(_TERMINAL)]
+            in_window: list[sa.ColumnElement[bool]] = [ended()]
             if start is not None:
                 in_window.append(runs.c.finished_at >= start)
             key = (runs.c.workflow, runs.c.queue)
@@ -168,19 +178,19 @@ class MaintenanceOps(SqlBase):
             ).all()
             unfinished = c.execute(
                 sa.select(*key, runs.c.status, sa.func.count())
-                .where(runs.c.status.notin_(_TERMINAL))
+                .where(not_ended())
                 .group_by(*key, runs.c.status)
             ).all()
             errors = c.execute(
                 sa.select(*key, sa.func.coalesce(runs.c.error_type, "Error"), sa.func.count())
-                .where(*in_window, runs.c.status == "failed")
+                .where(*in_window, status_is(Status.FAILED))
                 .group_by(*key, runs.c.error_type)
             ).all()
             seconds = runs.c.finished_at - sa.func.coalesce(runs.c.started_at, runs.c.created_at)
             rank = sa.func.row_number().over(partition_by=key, order_by=runs.c.finished_at.desc())
             sub = (
                 sa.select(*key, seconds.label("seconds"), rank.label("rank"))
-                .where(*in_window, runs.c.status == "completed")
+                .where(*in_window, status_is(Status.COMPLETED))
                 .subquery()
             )
             durations = c.execute(
@@ -194,3 +204,15 @@ class MaintenanceOps(SqlBase):
             window_start=start,
             now=now,
         )
+
+    def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:
+        """See :meth:`Store.queue_backlog`."""
+        with self._db.read() as c:
+            now = self._db.now(c)
+            q = (
+                sa.select(runs.c.queue, sa.func.count(), sa.func.min(runs.c.due_at))
+                .where(runs.c.due_at.is_not(None), runs.c.due_at <= now)
+                .group_by(runs.c.queue)
+            )
+            rows = c.execute(q).all()
+        return now, [(str(r[0]), int(r[1]), float(r[2])) for r in rows]

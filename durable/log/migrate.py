@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
 from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs
+from durable.states import Status
 
 __all__ = ["UPGRADES", "ensure_schema"]
 
@@ -27,7 +28,9 @@ def _to_v2(conn: Connection) -> None:
     """``durable_runs.started_at`` and the queue indexes (rate and concurrency limits)."""
     _add_column(conn, runs, "started_at")
     conn.execute(
-        sa.update(runs).where(runs.c.status != "pending").values(started_at=runs.c.created_at)
+        sa.update(runs)
+        .where(runs.c.status != Status.PENDING.value)
+        .values(started_at=runs.c.created_at)
     )
     for name in ("ix_durable_runs_queue_started_at", "ix_durable_runs_queue_status"):
         next(i for i in runs.indexes if i.name == name).create(conn)

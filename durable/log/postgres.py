@@ -1,6 +1,5 @@
-"""Postgres specifics: psycopg 3, the server's clock, ``SKIP LOCKED`` leases (in the shared
-statements), ``LISTEN/NOTIFY`` wake-ups, and session limits so that a stalled worker's
-session cannot hold locks forever.
+"""Postgres specifics: psycopg 3, the server's clock, ``LISTEN/NOTIFY`` wake-ups, and session
+limits so that a stalled worker's session cannot hold locks forever.
 
 ``postgresql://`` URLs are accepted as users write them and run on psycopg 3.
 """
@@ -20,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from durable.log.dialect import Dialect, RawTx, cursor
+from durable.log.urls import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
 
@@ -43,9 +43,6 @@ def normalize_url(url: str) -> str:
 class PostgresDialect(Dialect):
     """Engines and SQL that differ on Postgres."""
 
-    update_from_returning = True
-    probe_before_lease = False
-    serialized_writes = False
     ping_idle_after = 1.0
 
     def is_broken(self, dbapi_conn: Any) -> bool:
@@ -82,7 +79,7 @@ class PostgresDialect(Dialect):
         )
         self.read_engine = self.write_engine
         # The hot path's connections skip the ping on checkout (a round trip per
-        # transaction); one that broke is thrown away on its error (``SqlBase._raw``), and
+        # transaction); one that broke is thrown away on its error (``Db.raw``), and
         # the committer retries the append on a fresh one.
         self._fast = sa.create_engine(
             url, pool_size=min(pool_size, 4), max_overflow=pool_size, connect_args=args
@@ -131,12 +128,6 @@ class PostgresDialect(Dialect):
     def lock_schema(self, conn: Connection) -> None:
         """Serialize schema creation and upgrades among workers starting together."""
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
-
-    def lock_queue(self, conn: Connection | RawTx, queue: str) -> None:
-        """Serialize lease decisions about one queue's limits (until the transaction ends)."""
-        cursor(conn).execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"durable_queue:{queue}",)
-        )
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:
         cursor(conn).execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue[:200]))
@@ -191,7 +182,11 @@ class Listener:
             except Exception as exc:
                 if self._stop.is_set():
                     break
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+                log.warning(
+                    "LISTEN connection lost (%s); reconnecting in %.1fs",
+                    scrub(str(exc), self._url),
+                    delay,
+                )
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
             finally:

@@ -8,11 +8,13 @@ from typing import Any
 from durable.events import EventType as T
 from durable.events import Failure, NewEvent, ProgressData, ResultData, SuspendData
 from durable.log.schema import runs
-from durable.states import WaitFor
+from durable.states import Status, WaitFor
 
-__all__ = ["TERMINAL_STATUSES", "Projection", "project"]
+__all__ = ["Projection", "assignments", "project"]
 
-TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+_COMPLETED = Status.COMPLETED.value
+_FAILED = Status.FAILED.value
+_CANCELLED = Status.CANCELLED.value
 
 
 class Projection:
@@ -51,14 +53,15 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
         elif t == T.RUN_COMPLETED:
             d = ev.data
             assert isinstance(d, ResultData)
-            v.update(status="completed", output=bytes(d.result), progress=1.0)
+            v.update(status=_COMPLETED, output=bytes(d.result), progress=1.0)
             p.ends = True
         elif t == T.RUN_FAILED:
             d = ev.data
             assert isinstance(d, Failure)
-            v.update(
-                status="failed", error_type=d.error.type, error_message=d.error.message[:10000]
-            )
+            v.update(status=_FAILED, error_type=d.error.type, error_message=d.error.message[:10000])
+            p.ends = True
+        elif t == T.RUN_CANCELLED:
+            v["status"] = _CANCELLED
             p.ends = True
         elif t == T.RUN_RETRY_SCHEDULED:
             v["attempt"] = ev.attempt

@@ -4,7 +4,16 @@ A *run* is a row of ``durable_runs``; its *journal* is its rows of ``durable_eve
 by ``seq`` (gapless from 1). Only the holder of a run's lease may append to its journal, and
 every append names the lease *epoch* it was taken under: an append under a stale epoch writes
 nothing. The ``runs`` row is a projection of the journal, updated in the same transaction as
-every append.
+every append; the run's input is the one thing kept in the row only (``RunRow.input``, the
+source of truth: ``run_started`` carries no copy of it).
+
+A workflow's ``timeout`` counts from the run's first start: ``deadline_at`` is empty until the
+first lease sets it to ``now + timeout``, so that a ``delay`` or a wait in a queue does not use
+it up; :meth:`Store.resume` clears it, and the resumed run's next lease sets it afresh.
+
+Values cross this boundary typed: a run's status is a :class:`~durable.types.Status`, what it
+waits for a :class:`~durable.states.WaitFor`, an event's type an
+:class:`~durable.events.EventType`.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from durable.events import NewEvent
+from durable.events import EventType, NewEvent
+from durable.states import Status, WaitFor
 
 __all__ = [
     "AppendRequest",
@@ -53,7 +63,7 @@ class RunRow:
     id: str
     workflow: str
     queue: str
-    status: str
+    status: Status
     priority: int
     input: bytes
     output: bytes | None
@@ -62,8 +72,10 @@ class RunRow:
     parent_id: str | None
     due_at: float | None
     wake_at: float | None
-    waiting_for: str | None
+    waiting_for: WaitFor | None
     deadline_at: float | None
+    """When the workflow's timeout passes (set at the first lease; ``None`` before it, or
+    without a timeout)."""
     timeout: float | None
     lease_owner: str | None
     lease_epoch: int
@@ -97,7 +109,7 @@ class JournalRow:
 
     run_id: str
     seq: int
-    type: str
+    type: EventType
     position: int | None
     name: str | None
     attempt: int | None
@@ -161,12 +173,12 @@ class AppendResult:
 class RunFilter:
     """Equality filters of :meth:`Store.list_runs`; ``None`` matches anything."""
 
-    status: str | None = None
+    status: Status | None = None
     workflow: str | None = None
     queue: str | None = None
     parent_id: str | None = None
     limit: int = 100
-    statuses: tuple[str, ...] = field(default=())
+    statuses: tuple[Status, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,7 +335,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:
         """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
-        ``run_resumed``); a run in any other state is left as it is."""
+        ``run_resumed``, no deadline until its next lease); a run in any other state is left
+        as it is."""
 
     @abc.abstractmethod
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:

@@ -150,7 +150,7 @@ def test_a_child_whose_parent_changed_since_the_selection_is_kept(
         assert client.start(wfs["parent"], 1, False, id="p").result(timeout=20) == 2
     [kid] = [r.id for r in client.list_runs(workflow="kid")]
     store: Any = app.store
-    select = store._select_candidates
+    select = store.maintenance._select_candidates
 
     def then_the_parent_changes(c: Any, *args: Any) -> list[str]:
         ids = select(c, *args)
@@ -158,13 +158,13 @@ def test_a_child_whose_parent_changed_since_the_selection_is_kept(
         c.execute(sa.update(runs).where(runs.c.id == "p").values(status="pending"))
         return list(ids)
 
-    monkeypatch.setattr(store, "_select_candidates", then_the_parent_changes)
+    monkeypatch.setattr(store.maintenance, "_select_candidates", then_the_parent_changes)
     assert client.prune({"kid": durable.Retention(keep_completed=0)}) == []
     assert client.get(kid).status() is durable.Status.COMPLETED
     monkeypatch.undo()
     assert client.prune({"parent": durable.Retention(keep_completed=0)}) == []  # unfinished
     # Completed again, then gone: the child may go.
-    with store._write() as c:
+    with store.db.write() as c:
         c.execute(sa.update(runs).where(runs.c.id == "p").values(status="completed"))
     assert client.prune({"parent": durable.Retention(keep_completed=0)}) == ["p"]
     assert client.prune({"kid": durable.Retention(keep_completed=0)}) == [kid]

@@ -1,0 +1,408 @@
+"""The runs: their insert (with the ``run_started`` event), reads, fork, resume, and the one
+way a run is ended outside its lease (:meth:`Runs.end`: a cancel, the recovery limit).
+
+**The run's input lives in ``durable_runs.input``**, written once with the row and never
+changed: it is the source of truth, and every reader (the worker that executes the run, a
+replay, a fork, an idempotent start comparing inputs) reads it there. The ``run_started``
+event records where the run came from (its workflow, parent, the run it was forked from) and
+no copy of the input; events written by earlier versions still carry one, which nothing reads.
+
+**A workflow's timeout counts from the run's first start**, not from its creation: a new run
+has no ``deadline_at``; the lease that first takes it sets ``deadline_at = now + timeout``
+(``durable.log.leasing``), so that a ``delay`` or a wait in a queue does not use it up.
+:meth:`Runs.resume` clears it: a resumed run gets a fresh deadline when it is next taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from durable.errors import IdConflictError
+from durable.events import (
+    OUTCOME_KIND,
+    CancelData,
+    EmptyData,
+    EventType,
+    NewEvent,
+    RunStartedData,
+    encode_data,
+)
+from durable.log.db import Db
+from durable.log.dialect import RawTx
+from durable.log.projection import assignments, project
+from durable.log.rows import (
+    RUN_COLUMNS,
+    binds,
+    ended,
+    named,
+    not_ended,
+    run_row,
+    select_run,
+    status_is,
+)
+from durable.log.schema import events, runs
+from durable.log.store import JournalRow, NewRun, RunFilter, RunRow
+from durable.states import Status, WaitFor
+
+__all__ = ["Runs"]
+
+T = EventType
+
+_CHUNK = 256
+"""Most runs one ``INSERT`` of :meth:`Runs.insert_many` writes."""
+
+_PROBE_RUN = NewRun(id="", workflow="", queue="", input=b"")
+
+
+def _chunk(left: int) -> int:
+    """The next chunk's size: ``_CHUNK``, else the largest power of two that fits, so that
+    few statement shapes are compiled."""
+    if left >= _CHUNK:
+        return _CHUNK
+    return 1 << (left.bit_length() - 1)
+
+
+def _run_values(run: NewRun, now: float) -> dict[str, Any]:
+    """The columns of a new run's row (no ``deadline_at``: it is set at the first lease)."""
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "queue": run.queue,
+        "status": Status.PENDING.value,
+        "priority": run.priority,
+        "input": run.input,
+        "parent_id": run.parent_id,
+        "due_at": now + max(run.delay, 0.0),
+        "wake_at": now + run.delay if run.delay > 0 else None,
+        "timeout": run.timeout,
+        "lease_epoch": 0,
+        "last_seq": 1,
+        "attempt": 1,
+        "steps_completed": 0,
+        "stalls": 0,
+        "trace_context": run.trace_context,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _run_started(run: NewRun) -> bytes:
+    """The payload of a new run's ``run_started`` event (the input is in the row)."""
+    return encode_data(
+        RunStartedData(workflow=run.workflow, parent_id=run.parent_id, forked_from=run.forked_from)
+    )
+
+
+def _insert_run_started() -> Any:
+    """``INSERT`` of a new run's first event, ``run_started`` at seq 1."""
+    return events.insert().values(
+        run_id=sa.bindparam("run_id"),
+        seq=1,
+        type=T.RUN_STARTED.value,
+        epoch=0,
+        at=sa.bindparam("at"),
+        data=sa.bindparam("data"),
+    )
+
+
+def _wake_parent() -> Any:
+    """Make a parent waiting for its children due now (binds ``id``, ``now``)."""
+    waiting = sa.and_(status_is(Status.SLEEPING), runs.c.waiting_for == WaitFor.children().column())
+    return (
+        sa.update(runs)
+        .where(runs.c.id == sa.bindparam("id"))
+        .values(due_at=sa.case((waiting, sa.bindparam("now")), else_=runs.c.due_at))
+    )
+
+
+def _ended_child(n: int) -> Any:
+    """One of ``n`` runs (binds ``c0..``) that has ended, if any."""
+    return sa.select(runs.c.id).where(runs.c.id.in_(binds("c", n)), ended()).limit(1)
+
+
+class Runs:
+    """The ``durable_runs`` rows: insert, read, fork, resume, cancel, and ending a run
+    outside its lease."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+        self._prep = db.prep
+
+    # -- insert --------------------------------------------------------------------------
+
+    def create(self, run: NewRun) -> tuple[RunRow, bool]:
+        """See :meth:`Store.create_run`."""
+        db = self._db
+        with db.raw() as c:
+            created = self.insert(c, run, db.now(c))
+            row = self._prep.first(c, "select_run", select_run, {"id": run.id})
+            if created:
+                db.notify(c, run.queue)
+        return run_row(row), created
+
+    def create_many(self, new: Sequence[NewRun]) -> set[str]:
+        """See :meth:`Store.create_runs`."""
+        if not new:
+            return set()
+        db = self._db
+        ordered = sorted(new, key=lambda r: r.id)  # one lock order for concurrent batches
+        with db.raw() as c:
+            created = self.insert_many(c, ordered, db.now(c))
+            taken = [r for r in ordered if r.id not in created]
+            for i in range(0, len(taken), _CHUNK):
+                chunk = {r.id: r.workflow for r in taken[i : i + _CHUNK]}
+                for rid, workflow in c.execute(
+                    sa.select(runs.c.id, runs.c.workflow).where(runs.c.id.in_(list(chunk)))
+                ):
+                    if workflow != chunk[rid]:  # raised inside: nothing is written
+                        raise IdConflictError(
+                            f"run id {rid!r} is taken by a run of workflow {workflow!r}"
+                        )
+            if created:
+                db.notify(c, "")
+        return created
+
+    def insert(self, c: Connection | RawTx, run: NewRun, now: float) -> bool:
+        """Insert a run and its ``run_started`` (seq 1); False if the id exists."""
+        values = _run_values(run, now)
+        ins = self._prep.first(c, "insert_run", lambda: self._insert_statement(values), values)
+        if ins is None:
+            return False
+        self._prep.run(
+            c,
+            "insert_run_started",
+            _insert_run_started,
+            {"run_id": run.id, "at": now, "data": _run_started(run)},
+        )
+        return True
+
+    def insert_many(self, c: RawTx, new: Sequence[NewRun], now: float) -> set[str]:
+        """Insert many runs and their ``run_started`` events; the ids that were new."""
+        created: set[str] = set()
+        i = 0
+        while i < len(new):
+            n = _chunk(len(new) - i)
+            chunk = new[i : i + n]
+            i += n
+            params: dict[str, Any] = {}
+            for k, run in enumerate(chunk):
+                params.update({f"{col}_{k}": v for col, v in _run_values(run, now).items()})
+            rows = self._prep.all(
+                c, ("insert_runs", n), partial(self._insert_many_statement, n), params
+            )
+            created.update(r[0] for r in rows)
+        started = [
+            {"run_id": run.id, "at": now, "data": _run_started(run)}
+            for run in new
+            if run.id in created
+        ]
+        if started:
+            self._prep.run(c, "insert_run_started", _insert_run_started, started)
+        return created
+
+    def _insert_many_statement(self, n: int) -> Any:
+        """A multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of ``n`` runs."""
+        cols = list(_run_values(_PROBE_RUN, 0.0))
+        values: list[dict[str, Any]] = [
+            {col: sa.bindparam(f"{col}_{k}") for col in cols} for k in range(n)
+        ]
+        return self._db.dialect.insert_ignore(runs, ["id"]).values(values).returning(runs.c.id)
+
+    def _insert_statement(self, values: dict[str, Any]) -> Any:
+        """``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of a run's row."""
+        return (
+            self._db.dialect.insert_ignore(runs, ["id"])
+            .values({name: sa.bindparam(name) for name in values})
+            .returning(runs.c.id)
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunRow | None:
+        """See :meth:`Store.get_run`."""
+        with self._db.raw(write=False) as c:
+            row = self._prep.first(c, "select_run", select_run, {"id": run_id})
+        return run_row(row) if row is not None else None
+
+    def get_many(self, run_ids: Sequence[str]) -> list[RunRow]:
+        """See :meth:`Store.get_runs`."""
+        if not run_ids:
+            return []
+        with self._db.read() as c:
+            rows = c.execute(sa.select(*RUN_COLUMNS).where(runs.c.id.in_(list(run_ids))))
+            return [run_row(r) for r in rows]
+
+    def list(self, flt: RunFilter) -> list[RunRow]:
+        """See :meth:`Store.list_runs`."""
+        q = sa.select(*RUN_COLUMNS)
+        if flt.status is not None:
+            q = q.where(runs.c.status == Status(flt.status).value)
+        if flt.statuses:
+            q = q.where(runs.c.status.in_([Status(s).value for s in flt.statuses]))
+        if flt.workflow is not None:
+            q = q.where(runs.c.workflow == flt.workflow)
+        if flt.queue is not None:
+            q = q.where(runs.c.queue == flt.queue)
+        if flt.parent_id is not None:
+            q = q.where(runs.c.parent_id == flt.parent_id)
+        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(flt.limit)
+        with self._db.read() as c:
+            return [run_row(r) for r in c.execute(q)]
+
+    def any_ended(self, c: RawTx, run_ids: Sequence[str]) -> bool:
+        """Whether one of ``run_ids`` has ended."""
+        ids = list(run_ids)
+        hit = self._prep.first(
+            c, ("ended_child", len(ids)), lambda: _ended_child(len(ids)), named("c", ids)
+        )
+        return hit is not None
+
+    def _reread(self, c: Connection, run_id: str) -> RunRow:
+        return run_row(c.execute(sa.select(*RUN_COLUMNS).where(runs.c.id == run_id)).one())
+
+    # -- outside any lease ---------------------------------------------------------------
+
+    def end(self, c: Connection | RawTx, run_id: str, event: NewEvent, now: float) -> bool:
+        """End a run outside its lease with one final event (``run_cancelled``, or the
+        recovery limit's ``run_failed``): its row is projected as an append would project
+        it, under a new epoch (so that its lease's holder can write nothing more), and a
+        parent waiting for it is woken. ``False``: it had already ended, nothing written."""
+        raw = encode_data(event.data)
+        proj = project([event], [raw], now)
+        vals = assignments(proj.values, {**proj.increments, "last_seq": 1})
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, not_ended())
+            .values(**vals)
+            .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.parent_id)
+        ).first()
+        if res is None:
+            return False
+        c.execute(
+            events.insert().values(
+                run_id=run_id,
+                seq=res.last_seq,
+                type=event.type.value,
+                position=event.position,
+                name=event.name,
+                attempt=event.attempt,
+                epoch=res.lease_epoch,
+                at=now,
+                data=raw,
+            )
+        )
+        if res.parent_id is not None:
+            self.wake_parent(c, res.parent_id, now)
+        return True
+
+    def wake_parent(self, c: Connection | RawTx, parent_id: str, now: float) -> None:
+        """Make a parent that waits for its children due now (always touching its row, so
+        that a concurrent suspend of the parent and this wake-up serialize)."""
+        self._prep.run(c, "wake_parent", _wake_parent, {"id": parent_id, "now": now})
+        self._db.notify(c, "")
+
+    def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
+        """See :meth:`Store.cancel`."""
+        with self._db.write() as c:
+            now = self._db.now(c)
+            row = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
+            if row is None:
+                return None
+            done = self._cancel_tree(c, run_id, reason, now)
+            return self._reread(c, run_id), done
+
+    def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> bool:
+        """Cancel ``run_id`` and its unfinished children; whether ``run_id`` itself was
+        unfinished (and is now cancelled)."""
+        if not self.end(c, run_id, NewEvent(T.RUN_CANCELLED, CancelData(text=reason)), now):
+            return False
+        children = c.execute(
+            sa.select(runs.c.id).where(runs.c.parent_id == run_id, not_ended())
+        ).all()
+        for (child_id,) in children:
+            self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now)
+        return True
+
+    def resume(self, run_id: str) -> RunRow | None:
+        """See :meth:`Store.resume`; the run's deadline is cleared, so that its timeout
+        counts afresh from when it is next taken."""
+        resumable = [Status.FAILED.value, Status.CANCELLED.value]
+        db = self._db
+        with db.write() as c:
+            now = db.now(c)
+            row = c.execute(sa.select(runs.c.queue).where(runs.c.id == run_id)).first()
+            if row is None:
+                return None
+            res = c.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_(resumable))
+                .values(
+                    status=Status.PENDING.value,
+                    lease_epoch=runs.c.lease_epoch + 1,
+                    attempt=runs.c.attempt + 1,
+                    due_at=now,
+                    finished_at=None,
+                    error_type=None,
+                    error_message=None,
+                    output=None,
+                    stalls=0,
+                    deadline_at=None,
+                    updated_at=now,
+                    last_seq=runs.c.last_seq + 1,
+                )
+                .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
+            ).first()
+            if res is not None:
+                db.notify(c, row.queue)
+                c.execute(
+                    events.insert().values(
+                        run_id=run_id,
+                        seq=res.last_seq,
+                        type=T.RUN_RESUMED.value,
+                        attempt=res.attempt,
+                        epoch=res.lease_epoch,
+                        at=now,
+                        data=encode_data(EmptyData()),
+                    )
+                )
+            return self._reread(c, run_id)
+
+    def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
+        """See :meth:`Store.fork`."""
+        db = self._db
+        with db.write() as c:
+            now = db.now(c)
+            if not self.insert(c, new, now):
+                raise IdConflictError(f"a run with id {new.id!r} exists")
+            db.notify(c, new.queue)
+            if keep:
+                c.execute(
+                    events.insert(),
+                    [
+                        {
+                            "run_id": new.id,
+                            "seq": 2 + i,
+                            "type": e.type.value,
+                            "position": e.position,
+                            "name": e.name,
+                            "attempt": e.attempt,
+                            "epoch": 0,
+                            "at": e.at,
+                            "outcome": OUTCOME_KIND.get(e.type),
+                            "data": e.data,
+                        }
+                        for i, e in enumerate(keep)
+                    ],
+                )
+                done = sum(1 for e in keep if e.type is T.STEP_COMPLETED)
+                c.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == new.id)
+                    .values(last_seq=1 + len(keep), steps_completed=done)
+                )
+            return self._reread(c, new.id)
