@@ -61,7 +61,7 @@ class Context:
                 self._client = (
                     self.app(spec).client()
                     if spec
-                    else durable.Client(self.url, _create=self.creates)
+                    else durable.Client(self.url, create=self.creates)
                 )
             except ValueError as exc:
                 raise CliError(f"bad database URL: {exc}", USAGE) from None
