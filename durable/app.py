@@ -24,6 +24,7 @@ from durable.engine.worker import Worker
 from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
+from durable.redact import passwords_hidden, redact_url
 from durable.retention import Retention, RetentionPolicy
 from durable.telemetry import Backlog, Telemetry
 from durable.telemetry.logs import fields
@@ -173,7 +174,7 @@ class App:
         self._gauge_stop: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
-        return f"App({self.name!r}, database={self.database!r})"
+        return f"App({self.name!r}, database={redact_url(self.database)!r})"
 
     # -- the log -------------------------------------------------------------------------
 
@@ -182,14 +183,15 @@ class App:
         """The log, opened (and created if new) on first use."""
         with self._store_lock:
             if self._store is None:
-                self._store = open_store(
-                    self.database,
-                    synchronous=self.synchronous,
-                    max_stalls=self.max_stalls,
-                    pool_size=self.pool_size,
-                    lease_timeout=self.lease_timeout,
-                    create=self._create_log,
-                )
+                with passwords_hidden(self.database):
+                    self._store = open_store(
+                        self.database,
+                        synchronous=self.synchronous,
+                        max_stalls=self.max_stalls,
+                        pool_size=self.pool_size,
+                        lease_timeout=self.lease_timeout,
+                        create=self._create_log,
+                    )
             return self._store
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
+from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
@@ -98,6 +99,7 @@ def run_info(row: RunRow) -> RunInfo:
         stage=row.stage,
         steps_completed=row.steps_completed,
         wake_at=_ts(row.wake_at),
+        waiting_for=row.waiting_for,
     )
 
 
@@ -128,7 +130,9 @@ class Client(AdminOps):
         """
         url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
         codec = Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
-        self._setup(open_store(url, create=create), owns_store=True, codec=codec)
+        with passwords_hidden(url):
+            store = open_store(url, create=create)
+        self._setup(store, owns_store=True, codec=codec)
 
     @classmethod
     def _of_app(

@@ -67,6 +67,14 @@ class Context:
                 raise CliError(f"bad database URL: {exc}", USAGE) from None
         return self._client
 
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every database URL this command knows: their passwords never appear in output."""
+        found = [self.url, os.environ.get("DURABLE_DATABASE_URL") or ""]
+        if self._app is not None:
+            found.append(self._app.database)
+        return tuple(u for u in found if u)
+
     def close(self) -> None:
         """Close the client and the App opened for this command."""
         if self._client is not None:
