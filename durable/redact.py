@@ -8,10 +8,10 @@ whose message holds one with the password hidden. A bottom module: it imports on
 
 from __future__ import annotations
 
-import contextlib
 import re
 import urllib.parse
-from collections.abc import Iterator
+from types import TracebackType
+from typing import Literal
 
 __all__ = ["HIDDEN", "passwords_hidden", "redact_url", "scrub"]
 
@@ -70,21 +70,37 @@ def scrub(text: str, *urls: str | None) -> str:
     return text
 
 
-@contextlib.contextmanager
-def passwords_hidden(url: str) -> Iterator[None]:
-    """Re-raise an error whose message shows ``url``'s password as the same type of error
-    with the password hidden (and without the original, which shows it, as its cause)."""
-    try:
-        yield
-    except Exception as exc:
+def passwords_hidden(url: str) -> _PasswordsHidden:
+    """``with passwords_hidden(url):`` an error whose message shows ``url``'s password
+    leaves the block with the password hidden from its message, and without the errors it
+    was raised from or during (their messages may show it too)."""
+    return _PasswordsHidden(url)
+
+
+class _PasswordsHidden:
+    """The context manager of :func:`passwords_hidden`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if exc is None or not isinstance(exc, Exception):
+            return False
         text = str(exc)
-        clean = scrub(text, url)
+        clean = scrub(text, self.url)
         if clean == text:
-            raise
-        try:
-            hidden = type(exc)(clean)
-        except Exception:
+            return False
+        exc.args = (clean,)
+        if str(exc) != clean:  # an error that builds its message otherwise: wrap it
             from durable.errors import DurableError
 
-            hidden = DurableError(f"{type(exc).__name__}: {clean}")
-        raise hidden from None
+            raise DurableError(f"{type(exc).__name__}: {clean}") from None
+        exc.__cause__ = None
+        exc.__context__ = None
+        exc.__suppress_context__ = True
+        return False  # the same error goes on, its message clean
