@@ -3,7 +3,7 @@
 See ``docs/`` for how replay works and what the log guarantees.
 """
 
-from durable.app import App, QueueConfig, WorkerEventInfo
+from durable.app import App, EmbeddedWorker, QueueConfig, WorkerEventInfo
 from durable.client import AsyncClient, AsyncRunHandle, Client, RunHandle
 from durable.context import (
     in_run,
@@ -48,6 +48,7 @@ __all__ = [
     "Client",
     "CorruptJournalError",
     "DurableError",
+    "EmbeddedWorker",
     "IdConflictError",
     "LeaseLostError",
     "LogEvent",

@@ -15,20 +15,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from durable.client import AsyncClient, Client, LocalHub
+from durable.client import AsyncClient, Client
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
 from durable.engine.policy import Retry
 from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
 from durable.engine.worker import Worker
+from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
+from durable.redact import passwords_hidden, redact_url
 from durable.retention import Retention, RetentionPolicy
 from durable.telemetry import Backlog, Telemetry
 from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
 
-__all__ = ["App", "QueueConfig", "WorkerEventInfo"]
+__all__ = ["App", "EmbeddedWorker", "QueueConfig", "WorkerEventInfo"]
 
 log = logging.getLogger("durable")
 
@@ -60,6 +62,39 @@ class WorkerEventInfo:
     """For ``ERROR`` and ``FAILED``: the exception, where one was raised in this process."""
     result: Any = None
     """For ``COMPLETED``: the run's result."""
+
+
+class EmbeddedWorker:
+    """The worker that ``with app.worker() as worker:`` runs in this process's background
+    threads, until the block ends.
+
+    It leases and executes runs of the App's workflows on its queues; ending the block
+    drains it (in-flight steps finish) and hands the runs it still holds back to the log.
+    """
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Worker) -> None:
+        self._engine = engine
+        """The engine's worker (tests reach it here to kill it like a crash)."""
+
+    @property
+    def worker_id(self) -> str:
+        """The worker's identity in the log (``host/pid`` unless given)."""
+        return self._engine.worker_id
+
+    @property
+    def queues(self) -> list[str] | None:
+        """The queues it serves (``None``: every queue of the App's workflows)."""
+        return None if self._engine.queues is None else list(self._engine.queues)
+
+    @property
+    def concurrency(self) -> int:
+        """How many runs it executes at once, at most."""
+        return self._engine.concurrency
+
+    def __repr__(self) -> str:
+        return f"EmbeddedWorker({self.worker_id!r})"
 
 
 @dataclass
@@ -139,7 +174,7 @@ class App:
         self._gauge_stop: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
-        return f"App({self.name!r}, database={self.database!r})"
+        return f"App({self.name!r}, database={redact_url(self.database)!r})"
 
     # -- the log -------------------------------------------------------------------------
 
@@ -148,14 +183,15 @@ class App:
         """The log, opened (and created if new) on first use."""
         with self._store_lock:
             if self._store is None:
-                self._store = open_store(
-                    self.database,
-                    synchronous=self.synchronous,
-                    max_stalls=self.max_stalls,
-                    pool_size=self.pool_size,
-                    lease_timeout=self.lease_timeout,
-                    create=self._create_log,
-                )
+                with passwords_hidden(self.database):
+                    self._store = open_store(
+                        self.database,
+                        synchronous=self.synchronous,
+                        max_stalls=self.max_stalls,
+                        pool_size=self.pool_size,
+                        lease_timeout=self.lease_timeout,
+                        create=self._create_log,
+                    )
             return self._store
 
     def close(self) -> None:
@@ -337,17 +373,11 @@ class App:
 
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
-        return Client(
-            _store=self.store,
-            _registry=self.registry,
-            _codec=self.codec,
-            _hub=self._hub,
-            _telemetry=self.telemetry,
-        )
+        return Client._of_app(self.store, self.registry, self.codec, self._hub, self.telemetry)
 
     def async_client(self) -> AsyncClient:
         """An :class:`AsyncClient` that knows this App's workflows."""
-        return AsyncClient(_client=self.client())
+        return AsyncClient._wrapping(self.client())
 
     def _listener(self, worker_id: str) -> Callable[[WorkerEvent, RunRow, dict[str, Any]], None]:
         def notify(event: WorkerEvent, row: RunRow, details: dict[str, Any]) -> None:
@@ -440,20 +470,21 @@ class App:
         queues: Sequence[str] | None = None,
         concurrency: int = 16,
         worker_id: str | None = None,
-    ) -> Iterator[Worker]:
-        """Run an embedded worker in background threads until the block ends (then drain)."""
+    ) -> Iterator[EmbeddedWorker]:
+        """Run an embedded worker in background threads until the block ends (then drain).
+
+        ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
+        """
         w = self._make_worker(queues, concurrency, worker_id)
-        self._hub.on_work.append(w.wake)
-        self._hub.on_cancel.append(lambda rid: w.abort_run(rid, "cancelled"))
-        w.start()
+        unsubscribe = self._hub.subscribe(
+            w.wake, functools.partial(w.abort_run, reason="cancelled")
+        )
         try:
+            w.start()
             with self._observed():
-                yield w
+                yield EmbeddedWorker(w)
         finally:
-            self._hub.on_work.remove(w.wake)
-            self._hub.on_cancel[:] = [
-                f for f in self._hub.on_cancel if getattr(f, "__self__", None) is not w
-            ]
+            unsubscribe()
             w.stop()
 
     def run_worker(
@@ -467,7 +498,9 @@ class App:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
         finish (up to ``drain_timeout``) and the remaining runs are handed back."""
         w = self._make_worker(queues, concurrency, worker_id)
-        self._hub.on_work.append(w.wake)
+        unsubscribe = self._hub.subscribe(
+            w.wake, functools.partial(w.abort_run, reason="cancelled")
+        )
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -485,4 +518,4 @@ class App:
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
-            self._hub.on_work.remove(w.wake)
+            unsubscribe()

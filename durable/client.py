@@ -11,11 +11,10 @@ import datetime as dt
 import logging
 import os
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -36,16 +35,15 @@ from durable.errors import (
     UnknownWorkflowError,
 )
 from durable.events import EventType as T
+from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
+from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
 from durable.types import TERMINAL, LogEvent, RunInfo, Status
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["AsyncClient", "AsyncRunHandle", "Client", "RunHandle", "new_run_id"]
 
@@ -101,46 +99,8 @@ def run_info(row: RunRow) -> RunInfo:
         stage=row.stage,
         steps_completed=row.steps_completed,
         wake_at=_ts(row.wake_at),
+        waiting_for=row.waiting_for,
     )
-
-
-class LocalHub:
-    """Wake-ups inside one process: a started run wakes the embedded worker at once, and a
-    finished run wakes the ``result()`` calls waiting for it."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._version = 0
-        self.on_work: list[Callable[[], None]] = []
-        self.on_cancel: list[Callable[[str], None]] = []
-
-    def work(self) -> None:
-        """A run became runnable."""
-        for fn in list(self.on_work):
-            fn()
-
-    def cancelled(self, run_id: str) -> None:
-        """A run was cancelled."""
-        for fn in list(self.on_cancel):
-            fn(run_id)
-
-    def run_changed(self) -> None:
-        """Some run reached a stop point."""
-        with self._cond:
-            self._version += 1
-            self._cond.notify_all()
-
-    def wait(self, version: int, timeout: float) -> int:
-        """Wait until something changed after ``version`` (or ``timeout``)."""
-        with self._cond:
-            if self._version == version:
-                self._cond.wait(timeout)
-            return self._version
-
-    @property
-    def version(self) -> int:
-        """A counter of changes."""
-        return self._version
 
 
 class Client(AdminOps):
@@ -155,26 +115,58 @@ class Client(AdminOps):
         database: str | None = None,
         *,
         max_payload_bytes: int | None = None,
-        _store: Store | None = None,
-        _registry: Registry | None = None,
-        _codec: Codec | None = None,
-        _hub: LocalHub | None = None,
-        _telemetry: Telemetry | None = None,
-        _create: bool = True,
+        create: bool = True,
     ) -> None:
-        if _store is None:
-            url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
-            _store = open_store(url, create=_create)
-            self._owns_store = True
-        else:
-            self._owns_store = False
-        self._store = _store
-        self._registry = _registry
-        self._codec = _codec or (
-            Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
+        """Open the log at ``database``.
+
+        Args:
+            database: the log's URL (default ``DURABLE_DATABASE_URL``, else
+                ``sqlite:///durable.db``).
+            max_payload_bytes: the largest encoded argument or signal payload this client
+                writes (default 2 MiB, as for an App).
+            create: create the log if it does not exist (the default). ``False``, for tools
+                that only read: a missing SQLite file raises :class:`~durable.StoreError`, a
+                Postgres database without a log :class:`~durable.LogSchemaError`.
+        """
+        url = database or os.environ.get("DURABLE_DATABASE_URL") or "sqlite:///durable.db"
+        codec = Codec(max_payload_bytes) if max_payload_bytes is not None else Codec()
+        with passwords_hidden(url):
+            store = open_store(url, create=create)
+        self._setup(store, owns_store=True, codec=codec)
+
+    @classmethod
+    def _of_app(
+        cls,
+        store: Store,
+        registry: Registry,
+        codec: Codec,
+        hub: LocalHub,
+        telemetry: Telemetry,
+    ) -> Client:
+        """A client on an App's open log, knowing its workflows and waking its workers
+        (``App.client()``); closing it leaves the log open."""
+        client = cls.__new__(cls)
+        client._setup(
+            store, owns_store=False, codec=codec, registry=registry, hub=hub, telemetry=telemetry
         )
-        self._hub = _hub
-        self._telemetry = _telemetry or Telemetry()
+        return client
+
+    def _setup(
+        self,
+        store: Store,
+        *,
+        owns_store: bool,
+        codec: Codec,
+        registry: Registry | None = None,
+        hub: LocalHub | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._store = store
+        self._owns_store = owns_store
+        self._registry = registry
+        self._codec = codec
+        self._hub = hub
+        self._telemetry = telemetry or Telemetry()
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -658,8 +650,22 @@ class AsyncRunHandle:
 class AsyncClient:
     """:class:`Client` with coroutine methods: ``await client.start(...)``."""
 
-    def __init__(self, database: str | None = None, *, _client: Client | None = None) -> None:
-        self._c = _client or Client(database)
+    def __init__(
+        self,
+        database: str | None = None,
+        *,
+        max_payload_bytes: int | None = None,
+        create: bool = True,
+    ) -> None:
+        """Open the log at ``database`` (the arguments of :class:`Client`)."""
+        self._c = Client(database, max_payload_bytes=max_payload_bytes, create=create)
+
+    @classmethod
+    def _wrapping(cls, client: Client) -> AsyncClient:
+        """The coroutine face of an existing ``client`` (``App.async_client()``)."""
+        async_client = cls.__new__(cls)
+        async_client._c = client
+        return async_client
 
     def close(self) -> None:
         """Close the database connections this client opened."""

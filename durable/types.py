@@ -88,6 +88,10 @@ class RunInfo:
     """How many step outcomes the journal records as completed."""
     wake_at: datetime | None = None
     """When a sleeping or delayed run becomes due (UTC), if it is waiting for a time."""
+    waiting_for: str | None = None
+    """What a sleeping run waits for besides a time, as the log records it:
+    ``"signal:NAME"`` (in ``wait_signal(NAME)``) or ``"children"`` (waiting for its child
+    runs); ``None`` otherwise."""
     step_name: str | None = None
     """Inside a step (``durable.info()`` only): the step's name."""
     step_position: int | None = None

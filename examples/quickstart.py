@@ -8,7 +8,8 @@ Run it::
 What it shows:
 
 * A workflow is a plain decorated function; every call to a step inside it is journaled to
-  an append-only log in SQLite (``quickstart.db`` in the current directory by default).
+  an append-only log in SQLite (``durable.db`` in the current directory by default, the same
+  file the ``durable`` command reads: ``durable runs list`` shows the run).
 * The pipeline has three stages, ``extract``, ``transform`` and ``load``, 12 steps in all,
   each doing a little simulated work. It uses ``durable.stage``, ``durable.progress``,
   ``durable.message`` and ``durable.output``.
@@ -22,8 +23,13 @@ What it shows:
 Try the crash: start the script, press Ctrl-C or ``kill -9`` it half-way, and start it again.
 It says how many completed steps it found in the journal; those are replayed (their recorded
 results are returned) and their bodies are not executed again. Every step body appends a line
-to a small side file (``quickstart.db.steps.jsonl`` next to the database), which the script
-reads at the end to prove it. Use ``--fresh`` to start a new run instead.
+to a small side file (``durable.db.steps.jsonl`` next to the database), which the script
+reads at the end to prove it.
+
+Once ``quickstart-1`` has completed, running the script again only prints its result. To see
+the crash and the resume again, start a new run with ``--fresh``, kill it half-way, and resume
+it with the command it prints (``--id`` and the new run's id: running ``--fresh`` again would
+start yet another run).
 
 Options: ``--database URL`` (or ``DURABLE_DATABASE_URL``), ``--step-seconds S``, ``--fresh``,
 ``--id RUN_ID``, ``--side-file PATH``; see ``--help``.
@@ -43,8 +49,9 @@ from typing import Any
 
 import durable
 from durable import App, Retry
+from durable.redact import redact_url
 
-DEFAULT_DATABASE = "sqlite:///quickstart.db"
+DEFAULT_DATABASE = "sqlite:///durable.db"  # the default of durable.App and of `durable`
 DEFAULT_RUN_ID = "quickstart-1"
 BATCHES = 4
 TOTAL_STEPS = BATCHES + 8  # extract: one step per batch; transform: 4; load: 4
@@ -307,8 +314,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
         epilog=(
             "The run id is fixed (quickstart-1), so running the script again resumes it; "
-            "once it has completed, running again just prints its result. Use --fresh for "
-            "a new run."
+            "once it has completed, running again just prints its result. To crash and "
+            "resume again, start a new run with --fresh, kill it, then resume it with "
+            "--id and the id it printed (the script prints the whole command)."
         ),
     )
     parser.add_argument(
@@ -337,7 +345,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     group.add_argument(
         "--fresh",
         action="store_true",
-        help="start a new run with a new id instead of resuming the fixed one",
+        help=(
+            "start a new run with a new id instead of resuming the fixed one "
+            "(resume it later with --id and that id)"
+        ),
     )
     parser.add_argument(
         "--side-file",
@@ -345,7 +356,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help=(
             "file every step body appends a line to, to count executions "
-            "(default: <database file>.steps.jsonl, or quickstart.steps.jsonl)"
+            "(default: <database file>.steps.jsonl, or durable.steps.jsonl)"
         ),
     )
     args = parser.parse_args(argv)
@@ -358,7 +369,36 @@ def _default_side_file(database: str) -> Path:
     prefix = "sqlite:///"
     if database.startswith(prefix) and database[len(prefix) :] not in ("", ":memory:"):
         return Path(database[len(prefix) :].split("?", 1)[0] + ".steps.jsonl")
-    return Path("quickstart.steps.jsonl")
+    return Path("durable.steps.jsonl")
+
+
+def _script() -> str:
+    """This file's path as the user would type it from the current directory."""
+    here = Path(__file__)
+    try:
+        return str(here.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(here)
+
+
+def _again(args: argparse.Namespace, run_id: str) -> str:
+    """The command that resumes ``run_id``: this script, the same database, that id."""
+    words = ["python", _script()]
+    if args.database:
+        words += ["--database", redact_url(args.database)]
+    if args.step_seconds != 0.3:
+        words += ["--step-seconds", f"{args.step_seconds:g}"]
+    if args.side_file:
+        words += ["--side-file", args.side_file]
+    if run_id != DEFAULT_RUN_ID:
+        words += ["--id", run_id]
+    return " ".join(words)
+
+
+def _durable_command(database: str) -> str:
+    """``durable`` (or ``durable --database URL`` when the command would look elsewhere)."""
+    cli_default = os.environ.get("DURABLE_DATABASE_URL") or DEFAULT_DATABASE
+    return "durable" if database == cli_default else f"durable --database {redact_url(database)}"
 
 
 def _executions(side_file: Path, run_id: str, pid: int) -> list[dict[str, Any]]:
@@ -390,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = f"quickstart-{uuid.uuid4().hex[:8]}" if args.fresh else args.id
 
     client = app.client()
-    print(f"database: {database}")
+    print(f"database: {redact_url(database)}")
     print(f"side file: {SIDE_FILE}")
 
     # What does the journal hold before this process executes anything?
@@ -406,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         status = existing.status()
         if status == durable.Status.COMPLETED:
             print(
-                f"run {run_id}: already completed, all {len(replayed)} steps are in the journal "
-                "(use --fresh to start a new run)"
+                f"run {run_id}: already completed, all {len(replayed)} steps are in the journal; "
+                f"to see a crash and a resume again, run `python {_script()} --fresh`, kill "
+                "it half-way, then run the command it prints to resume that run"
             )
         else:
             print(
@@ -420,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
 
     handle = client.start(etl_pipeline, "orders", BATCHES, id=run_id)
     if not handle.status().is_terminal:
-        print("tip: press Ctrl-C or kill -9 this process, then run it again to resume the run")
+        print(
+            f"tip: press Ctrl-C or kill -9 this process, then run `{_again(args, run_id)}` "
+            f"to resume run {run_id} from its journal"
+        )
 
     progress = Progress(TOTAL_STEPS)
     started = time.monotonic()
@@ -442,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         status = handle.status()
         print(f"worker stopped; run {run_id} is {status}")
         if not status.is_terminal:
-            print(f"run the script again to resume run {run_id} from its journal")
+            print(f"run `{_again(args, run_id)}` to resume run {run_id} from its journal")
         return 130
 
     try:
@@ -474,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         f"replayed {len(replayed)} steps from the journal; "
         f"replayed steps executed again: {len(again)}"
     )
+    cli = _durable_command(database)
+    print(f"see it from the shell: `{cli} runs show {run_id}`, `{cli} runs events {run_id}`")
     return 0 if not again else 2
 
 

@@ -22,6 +22,7 @@ PUBLIC = [
     "Client",
     "CorruptJournalError",
     "DurableError",
+    "EmbeddedWorker",
     "IdConflictError",
     "LeaseLostError",
     "LogEvent",
@@ -85,7 +86,8 @@ def _public_methods(cls: type) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "cls", ["App", "Client", "AsyncClient", "RunHandle", "AsyncRunHandle", "Retry"]
+    "cls",
+    ["App", "Client", "AsyncClient", "RunHandle", "AsyncRunHandle", "Retry", "EmbeddedWorker"],
 )
 def test_every_public_method_has_a_docstring(cls: str) -> None:
     c = getattr(durable, cls)

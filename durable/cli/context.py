@@ -61,11 +61,19 @@ class Context:
                 self._client = (
                     self.app(spec).client()
                     if spec
-                    else durable.Client(self.url, _create=self.creates)
+                    else durable.Client(self.url, create=self.creates)
                 )
             except ValueError as exc:
                 raise CliError(f"bad database URL: {exc}", USAGE) from None
         return self._client
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every database URL this command knows: their passwords never appear in output."""
+        found = [self.url, os.environ.get("DURABLE_DATABASE_URL") or ""]
+        if self._app is not None:
+            found.append(self._app.database)
+        return tuple(u for u in found if u)
 
     def close(self) -> None:
         """Close the client and the App opened for this command."""

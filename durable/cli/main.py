@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from durable.cli.context import Context
 from durable.cli.errors import INTERRUPTED, exit_code_for
 from durable.cli.parser import build_parser
+from durable.redact import scrub
 
 __all__ = ["main"]
 
@@ -18,7 +19,8 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``durable`` console script; returns the exit code.
 
-    Errors are printed as one line on stderr (``DURABLE_DEBUG=1`` adds the traceback).
+    Errors are printed as one line on stderr (``DURABLE_DEBUG=1`` adds the traceback), with
+    the password of any database URL hidden.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -34,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     except Exception as exc:
         if os.environ.get("DURABLE_DEBUG"):
-            traceback.print_exc()
-        message = str(exc) or type(exc).__name__
+            print(scrub(traceback.format_exc(), *ctx.urls), end="", file=sys.stderr)
+        message = scrub(str(exc) or type(exc).__name__, *ctx.urls)
         print(f"durable: {message.splitlines()[0]}", file=sys.stderr)
         return exit_code_for(exc)
     finally:

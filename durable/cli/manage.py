@@ -6,7 +6,7 @@ from typing import Any
 
 import durable
 from durable.cli.context import Context
-from durable.cli.errors import USAGE, CliError
+from durable.cli.errors import NONDETERMINISM, USAGE, CliError
 from durable.cli.loading import parse_duration, parse_json
 from durable.cli.output import dump_json, jsonable, run_dict
 from durable.cli.watch import exit_code_of
@@ -120,7 +120,13 @@ def signal(ctx: Context) -> int:
 def replay(ctx: Context) -> int:
     """``replay ID --app MODULE:APP``: run today's code against the journal, executing no
     step; exit 5 if the code no longer matches, 1 if the replayed code fails."""
-    result = ctx.client().replay(ctx.args.id)
+    try:
+        result = ctx.client().replay(ctx.args.id)
+    except durable.NonDeterminismError as exc:
+        raise CliError(
+            f"replay of {ctx.args.id} does not match its journal: NonDeterminismError: {exc}",
+            NONDETERMINISM,
+        ) from exc
     info = ctx.client().get(ctx.args.id).info()
     finished = info.status is durable.Status.COMPLETED
     if ctx.json:

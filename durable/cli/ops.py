@@ -9,9 +9,10 @@ import durable
 from durable.cli.context import Context
 from durable.cli.errors import USAGE, CliError
 from durable.cli.loading import parse_duration
-from durable.cli.output import dump_json, fmt_seconds, jsonable, table
+from durable.cli.output import dump_json, fmt_seconds, jsonable, plural, table
+from durable.redact import scrub
 
-__all__ = ["prune", "stats", "worker"]
+__all__ = ["ScrubbingFormatter", "prune", "stats", "worker"]
 
 STATS_HEADERS = (
     *("WORKFLOW", "QUEUE", "DONE", "FAILED", "SUCCESS", "ERR/H", "P50", "P95"),
@@ -19,18 +20,31 @@ STATS_HEADERS = (
 )
 
 
+LOG_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s"
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Formats log records with the password of every URL in ``urls`` hidden."""
+
+    def __init__(self, fmt: str, urls: tuple[str, ...]) -> None:
+        super().__init__(fmt, datefmt="%Y-%m-%d %H:%M:%S")
+        self.urls = urls
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a line, passwords hidden (its traceback too)."""
+        return scrub(super().format(record), *self.urls)
+
+
 def worker(ctx: Context) -> int:
     """``worker MODULE:APP``: run a worker until SIGTERM or SIGINT, then drain."""
     a = ctx.args
     app = ctx.app(a.app)
-    logging.basicConfig(
-        level=getattr(logging, a.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ScrubbingFormatter(LOG_FORMAT, urls=ctx.urls))
+    logging.basicConfig(level=getattr(logging, a.log_level.upper()), handlers=[handler])
     queues = a.queue or None
     print(
-        f"durable worker: {len(app.registry.workflows)} workflows of {app.name!r}, "
+        f"durable worker: {plural(len(app.registry.workflows), 'workflow')} of {app.name!r}, "
         f"queues {', '.join(queues) if queues else '(all)'}, concurrency {a.concurrency}; "
         "SIGTERM or Ctrl-C drains and stops",
         file=sys.stderr,
@@ -62,7 +76,7 @@ def prune(ctx: Context) -> int:
         dump_json({"dry_run": a.dry_run, "count": len(ids), "ids": ids})
     else:
         verb = "would delete" if a.dry_run else "deleted"
-        print(f"{verb} {len(ids)} finished run{'s' if len(ids) != 1 else ''}")
+        print(f"{verb} {plural(len(ids), 'finished run')}")
         for run_id in ids if a.verbose or a.dry_run else ():
             print(f"  {run_id}")
     return 0

@@ -21,8 +21,10 @@ __all__ = [
     "fmt_seconds",
     "fmt_time",
     "jsonable",
+    "plural",
     "run_dict",
     "table",
+    "waits_for",
 ]
 
 MAX_CELL = 48
@@ -87,8 +89,35 @@ def event_summary(ev: durable.LogEvent) -> str:
 
 
 def fmt_time(t: dt.datetime | None) -> str:
-    """A UTC instant as ``YYYY-MM-DD HH:MM:SS`` in local time."""
-    return "" if t is None else t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    """A UTC instant in local time, to the millisecond: ``YYYY-MM-DD HH:MM:SS.mmm``."""
+    if t is None:
+        return ""
+    local = t.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+def waits_for(info: durable.RunInfo) -> str | None:
+    """What a run that has not ended waits for, in words (``None`` while it runs or once
+    it has ended): ``a signal named 'approve' (or until ...)``, ``its child runs``,
+    ``a time: ...``, ``a worker``. The one place that reads ``RunInfo.waiting_for``."""
+    if info.status not in (durable.Status.SLEEPING, durable.Status.PENDING):
+        return None
+    kind, _, name = (info.waiting_for or "").partition(":")
+    until = fmt_time(info.wake_at) if info.wake_at is not None else None
+    if kind == "signal":
+        return f"a signal named {name!r}" + (f" (or until {until})" if until else "")
+    if kind == "children":
+        return "its child runs to finish" + (f" (or until {until})" if until else "")
+    if until is not None:
+        return f"a time: {until}"
+    if info.status is durable.Status.PENDING:
+        return f"a worker of queue {info.queue!r} that registers {info.workflow!r}"
+    return None
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 workflow``, ``2 workflows``, ``0 steps``: a count and its noun, in agreement."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -10,6 +10,7 @@ from durable.cli.output import (
     fmt_time,
     run_dict,
     table,
+    waits_for,
 )
 
 __all__ = ["runs_events", "runs_list", "runs_show"]
@@ -69,7 +70,7 @@ def runs_show(ctx: Context) -> int:
         ("steps completed", info.steps_completed),
         ("created", fmt_time(info.created_at)),
         ("updated", fmt_time(info.updated_at)),
-        ("wakes at", fmt_time(info.wake_at)),
+        ("waits for", waits_for(info)),
         ("error", info.error),
     ]
     for name, value in fields:

@@ -15,7 +15,15 @@ from typing import TextIO
 import durable
 from durable.cli.context import Context
 from durable.cli.errors import CANCELLED, FAILED, OK
-from durable.cli.output import dump_json, event_dict, event_summary, fmt_time, run_dict
+from durable.cli.output import (
+    dump_json,
+    event_dict,
+    event_summary,
+    fmt_time,
+    plural,
+    run_dict,
+    waits_for,
+)
 
 __all__ = ["ProgressView", "bar", "exit_code_of", "runs_watch"]
 
@@ -62,7 +70,7 @@ class ProgressView:
     def lines(self, info: durable.RunInfo) -> list[str]:
         """The screen for ``info``: one line per bar, then the status and the last message."""
         run_fraction = 1.0 if info.status is durable.Status.COMPLETED else info.progress
-        steps = f"{info.steps_completed} steps done"
+        steps = f"{plural(info.steps_completed, 'step')} done"
         out = [f"{info.workflow} {info.id}", f"  run    {bar(run_fraction)}  {steps}"]
         width = max((len(s) for s in self.stages), default=0)
         for name, value in self.stages.items():
@@ -70,8 +78,9 @@ class ProgressView:
         if self.step is not None and not info.status.is_terminal:
             out.append(f"  step   {bar(self.step_progress)}  {self.step}")
         status = info.status.value + (f": {info.error}" if info.error else "")
-        if info.wake_at and info.status is durable.Status.SLEEPING:
-            status += f" until {fmt_time(info.wake_at)}"
+        waiting = waits_for(info)
+        if waiting is not None:
+            status += f", waiting for {waiting}"
         out.append(f"  status {status}")
         if self.message:
             out.append(f"  last message: {self.message}")

@@ -26,10 +26,7 @@ def aclient(db_url):
 
 def _app_async_client(app) -> durable.AsyncClient:
     """An AsyncClient that knows the App's code (replay needs it)."""
-    make = getattr(app, "async_client", None)
-    if callable(make):
-        return make()
-    return durable.AsyncClient(_client=app.client())
+    return app.async_client()
 
 
 def _run(coro):

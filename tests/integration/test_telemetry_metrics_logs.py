@@ -183,7 +183,8 @@ def test_hook_and_listener_errors_carry_the_run_fields(
 
     app.on(durable.WorkerEvent.COMPLETED, listener)
     caplog.set_level(logging.WARNING, logger="durable")
-    with app.worker(worker_id="w-hooks") as worker:
+    with app.worker(worker_id="w-hooks") as embedded:
+        worker = embedded._engine  # the engine's worker, to wrap its listener
         inner = worker._listener
         assert inner is not None
 

@@ -578,7 +578,7 @@ def run_with_crashes(b: Built, tracker: Tracker, x: int, crashes: list[tuple[int
             b.app._store = store
             cm = b.app.worker(worker_id="w1", concurrency=4)
             w = cm.__enter__()
-            store.worker = w
+            store.worker = w._engine  # the engine's worker: kill() is for tests only
             store.worker_ready.set()
             try:
                 status = _wait(b.real, h.id, store.dead, RUN_TIMEOUT)
