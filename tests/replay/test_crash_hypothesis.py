@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -269,10 +270,12 @@ class Tracker:
         self.execs: list[tuple[int, str, int, int, int]] = []  # inc, run, pos, attempt, tick
         self.commits: list[tuple[int, str, int, int, str, int]] = []  # ..., type, tick
         self.crashed: set[int] = set()
+        self.incarnations: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        """The incarnation of each store that a worker ran on (a ``CrashingStore``'s)."""
 
     def body(self, run_id: str, pos: int, attempt: int) -> None:
         state = runtime.current()
-        inc = getattr(state.s.store, "incarnation", -1)
+        inc = self.incarnations.get(state.s.store, -1)
         with self.lock:
             self.execs.append((inc, run_id, pos, attempt, next(self.clock)))
 
@@ -321,6 +324,7 @@ class CrashingStore:
             real, before={ANY: self._alive}, around={"append": self._append}, record=False
         )
         """What the App of this incarnation uses."""
+        tracker.incarnations[self.store] = incarnation
 
     def _alive(self, call: Call) -> None:
         if self.dead.is_set():
