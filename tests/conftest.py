@@ -1,17 +1,21 @@
-"""Shared fixtures: a fresh log per test, on every backend the suite runs against.
+"""Shared fixtures: a fresh log per test, on every backend the suite runs against, and the
+child processes of a test.
 
 ``db_url`` is parametrized by backend: ``sqlite`` (a new file) and ``postgres`` (a new schema
 on the server named by ``DURABLE_TEST_POSTGRES_URL``; skipped, visibly, when it is unset).
+``processes`` (``harness/processes.py``) starts child processes, kills and reaps them at the
+end of the test, and adds their output to the report of a test that failed.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
+from harness.processes import Processes
 
 from durable.log import Store, open_store
 
@@ -105,3 +109,25 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """The child processes of this test: every one is killed and reaped when it ends."""
+    group = Processes(tmp_path / "processes")
+    try:
+        yield group
+    finally:
+        group.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test that started child processes reports their output."""
+    report = yield
+    group = getattr(item, "funcargs", {}).get("processes")
+    if report.failed and report.when == "call" and isinstance(group, Processes) and group.started:
+        report.sections.append(("child processes", group.describe()))
+    return report

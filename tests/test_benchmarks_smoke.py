@@ -8,39 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.processes import ROOT, run
 
-ROOT = Path(__file__).resolve().parent.parent
 NEW_WORKLOADS = ("w2-1", "w2-2", "w2-4", "w5")
 WL_WORKLOADS = ("w3", "w4-same", "w4-other", "w6-sleeping", "w6-concurrent", "w7")
 """W3, W4, W6, W7 (issue 5); their --quick sizes are in ``Settings.quick``."""
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    env.pop("DURABLE_DATABASE_URL", None)
-    return env
 
 
 def _run_quick(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, Any]]:
     """``python -m benchmarks --quick --raw --repeat 1 ARGS``: its table lines and JSON."""
     out = tmp_path / "results.json"
     quick = ["--quick", "--raw", "--repeat", "1", "--tmpdir", str(tmp_path), "--json", str(out)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", *quick, *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = run([sys.executable, "-m", "benchmarks", *quick, *args], cwd=ROOT, timeout=600)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return proc.stdout.splitlines(), doc
@@ -97,29 +81,8 @@ def _check_wl_workloads(lines: list[str], doc: dict[str, Any], backend: str) -> 
 
 def test_benchmarks_quick_runs_and_prints_the_table(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
-    env = _env()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--quick",
-            "--raw",
-            "--repeat",
-            "2",
-            "--tmpdir",
-            str(tmp_path),
-            "--json",
-            str(out),
-            "w1",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    quick = ["--quick", "--raw", "--repeat", "2", "--tmpdir", tmp_path, "--json", out]
+    proc = run([sys.executable, "-m", "benchmarks", *quick, "w1"], cwd=ROOT, timeout=300)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     lines = proc.stdout.splitlines()
     assert any(line.split()[:2] == ["workload", "system"] for line in lines if line.strip())
@@ -161,14 +124,7 @@ def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
 
 
 def test_benchmarks_list() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--list"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
     for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", *WL_WORKLOADS):
         assert key in proc.stdout
@@ -219,17 +175,8 @@ def test_compare_dbos_without_dbos_is_one_line(tmp_path: Path) -> None:
     """Without DBOS installed, ``--compare dbos`` stops with one line, not a traceback."""
     blocker = tmp_path / "dbos.py"  # shadows any installed dbos: importing it fails
     blocker.write_text("raise ImportError('dbos hidden by the test')\n", encoding="utf-8")
-    env = _env()
-    env["PYTHONPATH"] = os.pathsep.join((str(tmp_path), env["PYTHONPATH"]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--compare", "dbos", "w1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "benchmarks", "--quick", "--compare", "dbos", "w1"]
+    proc = run(argv, cwd=ROOT, path=[tmp_path], timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "bench" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -12,17 +12,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
-import os
 import re
 import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.processes import Proc, Processes, run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -49,55 +46,27 @@ def _examples_with_test_mode() -> list[Path]:
     return sorted(p for p in EXAMPLES.glob("*.py") if _test_args(p) is not None)
 
 
-def _env(db_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["DURABLE_DATABASE_URL"] = db_url
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("DURABLE_WORKER_ID", None)
-    return env
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'examples.db'}"
 
 
 @pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Any]:
-    """Start example processes in their own sessions; kill what is left at teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
+def spawn(tmp_path: Path, processes: Processes) -> Any:
+    """``spawn(script_and_args, db_url, name)``: an example process in its own session, with
+    ``DURABLE_DATABASE_URL`` set (killed with its whole group when the test ends)."""
 
-    def start(args: list[str], db_url: str, log: Path) -> subprocess.Popen[bytes]:
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, *args],
-                cwd=tmp_path,
-                env=_env(db_url),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        procs.append(proc)
-        return proc
+    def start(args: list[str], db_url: str, name: str) -> Proc:
+        env = {"DURABLE_DATABASE_URL": db_url}
+        return processes.python(*args, name=name, cwd=tmp_path, env=env, new_session=True)
 
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return start
 
 
-def _finish(proc: subprocess.Popen[bytes], log: Path, timeout: float) -> tuple[int, str]:
-    try:
-        rc = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        pytest.fail(f"timed out after {timeout} s; output:\n{log.read_text(errors='replace')}")
-    return rc, log.read_text(errors="replace")
+def _finish(proc: Proc, timeout: float) -> tuple[int, str]:
+    """Wait for ``proc`` to end (killed, and the test failed, after ``timeout`` s)."""
+    rc = proc.wait(timeout)
+    return rc, proc.output()
 
 
 def _side_entries(path: Path) -> list[dict[str, Any]]:
@@ -117,9 +86,8 @@ def test_quickstart_exposes_a_test_mode() -> None:
 def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path) -> None:
     args = _test_args(example)
     assert args is not None
-    log = tmp_path / f"{example.stem}.out"
-    proc = spawn([str(example), "--database", sqlite_url, *args], sqlite_url, log)
-    rc, output = _finish(proc, log, timeout=90)
+    proc = spawn([str(example), "--database", sqlite_url, *args], sqlite_url, example.stem)
+    rc, output = _finish(proc, timeout=90)
     assert rc == 0, output
     if example == QUICKSTART:
         assert f"run {RUN_ID}: new run" in output, output
@@ -141,14 +109,8 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
 
 
 def test_quickstart_help(tmp_path: Path, sqlite_url: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(QUICKSTART), "--help"],
-        cwd=tmp_path,
-        env=_env(sqlite_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = {"DURABLE_DATABASE_URL": sqlite_url}
+    proc = run([sys.executable, QUICKSTART, "--help"], cwd=tmp_path, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     for option in ("--database", "--step-seconds", "--fresh", "--id", "--side-file"):
         assert option in proc.stdout
@@ -175,36 +137,29 @@ def test_quickstart_resumes_after_sigkill(sqlite_url: str, spawn: Any, tmp_path:
     common = [str(QUICKSTART), "--database", sqlite_url, "--side-file", str(side)]
 
     # 1. Start slowly, wait for three completed steps in the journal, then SIGKILL.
-    log1 = tmp_path / "first.out"
-    first = spawn([*common, "--step-seconds", "0.3"], sqlite_url, log1)
-    deadline = time.monotonic() + 60
-    while "tip:" not in log1.read_text(errors="replace"):  # the run has been started
-        assert first.poll() is None, log1.read_text(errors="replace")
-        assert time.monotonic() < deadline, log1.read_text(errors="replace")
-        time.sleep(0.05)
+    first = spawn([*common, "--step-seconds", "0.3"], sqlite_url, "first")
+    first.wait_for_output("tip:", timeout=60)  # the run has been started
     client = durable.Client(sqlite_url)
     try:
-        while len(_completed_positions(_journal(client))) < 3:
-            assert first.poll() is None, log1.read_text(errors="replace")
-            assert time.monotonic() < deadline, log1.read_text(errors="replace")
-            time.sleep(0.05)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
-        assert first.returncode == -signal.SIGKILL
+        first.wait_for(
+            lambda: len(_completed_positions(_journal(client))) >= 3,
+            60,
+            "three completed steps in the journal",
+        )
+        assert first.kill() == -signal.SIGKILL
         completed = set(_completed_positions(_journal(client)))
     finally:
         close = getattr(client, "close", None)
         if close is not None:
             close()
-    first_output = log1.read_text(errors="replace")
+    first_output = first.output()
     assert f"run {RUN_ID}: new run" in first_output, first_output
     assert 3 <= len(completed) < TOTAL_STEPS, completed
     assert all(e["pid"] == first.pid for e in _side_entries(side))
 
     # 2. Start again: the same run resumes from its journal and completes.
-    log2 = tmp_path / "second.out"
-    second = spawn([*common, "--step-seconds", "0.05"], sqlite_url, log2)
-    rc, output = _finish(second, log2, timeout=120)
+    second = spawn([*common, "--step-seconds", "0.05"], sqlite_url, "second")
+    rc, output = _finish(second, timeout=120)
     assert rc == 0, output
     assert f"run {RUN_ID}: resumed run" in output, output
     match = re.search(r"replaying (\d+) of 12 steps from the journal", output)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from processes import wait_for
+from harness.processes import wait_for
 
 import durable
 

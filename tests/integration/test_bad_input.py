@@ -3,14 +3,13 @@ are not a durable log (or are newer than this code)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+from harness.processes import run
 
 import durable
 from durable import PayloadTooLargeError, RunFailedError, SerializationError, Status
@@ -261,9 +260,8 @@ def _make_log_in_subprocess(db_url: str) -> None:
         "h = durable.Client(sys.argv[1]).start('made-by-a-newer-version')\n"
         "print(h.id)\n"
     )
-    root = str(Path(durable.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    subprocess.run([sys.executable, "-c", code, db_url], check=True, timeout=60, env=env, cwd=root)
+    done = run([sys.executable, "-c", code, db_url], timeout=60)
+    assert done.returncode == 0, done.describe()
 
 
 def _bump_schema_version(db_path: Path) -> int:

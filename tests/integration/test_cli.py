@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.processes import Finished, Proc, Processes, run
 
 import durable
 
@@ -24,46 +22,19 @@ SCRIPT = Path(sys.executable).parent / "durable"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "durable.cli"]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DURABLE_DATABASE_URL", None)
-    env.pop("DURABLE_WORKER_ID", None)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def durable_cli(*args: str, timeout: float = 60) -> Finished:
+    """Run ``durable ARGS`` from the folder of ``cliapp.py`` (no ``DURABLE_*`` variables)."""
+    return run([*COMMAND, *args], cwd=PROCS, timeout=timeout)
 
 
-def durable_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``durable ARGS`` from the folder of ``cliapp.py``."""
-    return subprocess.run(
-        [*COMMAND, *args],
-        capture_output=True,
-        text=True,
-        cwd=PROCS,
-        env=_env(),
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def run_all(*commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+def run_all(*commands: list[str]) -> list[Finished]:
     """Run several ``durable`` commands at once (they only read, or fail); in order."""
-    procs = [
-        subprocess.Popen(
-            [*COMMAND, *c],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=PROCS,
-            env=_env(),
-            stdin=subprocess.DEVNULL,
-        )
-        for c in commands
-    ]
-    out = []
-    for c, proc in zip(commands, procs, strict=True):
-        stdout, stderr = proc.communicate(timeout=60)
-        out.append(subprocess.CompletedProcess(c, proc.returncode, stdout, stderr))
-    return out
+    with Processes() as group:
+        started = [
+            group.start([*COMMAND, *c], name="durable", cwd=PROCS, separate_stderr=True)
+            for c in commands
+        ]
+        return [proc.result(timeout=60) for proc in started]
 
 
 def ok_json(*args: str) -> Any:
@@ -73,7 +44,7 @@ def ok_json(*args: str) -> Any:
     return json.loads(r.stdout)
 
 
-def one_line_error(r: subprocess.CompletedProcess[str], code: int, words: str) -> None:
+def one_line_error(r: Finished, code: int, words: str) -> None:
     """The command failed with ``code`` and one clear line, no traceback."""
     assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
     assert r.stderr.startswith("durable: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -81,26 +52,16 @@ def one_line_error(r: subprocess.CompletedProcess[str], code: int, words: str) -
 
 
 @pytest.fixture
-def worker(db_url: str) -> Iterator[subprocess.Popen[str]]:
-    """``durable worker cliapp:app`` on the test's log, in a subprocess."""
-    proc = subprocess.Popen(
-        [*COMMAND, "--database", db_url, "worker", "cliapp:app", "--concurrency", "4"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=PROCS,
-        env=_env(),
-    )
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
+def worker(db_url: str, processes: Processes) -> Proc:
+    """``durable worker cliapp:app`` on the test's log, in a child process."""
+    argv = [*COMMAND, "--database", db_url, "worker", "cliapp:app", "--concurrency", "4"]
+    return processes.start(argv, name="worker", cwd=PROCS, separate_stderr=True)
 
 
 def test_the_console_script_is_installed() -> None:
     assert SCRIPT.exists(), "pip install -e . installs the durable script beside python"
-    r = subprocess.run([sys.executable, "-m", "durable.cli", "--version"], capture_output=True)
-    assert r.returncode == 0 and r.stdout.decode().startswith("durable ")
+    r = run([sys.executable, "-m", "durable.cli", "--version"])
+    assert r.returncode == 0 and r.stdout.startswith("durable ")
 
 
 COMMANDS = [
@@ -130,9 +91,7 @@ def test_help_on_every_command() -> None:
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
 
-def test_worker_start_wait_watch_stats_and_sigterm(
-    db_url: str, worker: subprocess.Popen[str]
-) -> None:
+def test_worker_start_wait_watch_stats_and_sigterm(db_url: str, worker: Proc) -> None:
     db = ["--database", db_url]
     done = ok_json(*db, "start", "greet", '["ana"]', "--kwargs", '{"punctuation": "?"}', "--wait")
     assert done["status"] == "completed" and done["result"] == "hello ANA?"
@@ -173,10 +132,8 @@ def test_worker_start_wait_watch_stats_and_sigterm(
     table = durable_cli(*db, "stats", "--window", "all")
     assert table.returncode == 0 and table.stdout.split()[:3] == ["WORKFLOW", "QUEUE", "DONE"]
 
-    worker.send_signal(signal.SIGTERM)
-    _, err = worker.communicate(timeout=60)
-    assert worker.returncode == 0, err
-    assert "durable worker: stopped" in err
+    assert worker.terminate(timeout=60) == 0, worker.describe()
+    assert "durable worker: stopped" in worker.errors()
 
 
 def test_start_list_signal_cancel_resume_without_a_worker(db_url: str) -> None:
@@ -270,18 +227,13 @@ def test_prune_deletes_old_finished_runs_only(db_url: str) -> None:
     assert r.returncode == 0 and r.stdout.strip() == "deleted 1 finished run"
 
 
-def test_watch_draws_progress_bars_on_a_terminal(db_url: str) -> None:
+def test_watch_draws_progress_bars_on_a_terminal(db_url: str, processes: Processes) -> None:
     import pty
 
     (run_id,) = _completed_greets(db_url, 1)
     master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [*COMMAND, "--database", db_url, "runs", "watch", run_id],
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        cwd=PROCS,
-        env=_env(),
-    )
+    argv = [*COMMAND, "--database", db_url, "runs", "watch", run_id]
+    proc = processes.start(argv, name="watch", cwd=PROCS, stdout=slave, separate_stderr=True)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + 30

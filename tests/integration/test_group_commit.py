@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import pytest
+from harness.faults import Fail, FaultyStore, Gate, run_ids
 
 from durable.engine.committer import Committer
 from durable.errors import StoreError
@@ -29,25 +29,9 @@ def _completed(pos: int) -> NewEvent:
     return NewEvent(T.STEP_COMPLETED, data, position=pos, name="s", attempt=1)
 
 
-class Recording:
-    """Delegates to a store; records each ``append`` call's runs and calling thread, and can
-    hold a call until released (a batch "in flight")."""
-
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.calls: list[tuple[str, list[str]]] = []
-        self.hold: threading.Event | None = None
-        self.entered = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def append(self, requests: Sequence[AppendRequest]) -> Any:
-        self.calls.append((threading.current_thread().name, [r.run_id for r in requests]))
-        self.entered.set()
-        if self.hold is not None:
-            self.hold.wait(10)
-        return self._inner.append(requests)
+def appends(store: FaultyStore) -> list[tuple[str, list[str]]]:
+    """The calling thread and the runs of each ``append`` call through ``store``."""
+    return [(c.thread, run_ids(c)) for c in store.calls_to("append")]
 
 
 def _leased(store: Store, ids: list[str]) -> dict[str, int]:
@@ -62,8 +46,8 @@ def test_a_lone_waiting_append_is_written_on_its_own_thread_after_what_lingers(
     store: Store,
 ) -> None:
     epochs = _leased(store, ["r"])
-    rec = Recording(store)
-    committer = Committer(rec)  # type: ignore[arg-type]
+    rec = FaultyStore(store)
+    committer = Committer(rec.as_store())
     committer.start()
     try:
         # A step's start lingers (nobody waits on it); its outcome is waited for.
@@ -71,7 +55,7 @@ def test_a_lone_waiting_append_is_written_on_its_own_thread_after_what_lingers(
         res = committer.write(AppendRequest("r", epochs["r"], [_completed(1)]))
         assert res.ok and early.result(timeout=5).ok
         me = threading.current_thread().name
-        assert rec.calls == [(me, ["r", "r"])], "not one transaction on the caller's thread"
+        assert appends(rec) == [(me, ["r", "r"])], "not one transaction on the caller's thread"
         types = [(e.type, e.position) for e in store.read_journal("r")][-2:]
         assert types == [(T.STEP_STARTED, 1), (T.STEP_COMPLETED, 1)]
     finally:
@@ -81,10 +65,10 @@ def test_a_lone_waiting_append_is_written_on_its_own_thread_after_what_lingers(
 def test_appends_made_while_a_batch_is_in_flight_go_together_in_the_next(store: Store) -> None:
     ids = [f"r{i}" for i in range(6)]
     epochs = _leased(store, ids)
-    rec = Recording(store)
-    committer = Committer(rec)  # type: ignore[arg-type]
+    gate = Gate(timeout=10)  # holds every append until opened
+    rec = FaultyStore(store, before={"append": gate})
+    committer = Committer(rec.as_store())
     committer.start()
-    rec.hold = threading.Event()
     results: dict[str, Any] = {}
 
     def write(rid: str, pos: int) -> None:
@@ -92,20 +76,21 @@ def test_appends_made_while_a_batch_is_in_flight_go_together_in_the_next(store: 
 
     first = threading.Thread(target=write, args=("r0", 1))
     first.start()
-    assert rec.entered.wait(5)  # r0's batch is in flight, held
+    assert gate.entered.wait(5)  # r0's batch is in flight, held
     others = [threading.Thread(target=write, args=(rid, 1)) for rid in ids[1:]]
     for t in others:
         t.start()
     while len(committer._pending) < len(others):  # every other append has queued behind it
         threading.Event().wait(0.005)
-    rec.hold.set()
+    gate.open()
     for t in [first, *others]:
         t.join(10)
     committer.stop()
     assert all(r.ok for r in results.values()) and len(results) == len(ids)
-    assert rec.calls[0][1] == ["r0"]
-    assert sorted(rec.calls[1][1]) == sorted(ids[1:]), f"not one batch: {rec.calls}"
-    assert len(rec.calls) == 2
+    calls = appends(rec)
+    assert calls[0][1] == ["r0"]
+    assert sorted(calls[1][1]) == sorted(ids[1:]), f"not one batch: {calls}"
+    assert len(calls) == 2
     for rid in ids:
         assert [e.type for e in store.read_journal(rid)][-1] == T.STEP_STARTED
 
@@ -126,42 +111,34 @@ def test_after_stop_a_waiting_append_is_written_and_a_queued_one_refused(store: 
 
 def test_a_cancelled_future_does_not_stop_the_committer(store: Store) -> None:
     epochs = _leased(store, ["a", "b"])
-    rec = Recording(store)
-    committer = Committer(rec)  # type: ignore[arg-type]
-    rec.hold = threading.Event()
+    gate = Gate(timeout=10)
+    committer = Committer(FaultyStore(store, before={"append": gate}).as_store())
     committer.start()
     try:
         first = committer.submit(AppendRequest("a", epochs["a"], [_started(1)]))
-        assert rec.entered.wait(5)
+        assert gate.entered.wait(5)
         first.cancel()  # its awaiting task was cancelled while the batch was in flight
-        rec.hold.set()
+        gate.open()
         nxt = committer.submit(AppendRequest("b", epochs["b"], [_started(1)]))
         assert nxt.result(timeout=5).ok
     finally:
         committer.stop()
 
 
-class FailingOnce(Recording):
-    """The first ``append`` fails for a passing reason (the database restarting)."""
-
-    def append(self, requests: Sequence[AppendRequest]) -> Any:
-        if not self.calls:
-            self.calls.append(("failed", [r.run_id for r in requests]))
-            raise StoreError("the database is restarting", transient=True)
-        return super().append(requests)
-
-
 def test_a_retried_append_is_logged_with_its_runs(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     epochs = _leased(store, ["r"])
-    committer = Committer(FailingOnce(store))  # type: ignore[arg-type]
+    # The first append fails for a passing reason (the database restarting).
+    restarting = Fail(StoreError("the database is restarting", transient=True), times=1)
+    committer = Committer(FaultyStore(store, before={"append": restarting}).as_store())
     caplog.set_level(logging.WARNING, logger="durable.engine.committer")
     committer.start()
     try:
         assert committer.write(AppendRequest("r", epochs["r"], [_started(1)])).ok
     finally:
         committer.stop()
+    assert len(restarting.fired) == 1, "the fault was never injected"
     [rec] = [r for r in caplog.records if "append failed" in r.getMessage()]
     assert "(runs r)" in rec.getMessage()
     assert rec.durable_run_id == "r"  # type: ignore[attr-defined]

@@ -23,19 +23,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 import sqlalchemy as sa
+from harness.faults import Call, FaultyStore, LoseReply, run_ids, use_store
+from harness.processes import Proc, Processes, run, wait_for
 from invariants import assert_journal_invariants, assert_no_stranded_runs, format_journal
-from processes import ProcessGroup, wait_for
 from procs.faultapp import make_app as make_fault_app
 from procs.wfapp import read_lines
 
@@ -69,30 +70,31 @@ def needs_server(db_url: str) -> None:
 # ---------------------------------------------------------------- processes
 
 
-class Procs(ProcessGroup):
-    """The child processes of one test (``procs/faultapp.py``)."""
+class Procs:
+    """The child processes of one test (``procs/faultapp.py``), among its ``processes``."""
 
-    def worker(
-        self, worker_id: str, *, lease_timeout: float, concurrency: int = 4
-    ) -> subprocess.Popen[bytes]:
+    def __init__(self, processes: Processes, db_url: str) -> None:
+        self.processes = processes
+        self.db_url = db_url
+
+    def worker(self, worker_id: str, *, lease_timeout: float, concurrency: int = 4) -> Proc:
         """A worker process running the App of ``procs/faultapp.py`` under ``worker_id``."""
-        args = ["worker", self.db_url, worker_id, str(lease_timeout), str(concurrency)]
-        return self.spawn(f"worker-{worker_id}", FAULTAPP, args)
+        args = ["worker", self.db_url, worker_id, lease_timeout, concurrency]
+        return self.processes.python(FAULTAPP, *args, name=f"worker-{worker_id}")
 
-    def opener(self, go_file: Path, mode: str) -> subprocess.Popen[bytes]:
+    def opener(self, go_file: Path, mode: str) -> Proc:
         """A process that opens the log once ``go_file`` exists and prints how it went."""
-        return self.spawn(f"open-{mode}", FAULTAPP, ["open", self.db_url, str(go_file), mode])
+        args = ["open", self.db_url, go_file, mode]
+        return self.processes.python(FAULTAPP, *args, name=f"open-{mode}")
+
+    def describe(self) -> str:
+        """Every process's exit code and the tail of its output."""
+        return self.processes.describe()
 
 
 @pytest.fixture
-def procs(db_url: str, tmp_path: Path) -> Iterator[Procs]:
-    log_dir = tmp_path / "proc-logs"
-    log_dir.mkdir()
-    p = Procs(db_url, log_dir)
-    try:
-        yield p
-    finally:
-        p.close()
+def procs(db_url: str, processes: Processes) -> Procs:
+    return Procs(processes, db_url)
 
 
 @pytest.fixture
@@ -250,12 +252,11 @@ def test_worker_survives_a_server_restart_mid_run(
     wait_for(lambda: len(read_lines(fx / "steps.log")) >= 3, 60, "the run to start", procs)
     version, cluster = SOAK_CLUSTER.split()
     ctl = ["pg_ctlcluster", "--skip-systemctl-redirect", version, cluster]
-    if outage:
-        subprocess.run([*ctl, "stop"], check=True, timeout=60)
-        time.sleep(outage)
-        subprocess.run([*ctl, "start"], check=True, timeout=60)
-    else:
-        subprocess.run([*ctl, "restart"], check=True, timeout=60)
+    for action in ("stop", "start") if outage else ("restart",):
+        done = run([*ctl, action], timeout=60)
+        assert done.returncode == 0, done.describe()
+        if action == "stop":
+            time.sleep(outage)
     assert len(read_lines(fx / "steps.log")) < n, "the run ended before the restart"
 
     def ended() -> bool:
@@ -294,7 +295,7 @@ def test_sigkilled_worker_holding_many_leases_is_taken_over(
     assert {(r.status, r.lease_owner) for r in rows} == {("running", "w-victim")}
     epochs = {r.id: r.lease_epoch for r in rows}
 
-    procs.kill(victim)
+    victim.kill()
     killed_at = time.time()
     (fx / "block").unlink()
     heir = procs.worker("w-heir", lease_timeout=lease, concurrency=n)
@@ -340,14 +341,14 @@ def test_sigkilled_worker_holding_many_leases_is_taken_over(
 # ---------------------------------------------------------------- 3. a thundering start
 
 
-@pytest.mark.parametrize("processes", [8])
+@pytest.mark.parametrize("count", [8])
 def test_many_processes_opening_an_empty_log_at_once(
-    processes: int, db_url: str, tmp_path: Path, procs: Procs
+    count: int, db_url: str, tmp_path: Path, procs: Procs
 ) -> None:
     go = tmp_path / "go"
-    started = [procs.opener(go, "store" if i % 2 else "client") for i in range(processes)]
+    started = [procs.opener(go, "store" if i % 2 else "client") for i in range(count)]
     wait_for(
-        lambda: len(list(tmp_path.glob("go.ready.*"))) == processes,
+        lambda: len(list(tmp_path.glob("go.ready.*"))) == count,
         60,
         "every process to reach the barrier",
         procs,
@@ -357,7 +358,7 @@ def test_many_processes_opening_an_empty_log_at_once(
         proc.wait(timeout=60)
     reports = []
     for proc in started:
-        out = procs.output(proc)
+        out = proc.output()
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         assert lines, f"process {proc.pid} printed no report:\n{out}"
         reports.append(json.loads(lines[-1]))
@@ -452,26 +453,11 @@ def test_a_batch_with_a_stale_request_commits_the_good_ones(store: Store) -> Non
         assert run is not None and run.last_seq == tail[-1].seq and run.steps_completed == 1
 
 
-class CountingStore:
-    """Delegates to a store, recording the requests of every ``append`` call."""
-
-    def __init__(self, inner: Store) -> None:
-        self._inner = inner
-        self.calls: list[list[str]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def append(self, requests: Sequence[AppendRequest]) -> Any:
-        self.calls.append([r.run_id for r in requests])
-        return self._inner.append(requests)
-
-
 def test_the_committer_writes_one_batch_and_skips_only_the_stale_request(store: Store) -> None:
     stale, g1, g2 = _stale_and_good(store)
     row, journal = store.get_run("stale"), store.read_journal("stale")
-    counting = CountingStore(store)
-    committer = Committer(counting)  # type: ignore[arg-type]
+    counting = FaultyStore(store)  # records the requests of every append call
+    committer = Committer(counting.as_store())
     # Queued before the thread starts, and nobody waits: they linger into one batch.
     futs = [
         committer.submit(AppendRequest("g1", g1, [step_completed(1, "one")]), waited=False),
@@ -481,7 +467,8 @@ def test_the_committer_writes_one_batch_and_skips_only_the_stale_request(store: 
     committer.start()
     try:
         results = [f.result(timeout=10) for f in futs]
-        assert counting.calls == [["g1", "stale", "g2"]], "not one group-commit batch"
+        batches = [run_ids(c) for c in counting.calls_to("append")]
+        assert batches == [["g1", "stale", "g2"]], "not one group-commit batch"
         assert [r.ok for r in results] == [True, False, True]
         _assert_stale_untouched(store, row, journal)
         assert [e.type for e in store.read_journal("g1")][-1] == T.STEP_COMPLETED
@@ -497,29 +484,19 @@ def test_the_committer_writes_one_batch_and_skips_only_the_stale_request(store: 
         committer.stop()
 
 
-class LostAck:
-    """Delegates to a store; the first ``append`` whose requests match ``when`` commits and
-    then raises, as if the connection broke between COMMIT and its acknowledgement."""
+def lost_ack(when: Callable[[AppendRequest], bool]) -> LoseReply:
+    """An ``after`` hook of ``append``: the first call with a request matching ``when``
+    commits and then raises, as if the connection broke between COMMIT and its
+    acknowledgement."""
 
-    def __init__(self, inner: Store, when: Callable[[AppendRequest], bool]) -> None:
-        self._inner = inner
-        self._when = when
-        self.lost: list[list[AppendRequest]] = []
-        self.calls = 0
+    def committed_and_matching(call: Call, results: Any) -> bool:
+        requests = call.arg(0, "requests")
+        return all(r.ok for r in results) and any(when(r) for r in requests)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def error() -> StoreError:
+        return StoreError("server closed the connection after COMMIT (simulated)", transient=True)
 
-    def append(self, requests: Sequence[AppendRequest]) -> Any:
-        self.calls += 1
-        results = self._inner.append(requests)
-        committed = all(r.ok for r in results)
-        if not self.lost and committed and any(self._when(r) for r in requests):
-            self.lost.append(list(requests))
-            raise StoreError(
-                "server closed the connection after COMMIT (simulated)", transient=True
-            )
-        return results
+    return LoseReply(error, when=committed_and_matching)
 
 
 def _has(type_: str, position: int | None) -> Callable[[AppendRequest], bool]:
@@ -546,41 +523,43 @@ def test_a_commit_whose_acknowledgement_is_lost(
     when, dropped = LOST_ACKS[what]
     lease = 3.0  # the heartbeat (every lease/3) must not lapse on a loaded machine
     app = make_app("lostack", lease_timeout=lease)
-    flaky = LostAck(open_store(db_url), when)
-    app._store = flaky  # type: ignore[assignment]  # every part of the App writes through it
-    ran: list[int] = []
+    lost = lost_ack(when)
+    flaky = FaultyStore(open_store(db_url), after={"append": lost})
+    # Every part of the App writes through it.
+    with use_store(app, flaky), closing(flaky):
+        ran: list[int] = []
 
-    @app.step
-    def step(i: int) -> int:
-        ran.append(i)
-        return i * 10
+        @app.step
+        def step(i: int) -> int:
+            ran.append(i)
+            return i * 10
 
-    @app.workflow
-    def three() -> int:
-        return step(1) + step(2) + step(3)
+        @app.workflow
+        def three() -> int:
+            return step(1) + step(2) + step(3)
 
-    client = app.client()
-    with app.worker(concurrency=2):
-        handle = client.start(three)
-        began = time.monotonic()
-        assert handle.result(timeout=20) == 60
-        took = time.monotonic() - began
-    assert flaky.lost, "the fault was never injected"
-    events = assert_journal_invariants(client, handle.id)
-    assert ran == [1, 2, 3], f"a committed step ran again: {ran}\n{format_journal(events)}"
-    completed = [e for e in events if e.type == "step_completed"]
-    assert [e.position for e in completed] == [1, 2, 3]
-    assert [e.type for e in events].count("run_completed") == 1
-    takes = [e for e in events if e.type == "lease_taken"]
-    if dropped:
-        # Resumed on a new lease from what was committed: step 2's outcome is the first
-        # lease's, step 3 ran under the second.
-        assert len(takes) == 2, format_takes(takes)
-        assert completed[1].epoch == takes[0].epoch < takes[1].epoch == completed[2].epoch
-        assert took >= lease * 0.8, f"resumed after {took:.2f}s, before the lease expired"
-    else:
-        assert len(takes) == 1, format_takes(takes)
-    assert_no_stranded_runs(client)
+        client = app.client()
+        with app.worker(concurrency=2):
+            handle = client.start(three)
+            began = time.monotonic()
+            assert handle.result(timeout=20) == 60
+            took = time.monotonic() - began
+        assert lost.fired, "the fault was never injected"
+        events = assert_journal_invariants(client, handle.id)
+        assert ran == [1, 2, 3], f"a committed step ran again: {ran}\n{format_journal(events)}"
+        completed = [e for e in events if e.type == "step_completed"]
+        assert [e.position for e in completed] == [1, 2, 3]
+        assert [e.type for e in events].count("run_completed") == 1
+        takes = [e for e in events if e.type == "lease_taken"]
+        if dropped:
+            # Resumed on a new lease from what was committed: step 2's outcome is the first
+            # lease's, step 3 ran under the second.
+            assert len(takes) == 2, format_takes(takes)
+            assert completed[1].epoch == takes[0].epoch < takes[1].epoch == completed[2].epoch
+            assert took >= lease * 0.8, f"resumed after {took:.2f}s, before the lease expired"
+        else:
+            assert len(takes) == 1, format_takes(takes)
+        assert_no_stranded_runs(client)
 
 
 def format_takes(takes: Sequence[Any]) -> str:
@@ -591,22 +570,23 @@ def test_a_lost_acknowledgement_of_a_step_start_does_not_duplicate_it(
     db_url: str, make_app: Callable[..., durable.App]
 ) -> None:
     app = make_app("lostack", lease_timeout=3.0)
-    flaky = LostAck(open_store(db_url), _has(T.STEP_STARTED.value, 2))
-    app._store = flaky  # type: ignore[assignment]
+    lost = lost_ack(_has(T.STEP_STARTED.value, 2))
+    flaky = FaultyStore(open_store(db_url), after={"append": lost})
+    with use_store(app, flaky), closing(flaky):
 
-    @app.step
-    def step(i: int) -> int:
-        return i
+        @app.step
+        def step(i: int) -> int:
+            return i
 
-    @app.workflow
-    def three() -> int:
-        return step(1) + step(2) + step(3)
+        @app.workflow
+        def three() -> int:
+            return step(1) + step(2) + step(3)
 
-    client = app.client()
-    with app.worker(concurrency=2):
-        handle = client.start(three)
-        assert handle.result(timeout=20) == 6
-    assert flaky.lost
-    events = assert_journal_invariants(client, handle.id)
-    starts = Counter(e.position for e in events if e.type == "step_started")
-    assert starts == {1: 1, 2: 1, 3: 1}, f"step_started written twice:\n{events}"
+        client = app.client()
+        with app.worker(concurrency=2):
+            handle = client.start(three)
+            assert handle.result(timeout=20) == 6
+        assert lost.fired
+        events = assert_journal_invariants(client, handle.id)
+        starts = Counter(e.position for e in events if e.type == "step_started")
+        assert starts == {1: 1, 2: 1, 3: 1}, f"step_started written twice:\n{events}"

@@ -1,10 +1,10 @@
 """Real worker processes, really killed, on a real SQLite file.
 
-Each test starts workers with ``subprocess`` (``procs/worker.py``, which runs the App of
-``procs/wfapp.py``), kills or stops them with real signals, and checks from outside: the
-side-effect files that the step bodies write (one line per execution), the run's result, and
-its journal through the public ``durable.Client``. After each test the invariants of
-GUARANTEES.md are checked on every run (``invariants.py``).
+Each test starts workers as child processes (``procs/worker.py``, which runs the App of
+``procs/wfapp.py``) through the ``processes`` fixture, kills or stops them with real signals,
+and checks from outside: the side-effect files that the step bodies write (one line per
+execution), the run's result, and its journal through the public ``durable.Client``. After
+each test the invariants of GUARANTEES.md are checked on every run (``invariants.py``).
 
 - SIGKILL in the middle of a step: the run resumes in a new process, at once under the same
   worker id (G8 reclaim), after the lease under another id; completed steps ran once, the
@@ -17,8 +17,6 @@ GUARANTEES.md are checked on every run (``invariants.py``).
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -26,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.processes import Proc, Processes, wait_for
 from invariants import assert_journal_invariants, assert_no_stranded_runs
-from processes import ProcessGroup, wait_for
 from procs.wfapp import make_app, read_lines
 
 pytestmark = [
@@ -43,26 +41,26 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # ---------------------------------------------------------------- worker processes
 
 
-class Workers(ProcessGroup):
-    """The worker processes of one test (``procs/worker.py``)."""
+class Workers:
+    """The worker processes of one test (``procs/worker.py``), among its ``processes``."""
 
-    def start(
-        self, worker_id: str, *, lease_timeout: float, concurrency: int = 4
-    ) -> subprocess.Popen[bytes]:
+    def __init__(self, processes: Processes, db_url: str) -> None:
+        self.processes = processes
+        self.db_url = db_url
+
+    def start(self, worker_id: str, *, lease_timeout: float, concurrency: int = 4) -> Proc:
         """Start a worker under ``worker_id``; its output goes to a log file."""
-        args = [self.db_url, worker_id, str(lease_timeout), str(concurrency)]
-        return self.spawn(f"worker-{worker_id}", WORKER, args)
+        args = [self.db_url, worker_id, lease_timeout, concurrency]
+        return self.processes.python(WORKER, *args, name=f"worker-{worker_id}")
+
+    def describe(self) -> str:
+        """Every worker's exit code and the tail of its output."""
+        return self.processes.describe()
 
 
 @pytest.fixture
-def workers(db_url: str, tmp_path: Path) -> Iterator[Workers]:
-    log_dir = tmp_path / "worker-logs"
-    log_dir.mkdir()
-    procs = Workers(db_url, log_dir)
-    try:
-        yield procs
-    finally:
-        procs.close()
+def workers(db_url: str, processes: Processes) -> Workers:
+    return Workers(processes, db_url)
 
 
 @pytest.fixture
@@ -136,7 +134,7 @@ def test_sigkill_mid_step_resumes_in_a_new_process(
     victim = workers.start("w-one", lease_timeout=lease)
     wait_for(lambda: marker_pids(fx), 15, "step_b to start in the first worker", workers)
     assert marker_pids(fx) == [victim.pid]
-    workers.kill(victim)
+    victim.kill()
     (fx / "block").unlink()
 
     killed = time.monotonic()
@@ -198,7 +196,7 @@ def test_sigstopped_worker_is_fenced_off_after_takeover(
         "step_b's start to be journaled",
         workers,
     )
-    stalled.send_signal(signal.SIGSTOP)
+    stalled.stop()
 
     # The second worker takes the run over once the lease expires and blocks in step_b too
     # (on its own block file, so that the shared one can be lifted for the stalled body only).
@@ -209,12 +207,12 @@ def test_sigstopped_worker_is_fenced_off_after_takeover(
 
     # Wake the stalled worker while the run is live in the other one.
     if release == "after-sigcont":
-        stalled.send_signal(signal.SIGCONT)
+        stalled.cont()
         time.sleep(0.5)
         (fx / "block").unlink()
     else:
         (fx / "block").unlink()
-        stalled.send_signal(signal.SIGCONT)
+        stalled.cont()
     # The stalled body finishes and its worker tries (and must fail) to record it, while the
     # rescuer still holds the run.
     wait_for(
@@ -262,7 +260,7 @@ def test_durable_sleep_survives_a_worker_killed_while_sleeping(
     handle = starter(lease).start("sleepy", str(fx), 3.0)
     sleeper = workers.start("w-sleeper", lease_timeout=lease)
     wait_for(lambda: status_of(check, handle.id) == "sleeping", 10, "the run to sleep", workers)
-    workers.kill(sleeper)
+    sleeper.kill()
 
     # Another identity: a sleeping run holds no lease, so nothing waits for the 30 s one.
     waker = workers.start("w-waker", lease_timeout=lease)

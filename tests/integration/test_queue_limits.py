@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.processes import Proc, Processes
 
 import durable
 from durable import Status
@@ -23,27 +20,16 @@ from queued import CONCURRENCY, RATE, make_app  # noqa: E402
 
 
 @pytest.fixture
-def workers(db_url: str, tmp_path: Path) -> Iterator[tuple[list[subprocess.Popen[bytes]], Path]]:
+def workers(db_url: str, tmp_path: Path, processes: Processes) -> tuple[list[Proc], Path]:
+    """Three worker processes of ``procs/queued.py`` (killed when the test ends)."""
     rec = tmp_path / "records"
     rec.mkdir()
     make_app(db_url, str(rec)).client().close()  # create the schema before the race
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROCS), *sys.path])}
+    script = PROCS / "queued.py"
     procs = [
-        subprocess.Popen(
-            [sys.executable, str(PROCS / "queued.py"), db_url, f"q{i}", str(rec)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / f"w{i}.log", "wb"),  # noqa: SIM115
-        )
-        for i in range(3)
+        processes.python(script, db_url, f"q{i}", rec, name=f"w{i}", path=[PROCS]) for i in range(3)
     ]
-    try:
-        yield procs, rec
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-            p.wait(10)
+    return procs, rec
 
 
 def _records(directory: Path) -> list[dict[str, float]]:

@@ -7,15 +7,14 @@ client (a ``start`` span of this process), whatever executed it.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import OTel
+from harness.processes import Processes
 from otlp_receiver import Receiver
-from processes import ProcessGroup, wait_for
 from procs.wfapp import make_app
 
 pytestmark = [
@@ -33,17 +32,8 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
         yield r
 
 
-@pytest.fixture
-def procs(db_url: str, tmp_path: Path) -> Iterator[ProcessGroup]:
-    group = ProcessGroup(db_url, tmp_path)
-    try:
-        yield group
-    finally:
-        group.close()
-
-
 def test_spans_of_a_killed_and_resumed_run_share_one_trace(
-    otel: OTel, receiver: Receiver, procs: ProcessGroup, db_url: str, fx: Path
+    otel: OTel, receiver: Receiver, processes: Processes, db_url: str, fx: Path
 ) -> None:
     app = make_app(db_url)
     try:
@@ -53,20 +43,19 @@ def test_spans_of_a_killed_and_resumed_run_share_one_trace(
         trace_id = f"{start.context.trace_id:032x}"
 
         args = [db_url, "traced-worker", "30", "2"]
-        first = procs.spawn("first", WORKER, args)
-        wait_for(lambda: (fx / f"b.marker.{first.pid}").exists(), 30, "step_b in the first", procs)
-        wait_for(
+        first = processes.python(WORKER, *args, name="first")
+        first.wait_for(lambda: (fx / f"b.marker.{first.pid}").exists(), 30, "step_b in the first")
+        first.wait_for(
             lambda: any(s["name"] == "step step_a" for s in receiver.received.span_list()),
             15,
             "the first process's step_a span",
-            procs,
         )
-        procs.kill(first)
+        first.kill()
         (fx / "block").unlink()
-        second = procs.spawn("second", WORKER, args)  # the same id: it reclaims the run at once
+        # The same id: it reclaims the run at once.
+        second = processes.python(WORKER, *args, name="second")
         assert handle.result(timeout=45) is not None
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=30) == 0, procs.describe()
+        assert second.terminate(timeout=30) == 0, processes.describe()
     finally:
         app.close()
 

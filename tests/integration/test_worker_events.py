@@ -3,15 +3,10 @@ push wake-ups of the embedded worker."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -145,7 +140,9 @@ def test_a_raising_listener_does_not_break_the_worker(app, client):
         assert client.start(flow, 2).result(timeout=10) == 2
 
 
-def test_stalled_when_a_dead_workers_run_is_taken_over(tmp_path, db_url, make_app, wait_until):
+def test_stalled_when_a_dead_workers_run_is_taken_over(
+    tmp_path, db_url, make_app, wait_until, processes
+):
     module = tmp_path / "stall_app.py"
     module.write_text(
         textwrap.dedent(
@@ -173,15 +170,12 @@ def test_stalled_when_a_dead_workers_run_is_taken_over(tmp_path, db_url, make_ap
         )
     )
     h = durable.Client(db_url).start("stall-flow")
-    root = str(Path(durable.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     marker = tmp_path / "in-step"
-    proc = subprocess.Popen([sys.executable, str(module), db_url, str(marker)], env=env, cwd=root)
+    proc = processes.python(module, db_url, marker, name="doomed")
     try:
-        wait_until(marker.exists, timeout=30, what="the doomed worker to enter the step")
+        proc.wait_for(marker.exists, 30, "the doomed worker to enter the step")
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.kill()
 
     app = make_app(lease_timeout=1.0)
     rec = Recorder(app)

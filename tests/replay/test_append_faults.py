@@ -15,15 +15,16 @@ replays to its result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.faults import Call, FaultyStore, use_store
 
 import durable
 from durable.errors import StoreError
-from durable.log.store import AppendRequest, AppendResult, Store
+from durable.log.store import AppendResult
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -32,22 +33,19 @@ pytestmark = [
 
 
 class FailOneAppend:
-    """Fails, once, the append request that carries an event of ``event_type`` (with a
-    non-transient error, as after the committer gave up); the other requests of the same
-    call are written, except later ones of the same run (the store's own rule)."""
+    """An ``around`` hook of ``append``: fails, once, the append request that carries an
+    event of ``event_type`` (with a non-transient error, as after the committer gave up); the
+    other requests of the same call are written, except later ones of the same run (the
+    store's own rule)."""
 
-    def __init__(self, real: Store, event_type: str) -> None:
-        self._real = real
+    def __init__(self, event_type: str) -> None:
         self._type = event_type
         self.failed = False
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+    def __call__(self, call: Call, append: Callable[..., list[AppendResult]]) -> Any:
         out: list[AppendResult] = []
         broken: set[str] = set()
-        for r in requests:
+        for r in call.arg(0, "requests"):
             if r.run_id in broken:  # as the store does: never past a failed append of a run
                 out.append(AppendResult(ok=False, error=StoreError("an earlier append failed")))
             elif not self.failed and any(e.type == self._type for e in r.events):
@@ -55,7 +53,7 @@ class FailOneAppend:
                 broken.add(r.run_id)
                 out.append(AppendResult(ok=False, error=StoreError("disk I/O error")))
             else:
-                out.extend(self._real.append([r]))
+                out.extend(append([r]))
         return out
 
 
@@ -73,18 +71,16 @@ def _run(tmp_path: Path, event_type: str, body: Any) -> tuple[durable.App, str, 
     )
     wf = body(app)
     client = app.client()
-    real = app.store
-    app._store = FailOneAppend(real, event_type)  # type: ignore[assignment]
-    h = client.start(wf)
-    outcome: Any
-    try:
+    fault = FailOneAppend(event_type)
+    with use_store(app, FaultyStore(app.store, around={"append": fault})):
+        h = client.start(wf)
+        outcome: Any
         with app.worker(worker_id="w1"):
             try:
                 outcome = h.result(timeout=20)
             except (TimeoutError, durable.RunFailedError) as exc:
                 outcome = exc
-    finally:
-        app._store = real
+    assert fault.failed, "the fault was never injected"
     return app, h.id, outcome
 
 

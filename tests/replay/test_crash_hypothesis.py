@@ -36,12 +36,14 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from harness.faults import ANY, Call, FaultyStore, use_store
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -268,10 +270,12 @@ class Tracker:
         self.execs: list[tuple[int, str, int, int, int]] = []  # inc, run, pos, attempt, tick
         self.commits: list[tuple[int, str, int, int, str, int]] = []  # ..., type, tick
         self.crashed: set[int] = set()
+        self.incarnations: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        """The incarnation of each store that a worker ran on (a ``CrashingStore``'s)."""
 
     def body(self, run_id: str, pos: int, attempt: int) -> None:
         state = runtime.current()
-        inc = getattr(state.s.store, "incarnation", -1)
+        inc = self.incarnations.get(state.s.store, -1)
         with self.lock:
             self.execs.append((inc, run_id, pos, attempt, next(self.clock)))
 
@@ -293,9 +297,10 @@ class SimulatedCrash(Exception):
 
 
 class CrashingStore:
-    """Delegates to the real store; after ``crash_after`` successful appends the next append
-    crashes (``before``: nothing written; ``after``: written, reply lost), the worker is
-    killed from another thread, and every later call of this incarnation raises."""
+    """A real store behind a :class:`FaultyStore` (``store``); after ``crash_after``
+    successful appends the next append crashes (``before``: nothing written; ``after``:
+    written, reply lost), the worker is killed from another thread, and every later call of
+    this incarnation raises."""
 
     def __init__(
         self,
@@ -305,7 +310,6 @@ class CrashingStore:
         crash_after: int | None,
         mode: str = "before",
     ) -> None:
-        self._real = real
         self.incarnation = incarnation
         self._tracker = tracker
         self._crash_after = crash_after
@@ -316,33 +320,32 @@ class CrashingStore:
         self.worker_ready = threading.Event()
         self.worker: Any = None
         self.killer: threading.Thread | None = None
+        self.store = FaultyStore(
+            real, before={ANY: self._alive}, around={"append": self._append}, record=False
+        )
+        """What the App of this incarnation uses."""
+        tracker.incarnations[self.store] = incarnation
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._real, name)
-        if not callable(attr):
-            return attr
+    def _alive(self, call: Call) -> None:
+        if self.dead.is_set():
+            raise SimulatedCrash(f"incarnation {self.incarnation} is dead")
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self.dead.is_set():
-                raise SimulatedCrash(f"incarnation {self.incarnation} is dead")
-            return attr(*args, **kwargs)
-
-        return call
-
-    def append(self, requests: list[AppendRequest]) -> list[AppendResult]:
-        reqs = list(requests)
+    def _append(
+        self, call: Call, append: Callable[[list[AppendRequest]], list[AppendResult]]
+    ) -> list[AppendResult]:
+        reqs = list(call.arg(0, "requests"))
         with self._lock:
             if self.dead.is_set():
                 raise SimulatedCrash(f"incarnation {self.incarnation} is dead")
             crash = self._crash_after is not None and self._appends >= self._crash_after
             if not crash:
-                results = self._real.append(reqs)
+                results = append(reqs)
                 if all(r.error is None for r in results):
                     self._appends += 1
                 self._tracker.committed(self.incarnation, reqs, results)
                 return results
             if self._mode == "after":
-                results = self._real.append(reqs)
+                results = append(reqs)
                 self._tracker.committed(self.incarnation, reqs, results)
             self._die()
         raise SimulatedCrash(f"incarnation {self.incarnation} crashed in append")
@@ -557,25 +560,21 @@ def _wait(real: Store, run_id: str, crashed: threading.Event | None, timeout: fl
 
 def run_crash_free(b: Built, tracker: Tracker, x: int) -> str:
     client = b.app.client()
-    b.app._store = CrashingStore(b.real, 0, tracker, None)
-    try:
+    with use_store(b.app, CrashingStore(b.real, 0, tracker, None).store):
         h = client.start(b.workflow, x)
         with b.app.worker(worker_id="w1", concurrency=4):
             status = _wait(b.real, h.id, None, RUN_TIMEOUT)
         assert status == "completed", (status, b.real.get_run(h.id))
         return h.id
-    finally:
-        b.app._store = b.real
 
 
 def run_with_crashes(b: Built, tracker: Tracker, x: int, crashes: list[tuple[int, str]]) -> str:
     client = b.app.client()  # on the real store: the test's own view is never "crashed"
     h = client.start(b.workflow, x)
     plan: list[tuple[int | None, str]] = [*crashes, (None, "before")]
-    try:
-        for inc, (after, mode) in enumerate(plan, start=1):
-            store = CrashingStore(b.real, inc, tracker, after, mode)
-            b.app._store = store
+    for inc, (after, mode) in enumerate(plan, start=1):
+        store = CrashingStore(b.real, inc, tracker, after, mode)
+        with use_store(b.app, store.store):
             cm = b.app.worker(worker_id="w1", concurrency=4)
             w = cm.__enter__()
             store.worker = w._engine  # the engine's worker: kill() is for tests only
@@ -590,14 +589,12 @@ def run_with_crashes(b: Built, tracker: Tracker, x: int, crashes: list[tuple[int
                         assert not store.killer.is_alive(), "worker.kill() did not return"
                 finally:
                     cm.__exit__(None, None, None)
-            if status != "crashed":
-                assert status == "completed", (status, b.real.get_run(h.id))
-                return h.id
-            note(f"incarnation {inc} crashed after {after} appends ({mode})")
-        # The final incarnation never crashes, so the loop always returns.
-        raise AssertionError("unreachable")  # pragma: no cover
-    finally:
-        b.app._store = b.real
+        if status != "crashed":
+            assert status == "completed", (status, b.real.get_run(h.id))
+            return h.id
+        note(f"incarnation {inc} crashed after {after} appends ({mode})")
+    # The final incarnation never crashes, so the loop always returns.
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------- checking

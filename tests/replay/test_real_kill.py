@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.processes import TESTS, Proc, Processes
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 
 # stage, steps, a flaky step, values fed into steps, sleeps, a caught failure, a child.
 RAW_SHAPE: list[Any] = [
@@ -68,46 +66,16 @@ def worker_main(url: str, is_async: bool, log_path: str) -> None:
     built.app.run_worker(worker_id="killed-worker", concurrency=4, drain_timeout=5)
 
 
-class Proc:
-    def __init__(self, url: str, is_async: bool, log_path: Path, err: Path) -> None:
-        self.path = err
-        self.err = open(err, "ab")  # noqa: SIM115
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
-        self.p = subprocess.Popen(
-            [sys.executable, __file__, url, "async" if is_async else "sync", str(log_path)],
-            stdout=self.err,
-            stderr=self.err,
-            env=env,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while b"READY" not in self.path.read_bytes():
-            assert self.p.poll() is None, self.path.read_text()
-            assert time.monotonic() < deadline, "the worker process did not start"
-            time.sleep(0.01)
-
-    def kill(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGKILL)
-        self.p.wait(10)
-        self.err.close()
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        self.err.close()
+def start_worker(processes: Processes, url: str, is_async: bool, log_path: Path, name: str) -> Proc:
+    """This file run as a worker process (``worker_main``)."""
+    mode = "async" if is_async else "sync"
+    return processes.python(__file__, url, mode, log_path, name=name, path=[HERE, TESTS])
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-def test_sigkill_at_random_moments(tmp_path: Path, is_async: bool) -> None:
+def test_sigkill_at_random_moments(tmp_path: Path, is_async: bool, processes: Processes) -> None:
     import test_crash_hypothesis as h
 
     ops = _shape(is_async)
@@ -122,15 +90,15 @@ def test_sigkill_at_random_moments(tmp_path: Path, is_async: bool) -> None:
         x = rng.randrange(1000)
         run_id = client.start(built.workflow, x).id
         for i in range(4):
-            proc = Proc(url, is_async, log_path, tmp_path / f"worker{i}.log")
-            proc.wait_ready()
+            proc = start_worker(processes, url, is_async, log_path, f"worker{i}")
+            proc.wait_for_output("READY", timeout=30)
             time.sleep(rng.uniform(0.02, 0.5))
             status = built.real.get_run(run_id)
             proc.kill()
             kills += 1
             if status is not None and status.status == "completed":
                 break
-        proc = Proc(url, is_async, log_path, tmp_path / "final.log")
+        proc = start_worker(processes, url, is_async, log_path, "final")
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -141,7 +109,7 @@ def test_sigkill_at_random_moments(tmp_path: Path, is_async: bool) -> None:
                 assert time.monotonic() < deadline, f"run still {row.status}"
                 time.sleep(0.05)
         finally:
-            proc.stop()
+            proc.terminate(timeout=20)
         assert row.status == "completed", (row.status, row.error_type, row.error_message)
         h.check_run(built, run_id, ops, x, h._has_par(ops))
 
