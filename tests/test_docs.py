@@ -303,3 +303,19 @@ def test_the_docs_index_lists_every_page() -> None:
     for page in sorted((ROOT / "docs").glob("*.md")):
         if page.name != "README.md":
             assert f"]({page.name})" in index, f"docs/README.md does not list {page.name}"
+
+
+def test_every_command_and_option_of_the_cli_is_in_cli_md() -> None:
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    for path in _command_paths(parser)[1:]:
+        assert f"durable {' '.join(path)}" in text, f"docs/cli.md does not show durable {path}"
+        sub = parser
+        for name in path:
+            action = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction))
+            sub = action.choices[name]
+        for action in sub._actions:
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            if not longs or longs[0] in ("--help", "--database", "--json"):
+                continue
+            assert longs[0] in text, f"docs/cli.md does not name {longs[0]} of durable {path}"
