@@ -35,6 +35,11 @@ def _package_files() -> set[str]:
     return out
 
 
+def _wheel_names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        return set(zf.namelist())
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the wheel, the sdist), built from a copy of the sources."""
@@ -58,8 +63,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_the_wheel_holds_every_module_and_data_file(built: tuple[Path, Path]) -> None:
-    wheel, _ = built
-    names = set(zipfile.ZipFile(wheel).namelist())
+    names = _wheel_names(built[0])
     expected = _package_files()
     assert "durable/py.typed" in expected
     assert not expected - names, f"missing from the wheel: {sorted(expected - names)}"
@@ -70,22 +74,20 @@ def test_the_wheel_holds_every_module_and_data_file(built: tuple[Path, Path]) ->
 
 
 def test_the_wheel_holds_no_tests_benchmarks_or_stray_files(built: tuple[Path, Path]) -> None:
-    wheel, _ = built
-    tops = {n.split("/", 1)[0] for n in zipfile.ZipFile(wheel).namelist()}
+    tops = {n.split("/", 1)[0] for n in _wheel_names(built[0])}
     dist_info = {t for t in tops if t.endswith(".dist-info")}
     assert tops - dist_info == {"durable"}, sorted(tops)
 
 
 def test_the_wheel_metadata_and_console_script(built: tuple[Path, Path]) -> None:
-    wheel, _ = built
-    zf = zipfile.ZipFile(wheel)
-    info = next(n.split("/")[0] for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-    meta = email.parser.Parser().parsestr(zf.read(f"{info}/METADATA").decode())
+    with zipfile.ZipFile(built[0]) as zf:
+        info = next(n.split("/")[0] for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = email.parser.Parser().parsestr(zf.read(f"{info}/METADATA").decode())
+        scripts = zf.read(f"{info}/entry_points.txt").decode()
     assert meta["Name"] == "durable-pipelines"
     assert meta["Version"] == durable.__version__
     assert meta["Requires-Python"] == ">=3.11"
     assert meta.get_payload().lstrip().startswith("# durable"), "the README is the description"
-    scripts = zf.read(f"{info}/entry_points.txt").decode()
     assert "durable = durable.cli:main" in scripts
 
 
