@@ -444,7 +444,7 @@ class App:
         """Run an embedded worker in background threads until the block ends (then drain)."""
         w = self._make_worker(queues, concurrency, worker_id)
         self._hub.on_work.append(w.wake)
-        self._hub.on_cancel.append(lambda rid: w.abort_run(rid, "cancelled"))
+        self._hub.on_cancel.append(lambda rid: w.abort_run(rid))
         w.start()
         try:
             with self._observed():
