@@ -407,6 +407,8 @@ def _forgot_await(
     """A workflow result that cannot be encoded: if it is an awaitable, say so."""
     if not inspect.isawaitable(result):
         return exc
+    if inspect.iscoroutine(result):
+        result.close()  # nothing will await it now
     return SerializationError(
         f"workflow {wf.name!r} returned {type(result).__name__} {result!r}, which cannot be "
         "recorded: did you forget await?"

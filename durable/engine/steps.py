@@ -313,6 +313,8 @@ def _forgot_await(
     """A result that cannot be encoded: if it is an awaitable, say what was forgotten."""
     if not inspect.isawaitable(result):
         return exc
+    if inspect.iscoroutine(result):
+        result.close()  # nothing will await it now
     return SerializationError(
         f"step {step.name!r} returned {type(result).__name__} {result!r}, which cannot be "
         "recorded: did you forget await? (an async call inside the step, or a step called "
