@@ -30,6 +30,7 @@ __all__ = [
     "NewEvent",
     "OutputData",
     "ProgressData",
+    "ProgressScope",
     "ResultData",
     "RunStartedData",
     "SignalData",
@@ -243,11 +244,19 @@ class EmptyData(msgspec.Struct, frozen=True):
     """``run_resumed``, ``sleep_fired``: events whose columns say everything."""
 
 
+class ProgressScope(enum.StrEnum):
+    """What a ``progress`` event measures: the current step, else stage, else the run."""
+
+    STEP = "step"
+    STAGE = "stage"
+    RUN = "run"
+
+
 class ProgressData(msgspec.Struct, frozen=True, omit_defaults=True):
     """``progress``: a value from 0.0 to 1.0 for a scope (run, stage or step)."""
 
     value: float
-    scope: str = "run"
+    scope: ProgressScope = ProgressScope.RUN
     key: str | None = None
     stage: str | None = None
 

@@ -36,6 +36,7 @@ from durable.events import (
     NewEvent,
     OutputData,
     ProgressData,
+    ProgressScope,
     ResultData,
     SignalData,
     StageData,
@@ -157,11 +158,11 @@ class RunState(RunCore):
             raise ValueError("progress is a fraction from 0.0 to 1.0")
         step = _step.get()
         if step is not None:
-            scope, name = "step", step.name
+            scope, name = ProgressScope.STEP, step.name
         elif self.stage is not None:
-            scope, name = "stage", self.stage
+            scope, name = ProgressScope.STAGE, self.stage
         else:
-            scope, name = "run", None
+            scope, name = ProgressScope.RUN, None
         stage = self.stage if step is None else step.stage
         if self._mark(
             T.PROGRESS, name, lambda k: ProgressData(value=v, scope=scope, key=k, stage=stage)
