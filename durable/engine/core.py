@@ -124,8 +124,8 @@ class RunCore:
 
     def _check(self, res: AppendResult) -> AppendResult:
         if res.error is not None:
-            self.abort(AbortReason.LOG_FAILED, str(res.error))
-            raise Abort(Aborted(AbortReason.LOG_FAILED, str(res.error))) from res.error
+            self.aborted = Aborted(AbortReason.LOG_FAILED, str(res.error))
+            raise Abort(self.aborted) from res.error
         if not res.ok:
             lost = self._lost()
             raise Abort(Aborted(AbortReason.LEASE_LOST, str(lost))) from lost

@@ -30,7 +30,15 @@ from durable.errors import (
     PayloadTooLargeError,
     SerializationError,
 )
-from durable.events import ErrorInfo, Failure, NewEvent, ResultData, SuspendData, WakeData
+from durable.events import (
+    CallKind,
+    ErrorInfo,
+    Failure,
+    NewEvent,
+    ResultData,
+    SuspendData,
+    WakeData,
+)
 from durable.events import EventType as T
 from durable.log.store import Lease
 from durable.states import AbortReason, SuspendReason, WaitFor
@@ -126,7 +134,8 @@ class Runner:
         assert self.state is not None
         try:
             await self.state.commit_async(events, **kw)
-        except Abort:
+        except Abort as exc:
+            self._dropped(exc.aborted)
             return False
         self.obs.appended(events)
         return True
@@ -368,15 +377,21 @@ async def _async_body(
     try:
         result = await wf.fn(*args, **kwargs)
     except BaseException:
-        if state.unawaited:  # another call of a gather raised: these never start
-            state.close_unawaited()
+        if state.unawaited:  # e.g. a later call of an asyncio.gather raised: never started
+            await _orphans(state)
         raise
     if state.unawaited:
-        await asyncio.sleep(0)  # tasks created for them start now
-        left = state.close_unawaited()
+        left = await _orphans(state)
         if left:
             raise state.not_awaited_error(left)
     return result
+
+
+async def _orphans(state: RunState) -> list[tuple[int, CallKind, str]]:
+    """Close the coroutines of calls that nothing will start, and return them: after one
+    turn of the loop, so that those handed to a task (``asyncio.ensure_future``) start."""
+    await asyncio.sleep(0)
+    return state.close_unawaited()
 
 
 def run_body(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> Any:
