@@ -476,9 +476,7 @@ class App:
         ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
         """
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(
-            w.wake, functools.partial(w.abort_run, reason="cancelled")
-        )
+        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
         try:
             w.start()
             with self._observed():
@@ -498,9 +496,7 @@ class App:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
         finish (up to ``drain_timeout``) and the remaining runs are handed back."""
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(
-            w.wake, functools.partial(w.abort_run, reason="cancelled")
-        )
+        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:

@@ -22,16 +22,12 @@ from durable.client_admin import AdminOps
 from durable.codec import Codec
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
-from durable.engine.runner import replay_run
-from durable.engine.runtime import RunState, Services
+from durable.engine.replaying import replay_run
 from durable.errors import (
-    DurableError,
     IdConflictError,
-    NonDeterminismError,
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
-    StepFailedError,
     UnknownWorkflowError,
 )
 from durable.events import EventType as T
@@ -99,7 +95,7 @@ def run_info(row: RunRow) -> RunInfo:
         stage=row.stage,
         steps_completed=row.steps_completed,
         wake_at=_ts(row.wake_at),
-        waiting_for=row.waiting_for,
+        waiting_for=row.waiting_for.column() if row.waiting_for else None,
     )
 
 
@@ -509,29 +505,9 @@ class Client(AdminOps):
             )
         wf = self._registry.workflows[row.workflow]
         journal = Journal(run_id, self._store.read_journal(run_id))
-        args, kwargs = wf.signature.decode_args(row.input)
-        services = Services(
-            registry=self._registry,
-            codec=self._codec,
-            store=self._store,
-            committer=_NoCommitter(),  # type: ignore[arg-type]
-            worker_id="replay",
+        return replay_run(
+            wf, row, journal, registry=self._registry, codec=self._codec, store=self._store
         )
-        state = RunState(services, row, row.lease_epoch, journal, wf, replay_only=True)
-        try:
-            finished, value = replay_run(state, args, kwargs)
-        except (NonDeterminismError, RunFailedError, UnknownWorkflowError):
-            raise
-        except StepFailedError as exc:
-            raise RunFailedError(run_id, exc.error_type, exc.error_message) from exc
-        except Exception as exc:
-            raise RunFailedError(run_id, type(exc).__qualname__, str(exc)) from exc
-        if not finished and row.status == Status.COMPLETED:
-            raise NonDeterminismError(
-                f"run {run_id!r} completed, but today's code goes on past the end of its "
-                f"journal (position {state.position})"
-            )
-        return value if finished else None
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a signal: the run's ``wait_signal(name)`` receives ``payload`` (once)."""
@@ -541,14 +517,6 @@ class Client(AdminOps):
             raise RunNotFoundError(f"no run with id {run_id!r}")
         if self._hub is not None:
             self._hub.work()
-
-
-class _NoCommitter:
-    def submit(self, req: Any, *, waited: bool = True) -> Any:
-        raise DurableError("replay writes nothing")
-
-    def write(self, req: Any) -> Any:
-        raise DurableError("replay writes nothing")
 
 
 class RunHandle:

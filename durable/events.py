@@ -18,6 +18,7 @@ from durable.states import SuspendReason, WaitFor
 __all__ = [
     "OUTCOME_KIND",
     "POSITIONAL_KIND",
+    "CallKind",
     "CancelData",
     "ChildData",
     "EmptyData",
@@ -29,6 +30,7 @@ __all__ = [
     "NewEvent",
     "OutputData",
     "ProgressData",
+    "ProgressScope",
     "ResultData",
     "RunStartedData",
     "SignalData",
@@ -73,29 +75,49 @@ class EventType(enum.StrEnum):
 
 T = EventType
 
-POSITIONAL_KIND: dict[str, str] = {
-    T.STEP_STARTED: "step",
-    T.STEP_COMPLETED: "step",
-    T.STEP_FAILED: "step",
-    T.RETRY_SCHEDULED: "step",
-    T.SLEEP_STARTED: "sleep",
-    T.SLEEP_FIRED: "sleep",
-    T.WAIT_STARTED: "wait",
-    T.SIGNAL_RECEIVED: "wait",
-    T.CHILD_STARTED: "child",
-    T.CHILD_COMPLETED: "child",
-    T.CHILD_FAILED: "child",
-    T.VALUE_RECORDED: "value",
+
+class CallKind(enum.StrEnum):
+    """The kind of journaled call a positional event belongs to.
+
+    The members up to ``VALUE`` name the calls a workflow makes (compared on replay);
+    ``CHILD_START`` and ``CHILD_END`` name the two outcomes of a child call. The log stores
+    an outcome's kind as the text of its ``outcome`` column: the values never change.
+    """
+
+    STEP = "step"
+    SLEEP = "sleep"
+    WAIT = "wait"
+    CHILD = "child"
+    VALUE = "value"
+    CHILD_START = "child_start"
+    CHILD_END = "child_end"
+
+
+K = CallKind
+
+POSITIONAL_KIND: dict[str, CallKind] = {
+    T.STEP_STARTED: K.STEP,
+    T.STEP_COMPLETED: K.STEP,
+    T.STEP_FAILED: K.STEP,
+    T.RETRY_SCHEDULED: K.STEP,
+    T.SLEEP_STARTED: K.SLEEP,
+    T.SLEEP_FIRED: K.SLEEP,
+    T.WAIT_STARTED: K.WAIT,
+    T.SIGNAL_RECEIVED: K.WAIT,
+    T.CHILD_STARTED: K.CHILD,
+    T.CHILD_COMPLETED: K.CHILD,
+    T.CHILD_FAILED: K.CHILD,
+    T.VALUE_RECORDED: K.VALUE,
 }
 """The kind of journaled call a positional event belongs to (compared on replay)."""
 
-OUTCOME_KIND: dict[str, str] = {
-    T.STEP_COMPLETED: "step",
-    T.SLEEP_FIRED: "sleep",
-    T.SIGNAL_RECEIVED: "wait",
-    T.CHILD_STARTED: "child_start",
-    T.CHILD_COMPLETED: "child_end",
-    T.VALUE_RECORDED: "value",
+OUTCOME_KIND: dict[str, CallKind] = {
+    T.STEP_COMPLETED: K.STEP,
+    T.SLEEP_FIRED: K.SLEEP,
+    T.SIGNAL_RECEIVED: K.WAIT,
+    T.CHILD_STARTED: K.CHILD_START,
+    T.CHILD_COMPLETED: K.CHILD_END,
+    T.VALUE_RECORDED: K.VALUE,
 }
 """Outcome events: at most one per (run, position, kind), enforced by a unique index."""
 
@@ -225,11 +247,19 @@ class EmptyData(msgspec.Struct, frozen=True):
     """``run_resumed``, ``sleep_fired``: events whose columns say everything."""
 
 
+class ProgressScope(enum.StrEnum):
+    """What a ``progress`` event measures: the current step, else stage, else the run."""
+
+    STEP = "step"
+    STAGE = "stage"
+    RUN = "run"
+
+
 class ProgressData(msgspec.Struct, frozen=True, omit_defaults=True):
     """``progress``: a value from 0.0 to 1.0 for a scope (run, stage or step)."""
 
     value: float
-    scope: str = "run"
+    scope: ProgressScope = ProgressScope.RUN
     key: str | None = None
     stage: str | None = None
 

@@ -103,6 +103,8 @@ class AbortReason(enum.StrEnum):
     """An append's outcome could not be confirmed; the run is left to be resumed."""
     LOG_FAILED = "the log failed"
     """The log refused an append for a reason that retries did not cure."""
+    CANCELLED = "cancelled"
+    """The run was cancelled (``client.cancel``) while this process executed it."""
     DEADLINE = "deadline"
     """The workflow's timeout passed: the run is ended ``FAILED`` with a ``TimeoutError``."""
     WORKER_STOPPING = "worker stopping"

@@ -1,73 +1,60 @@
-"""Child workflow calls of :class:`~durable.engine.runtime.RunState`: start a child once,
-journaled at the parent's position, and wait (suspended) until it ends."""
+"""Child workflow calls of a run (:class:`ChildCalls`, a collaborator of its state): start a
+child once, journaled at the parent's position, and wait (suspended) until it ends."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from durable.engine.control import ReplayEnd, Suspend
+from durable.engine.core import RunCore
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Slot
-from durable.errors import RunFailedError
-from durable.events import ChildData, ErrorInfo, Failure, NewEvent, ResultData
+from durable.errors import RunCancelledError, RunFailedError, SerializationError
+from durable.events import CallKind, ChildData, ErrorInfo, Failure, NewEvent, ResultData
 from durable.events import EventType as T
-from durable.log.store import AppendResult, NewRun, RunRow
+from durable.log.store import NewRun
 from durable.states import TERMINAL, Status, SuspendReason, WaitFor
-from durable.telemetry import RunTelemetry
 
-if TYPE_CHECKING:
-    from durable.engine.runtime import Services
+__all__ = ["ChildCalls"]
 
 
 class ChildCalls:
-    """Child workflow calls: a mixin of :class:`~durable.engine.runtime.RunState`."""
+    """The child workflow calls of one run: a collaborator of its state, working through
+    its :class:`~durable.engine.core.RunCore`."""
 
-    if TYPE_CHECKING:  # what the mixin uses of RunState
-        s: Services
-        replay_only: bool
-        inflight: set[asyncio.Future[Any]]
-        row: RunRow
-        run_id: str
-        obs: RunTelemetry
-        wait_children: list[str]
-        child_status: dict[str, RunRow]
+    __slots__ = ("run",)
 
-        def _next_position(self) -> int: ...
-        def _take(self, pos: int, kind: str, name: str | None) -> Slot | None: ...
-        def _decode(self, raw: bytes, type_: Any, pos: int, what: str) -> Any: ...
-        def suspend(self, s: Suspend) -> Suspend: ...
-        def commit(self, events: list[NewEvent], **kw: Any) -> AppendResult: ...
-        async def commit_async(self, events: list[NewEvent], **kw: Any) -> AppendResult: ...
+    def __init__(self, run: RunCore) -> None:
+        self.run = run
 
-    # -- child workflows -----------------------------------------------------------------
+    def _slot(self, wf: WorkflowDef) -> tuple[int, Slot | None, str]:
+        run = self.run
+        pos = run.next_position()
+        slot = run.take(pos, CallKind.CHILD, wf.name)
+        return pos, slot, f"{run.run_id}:{pos}"
 
-    def _child_slot(self, wf: WorkflowDef) -> tuple[int, Slot | None, str]:
-        pos = self._next_position()
-        slot = self._take(pos, "child", wf.name)
-        return pos, slot, f"{self.run_id}:{pos}"
-
-    def _child_known(
-        self, wf: WorkflowDef, pos: int, slot: Slot
-    ) -> tuple[bool, Any, list[NewEvent]]:
+    def _known(self, wf: WorkflowDef, pos: int, slot: Slot) -> tuple[bool, Any, list[NewEvent]]:
         """For a child already started: (finished, value-or-exception, events to record)."""
+        run = self.run
         if slot.completed:
             assert slot.result is not None
-            return True, self._decode(slot.result, wf.result_type, pos, "child result"), []
+            return True, run.decode(slot.result, wf.result_type, pos, "child result"), []
         if slot.failure is not None:
             return True, _child_error(slot.child_id or "", slot.failure), []
         assert slot.child_id is not None
-        row = self.child_status.get(slot.child_id)
+        row = run.child_status.get(slot.child_id)
         if row is None:
-            row = self.s.store.get_run(slot.child_id)
+            row = run.s.store.get_run(slot.child_id)
         if row is None or row.status not in TERMINAL:
             return False, None, []
-        if self.replay_only:
+        if run.replay_only:
             raise ReplayEnd()
-        if row.status is Status.COMPLETED:
+        if row.status == Status.COMPLETED:
             raw = row.output or b"\xc0"
             ev = NewEvent(
                 T.CHILD_COMPLETED,
@@ -75,8 +62,8 @@ class ChildCalls:
                 position=pos,
                 name=wf.name,
             )
-            return True, self._decode(raw, wf.result_type, pos, "child result"), [ev]
-        cancelled = row.status is Status.CANCELLED
+            return True, run.decode(raw, wf.result_type, pos, "child result"), [ev]
+        cancelled = row.status == Status.CANCELLED
         err = ErrorInfo(
             type=row.error_type or ("RunCancelledError" if cancelled else "Error"),
             message=row.error_message or f"child run {row.id} {row.status}",
@@ -85,7 +72,7 @@ class ChildCalls:
         ev = NewEvent(T.CHILD_FAILED, Failure(error=err), position=pos, name=wf.name)
         return True, _child_error(row.id, err), [ev]
 
-    def _child_new(
+    def _new(
         self,
         wf: WorkflowDef,
         pos: int,
@@ -93,60 +80,68 @@ class ChildCalls:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> tuple[list[NewEvent], NewRun]:
-        if self.replay_only:
+        run = self.run
+        if run.replay_only:
             raise ReplayEnd()
         wf.signature.check(args, kwargs)
-        data = self.s.codec.encode_args(args, kwargs, f"arguments of workflow {wf.name!r}")
+        what = f"arguments of workflow {wf.name!r}"
+        try:
+            data = run.s.codec.encode_args(args, kwargs, what)
+        except SerializationError as exc:
+            if any(inspect.isawaitable(a) for a in (*args, *kwargs.values())):
+                raise SerializationError(
+                    f"{what}: an argument is an awaitable, which cannot be recorded: did you "
+                    "forget await?"
+                ) from exc
+            raise
         ev = NewEvent(T.CHILD_STARTED, ChildData(child_id=child_id), position=pos, name=wf.name)
         child = NewRun(
             id=child_id,
             workflow=wf.name,
             queue=wf.queue,
             input=data,
-            priority=self.row.priority,
+            priority=run.row.priority,
             timeout=wf.timeout,
-            parent_id=self.run_id,
-            trace_context=self.obs.child_context(wf.name, child_id, self.row.trace_context),
+            parent_id=run.run_id,
+            trace_context=run.obs.child_context(wf.name, child_id, run.row.trace_context),
         )
         return [ev], child
 
-    def _wait_child(self, child_id: str) -> Suspend:
-        self.wait_children.append(child_id)
-        return self.suspend(Suspend(None, WaitFor.children(), SuspendReason.CHILD))
+    def _wait(self, child_id: str) -> Suspend:
+        self.run.wait_children.append(child_id)
+        return self.run.suspend(Suspend(None, WaitFor.children(), SuspendReason.CHILD))
 
-    def call_child(self, wf: WorkflowDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, wf: WorkflowDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A child workflow call from a sync workflow: start it (once) and wait for it."""
-        pos, slot, child_id = self._child_slot(wf)
+        pos, slot, child_id = self._slot(wf)
         if slot is not None:
-            finished, value, events = self._child_known(wf, pos, slot)
+            finished, value, events = self._known(wf, pos, slot)
             if finished:
                 if events:
-                    self.commit(events)
+                    self.run.commit(events)
                 if isinstance(value, BaseException):
                     raise value
                 return value
-            raise self._wait_child(child_id)
-        events, child = self._child_new(wf, pos, child_id, args, kwargs)
-        self.commit(events, new_runs=[child])
-        raise self._wait_child(child_id)
+            raise self._wait(child_id)
+        events, child = self._new(wf, pos, child_id, args, kwargs)
+        self.run.commit(events, new_runs=[child])
+        raise self._wait(child_id)
 
-    def call_child_async(
+    def call_async(
         self, wf: WorkflowDef, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Coroutine[Any, Any, Any]:
-        """A child workflow call from an async workflow (awaitable)."""
-        pos, slot, child_id = self._child_slot(wf)
+        """A child workflow call from an async workflow (awaitable; listed in the run's
+        ``unawaited`` until it starts, as a step call is)."""
+        pos, slot, child_id = self._slot(wf)
+        events: list[NewEvent] | None = None
+        child: NewRun | None = None
         if slot is None:
-            events, child = self._child_new(wf, pos, child_id, args, kwargs)
-        return self._child_coro(
-            wf,
-            pos,
-            slot,
-            child_id,
-            events if slot is None else None,
-            child if slot is None else None,
-        )
+            events, child = self._new(wf, pos, child_id, args, kwargs)
+        coro = self._run_async(wf, pos, slot, child_id, events, child)
+        self.run.unawaited[pos] = (coro, CallKind.CHILD, wf.name)
+        return coro
 
-    async def _child_coro(
+    async def _run_async(
         self,
         wf: WorkflowDef,
         pos: int,
@@ -155,30 +150,30 @@ class ChildCalls:
         events: list[NewEvent] | None,
         child: NewRun | None,
     ) -> Any:
+        run = self.run
+        run.unawaited.pop(pos, None)
         task = asyncio.current_task()
         if task is not None:
-            self.inflight.add(task)
+            run.inflight.add(task)
         try:
             if slot is not None:
-                finished, value, evs = self._child_known(wf, pos, slot)
+                finished, value, evs = self._known(wf, pos, slot)
                 if finished:
                     if evs:
-                        await self.commit_async(evs)
+                        await run.commit_async(evs)
                     if isinstance(value, BaseException):
                         raise value
                     return value
-                raise self._wait_child(child_id)
+                raise self._wait(child_id)
             assert events is not None and child is not None
-            await self.commit_async(events, new_runs=[child])
-            raise self._wait_child(child_id)
+            await run.commit_async(events, new_runs=[child])
+            raise self._wait(child_id)
         finally:
             if task is not None:
-                self.inflight.discard(task)
+                run.inflight.discard(task)
 
 
 def _child_error(child_id: str, err: ErrorInfo) -> BaseException:
     if err.type == "RunCancelledError":
-        from durable.errors import RunCancelledError
-
         return RunCancelledError(child_id)
     return RunFailedError(child_id, err.type, err.message)

@@ -1,11 +1,24 @@
 """Control flow that unwinds a run's code: derives from ``BaseException`` so that user code's
-``except Exception`` never swallows it."""
+``except Exception`` never swallows it; and :class:`Aborted`, why a worker stops a run."""
 
 from __future__ import annotations
 
-from durable.states import SuspendReason, WaitFor
+from dataclasses import dataclass
 
-__all__ = ["Abort", "DeadlineExceeded", "ReplayEnd", "Suspend"]
+from durable.states import AbortReason, SuspendReason, WaitFor
+
+__all__ = ["Abort", "Aborted", "DeadlineExceeded", "ReplayEnd", "Suspend"]
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted:
+    """Why this worker stopped executing a run: a reason, and what the log said, if anything."""
+
+    reason: AbortReason
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
 
 
 class Suspend(BaseException):
@@ -26,6 +39,10 @@ class Suspend(BaseException):
 class Abort(BaseException):
     """This worker must stop executing the run at once: its lease was lost, the run was
     cancelled or ended elsewhere, or the worker is stopping. Nothing more is written."""
+
+    def __init__(self, aborted: Aborted) -> None:
+        super().__init__(str(aborted))
+        self.aborted = aborted
 
 
 class DeadlineExceeded(BaseException):

@@ -17,11 +17,19 @@ from dataclasses import dataclass
 import msgspec
 
 from durable.errors import CorruptJournalError, NonDeterminismError
-from durable.events import POSITIONAL_KIND, ErrorInfo, decode_data
+from durable.events import POSITIONAL_KIND, CallKind, ErrorInfo, decode_data
 from durable.events import EventType as T
 from durable.log.store import JournalRow
 
-__all__ = ["Journal", "Slot"]
+__all__ = ["HINT", "Journal", "Slot"]
+
+HINT = (
+    "Workflow code must make the same calls in the same order on every replay: if it "
+    "branches on the time or on randomness, use durable.now(), durable.random() or "
+    "durable.uuid4() (their values are journaled) instead of time, random or uuid, and "
+    "leave other changing inputs to steps."
+)
+"""The sentence that ends every mismatch between the code and its journal."""
 
 _KEYED = {T.STAGE_ENTERED, T.STAGE_LEFT, T.PROGRESS, T.MESSAGE, T.OUTPUT}
 _SUCCESS = {T.STEP_COMPLETED, T.SLEEP_FIRED, T.SIGNAL_RECEIVED, T.CHILD_COMPLETED}
@@ -33,7 +41,7 @@ class Slot:
     """Everything the journal records for one position."""
 
     position: int
-    kind: str
+    kind: CallKind
     name: str | None
     result: bytes | None = None
     """The encoded result (step, child, recorded value) once completed."""
@@ -160,7 +168,7 @@ class Journal:
                 s.failed_attempts = 0
                 s.retry_wake_at = None
 
-    def take(self, position: int, kind: str, name: str | None) -> Slot | None:
+    def take(self, position: int, kind: CallKind, name: str | None) -> Slot | None:
         """The slot at ``position`` for a call of ``kind`` and ``name``, or ``None``.
 
         Raises:
@@ -172,7 +180,7 @@ class Journal:
         if slot.kind != kind or slot.name != name:
             raise NonDeterminismError(
                 f"run {self.run_id!r} at position {position}: the code calls {kind} "
-                f"{name!r} but the journal records {slot.kind} {slot.name!r}"
+                f"{name!r} but the journal records {slot.kind} {slot.name!r}. {HINT}"
             )
         return slot
 

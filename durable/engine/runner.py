@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -16,11 +17,12 @@ from typing import Any
 
 import msgspec
 
-from durable.engine.control import Abort, DeadlineExceeded, ReplayEnd, Suspend
+from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
 from durable.engine.policy import is_retryable
 from durable.engine.registry import WorkflowDef
-from durable.engine.replay import Journal
-from durable.engine.runtime import RunState, Services, _current, error_info
+from durable.engine.replay import HINT, Journal
+from durable.engine.runtime import RunState, _current, error_info
+from durable.engine.services import Services
 from durable.errors import (
     CorruptJournalError,
     DurableError,
@@ -28,14 +30,22 @@ from durable.errors import (
     PayloadTooLargeError,
     SerializationError,
 )
-from durable.events import ErrorInfo, Failure, NewEvent, ResultData, SuspendData, WakeData
+from durable.events import (
+    CallKind,
+    ErrorInfo,
+    Failure,
+    NewEvent,
+    ResultData,
+    SuspendData,
+    WakeData,
+)
 from durable.events import EventType as T
 from durable.log.store import Lease
-from durable.states import SuspendReason, WaitFor
+from durable.states import AbortReason, SuspendReason, WaitFor
 from durable.telemetry import NO_RUN
 from durable.types import WorkerEvent
 
-__all__ = ["Runner", "replay_run"]
+__all__ = ["Runner", "run_body", "unmatched_end"]
 
 log = logging.getLogger("durable.engine.runner")
 
@@ -78,7 +88,7 @@ class Runner:
         self.notify = notify
         self.clock_offset = clock_offset
         self.state: RunState | None = None
-        self.stop = asyncio.get_running_loop().create_future()
+        self.stop: asyncio.Future[AbortReason] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[Any] | None = None
         t = services.telemetry
         self.obs = t.run(lease.run, services.worker_id, lease.takeover) if t else NO_RUN
@@ -93,10 +103,13 @@ class Runner:
         if self.state is not None:
             self.state.draining = True
 
-    def abort(self, reason: str) -> None:
+    def abort(self, reason: AbortReason) -> None:
         """Stop executing at once: nothing more is written for this run by this worker."""
         if self.state is not None:
-            self.state.abort(reason)
+            if reason is AbortReason.LEASE_LOST:
+                self.state.lose_lease("a heartbeat found it taken")
+            else:
+                self.state.abort(reason)
         if not self.stop.done():
             self.stop.set_result(reason)
         if self._task is not None:
@@ -121,7 +134,8 @@ class Runner:
         assert self.state is not None
         try:
             await self.state.commit_async(events, **kw)
-        except Abort:
+        except Abort as exc:
+            self._dropped(exc.aborted)
             return False
         self.obs.appended(events)
         return True
@@ -147,17 +161,28 @@ class Runner:
         try:
             await self._run(wf)
         except Abort as exc:
-            log.info("run %s dropped: %s", self.run_id, exc, extra=self.obs.log_fields())
+            self._dropped(exc.aborted)
         except asyncio.CancelledError:
-            reason = self.state and self.state.aborted
-            log.info("run %s dropped: %s", self.run_id, reason, extra=self.obs.log_fields())
+            self._dropped(self.state.aborted if self.state else None)
         except Exception:
             log.exception(
                 "run %s: unexpected error in the runner", self.run_id, extra=self.obs.log_fields()
             )
         finally:
             self.obs.ended()
-            self.notify(WorkerEvent.DONE, row)
+            lost = self.state.lease_lost if self.state is not None else None
+            if lost is not None:
+                self.notify(WorkerEvent.DONE, row, error=lost)
+            else:
+                self.notify(WorkerEvent.DONE, row)
+
+    def _dropped(self, aborted: Aborted | None) -> None:
+        """Log why this worker stopped executing the run without ending it."""
+        lost = self.state.lease_lost if self.state is not None else None
+        if lost is not None:
+            log.info("run %s dropped: %s", self.run_id, lost, extra=self.obs.log_fields())
+        else:
+            log.info("run %s dropped: %s", self.run_id, aborted, extra=self.obs.log_fields())
 
     async def _run(self, wf: WorkflowDef | None) -> None:
         row = self.lease.run
@@ -224,14 +249,18 @@ class Runner:
                 timer.cancel()
         if not body.done():
             body.add_done_callback(_retrieve)
-            if state.aborted == "deadline":
+            if _past_deadline(state):
                 await self._timeout(wf)
+            else:
+                self._dropped(state.aborted)
             return
         try:
             result = body.result()
         except asyncio.CancelledError:
-            if state.aborted == "deadline":
+            if _past_deadline(state):
                 await self._timeout(wf)
+            else:
+                self._dropped(state.aborted)
             return
         except BaseException as exc:
             await self._ended_with(state, wf, exc)
@@ -243,9 +272,9 @@ class Runner:
 
     def _deadline(self) -> None:
         if self.state is not None:
-            self.state.abort("deadline")
+            self.state.abort(AbortReason.DEADLINE)
         if not self.stop.done():
-            self.stop.set_result("deadline")
+            self.stop.set_result(AbortReason.DEADLINE)
         if self._task is not None:
             self._task.cancel()
 
@@ -259,8 +288,10 @@ class Runner:
             await self._fail(state.nondeterminism, wf)
             return
         if isinstance(exc, Abort):
-            if state.aborted == "deadline":
+            if _past_deadline(state):
                 await self._timeout(wf)
+            else:
+                self._dropped(exc.aborted)
             return
         if isinstance(exc, DeadlineExceeded):
             await self._timeout(wf)
@@ -306,20 +337,14 @@ class Runner:
         if state.nondeterminism is not None:  # the workflow caught it: it still fails the run
             await self._fail(state.nondeterminism, wf)
             return
-        left = state.journal.unconsumed(state.position)
-        if left:
-            first = left[0]
-            exc = NonDeterminismError(
-                f"run {state.run_id!r}: the workflow returned after position {state.position} "
-                f"but the journal records {first.kind} {first.name!r} at position "
-                f"{first.position}"
-            )
-            await self._fail(exc, wf)
+        mismatch = unmatched_end(state)
+        if mismatch is not None:
+            await self._fail(mismatch, wf)
             return
         try:
             raw = self.s.codec.encode(result, f"result of workflow {wf.name!r}")
         except (SerializationError, PayloadTooLargeError) as exc:
-            await self._fail(exc, wf)
+            await self._fail(_forgot_await(exc, result, wf), wf)
             return
         done = NewEvent(T.RUN_COMPLETED, ResultData(result=msgspec.Raw(raw)))
         if await self._append([done]):
@@ -335,6 +360,11 @@ def _retrieve(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
+def _past_deadline(state: RunState) -> bool:
+    """Whether the run was stopped because its workflow's timeout passed."""
+    return state.aborted is not None and state.aborted.reason is AbortReason.DEADLINE
+
+
 def _sync_body(state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]) -> Any:
     _current.set(state)
     return wf.fn(*args, **kwargs)
@@ -344,7 +374,60 @@ async def _async_body(
     state: RunState, wf: WorkflowDef, args: list[Any], kwargs: dict[str, Any]
 ) -> Any:
     _current.set(state)
-    return await wf.fn(*args, **kwargs)
+    try:
+        result = await wf.fn(*args, **kwargs)
+    except BaseException:
+        if state.unawaited:  # e.g. a later call of an asyncio.gather raised: never started
+            await _orphans(state)
+        raise
+    if state.unawaited:
+        left = await _orphans(state)
+        if left:
+            raise state.not_awaited_error(left)
+    return result
+
+
+async def _orphans(state: RunState) -> list[tuple[int, CallKind, str]]:
+    """Close the coroutines of calls that nothing will start, and return them: after one
+    turn of the loop, so that those handed to a task (``asyncio.ensure_future``) start."""
+    await asyncio.sleep(0)
+    return state.close_unawaited()
+
+
+def run_body(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Run the workflow's code in this thread to its end (a replay: ``state.replay_only``)."""
+    wf = state.workflow
+    ctx = contextvars.Context()
+    if wf.is_async:
+        return ctx.run(asyncio.run, _async_body(state, wf, args, kwargs))
+    return ctx.run(_sync_body, state, wf, args, kwargs)
+
+
+def unmatched_end(state: RunState) -> NonDeterminismError | None:
+    """The mismatch of a workflow that returned while its journal records more calls."""
+    left = state.journal.unconsumed(state.position)
+    if not left:
+        return None
+    first = left[0]
+    return NonDeterminismError(
+        f"run {state.run_id!r}: the workflow returned after position {state.position} but "
+        f"the journal records {first.kind} {first.name!r} at position {first.position}. "
+        f"{HINT}"
+    )
+
+
+def _forgot_await(
+    exc: SerializationError | PayloadTooLargeError, result: Any, wf: WorkflowDef
+) -> BaseException:
+    """A workflow result that cannot be encoded: if it is an awaitable, say so."""
+    if not inspect.isawaitable(result):
+        return exc
+    if inspect.iscoroutine(result):
+        result.close()  # nothing will await it now
+    return SerializationError(
+        f"workflow {wf.name!r} returned {type(result).__name__} {result!r}, which cannot be "
+        "recorded: did you forget await?"
+    )
 
 
 def _unknown(name: str) -> WorkflowDef:
@@ -352,38 +435,3 @@ def _unknown(name: str) -> WorkflowDef:
         raise DurableError(f"no workflow {name!r}")
 
     return WorkflowDef(name=name, fn=missing)
-
-
-def replay_run(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> tuple[bool, Any]:
-    """Run the workflow against its journal with live execution off.
-
-    Returns ``(True, result)`` if the code returned, ``(False, None)`` if it reached the end of
-    the journal (or a suspension). Raises ``NonDeterminismError`` on a mismatch and whatever
-    the workflow raised.
-    """
-    wf = state.workflow
-    ctx = contextvars.Context()
-    try:
-        if wf.is_async:
-            result = ctx.run(asyncio.run, _async_body(state, wf, args, kwargs))
-        else:
-            result = ctx.run(_sync_body, state, wf, args, kwargs)
-    except (ReplayEnd, Suspend):
-        if state.nondeterminism is not None:
-            raise state.nondeterminism from None
-        return False, None
-    except Exception:
-        if state.nondeterminism is not None:
-            raise state.nondeterminism from None
-        raise
-    if state.nondeterminism is not None:
-        raise state.nondeterminism
-    if state.suspensions:
-        return False, None
-    left = state.journal.unconsumed(state.position)
-    if left:
-        raise NonDeterminismError(
-            f"run {state.run_id!r}: the workflow returned after position {state.position} but "
-            f"the journal records {left[0].kind} {left[0].name!r} at position {left[0].position}"
-        )
-    return True, result

@@ -4,53 +4,50 @@ One :class:`RunState` exists per run being executed (or replayed) by this proces
 in-run functions (``durable.sleep``, ``durable.stage``...) and the step and workflow wrappers
 delegate to it through :func:`current`.
 
-Its step calls live in ``steps.py`` and its child workflow calls in ``children.py``, as
-mixins; :class:`StepScope` and :func:`error_info` are re-exported from there.
+It is a :class:`~durable.engine.core.RunCore` (positions, journal, appends) with the in-run
+functions; its step calls (``steps.py``) and child workflow calls (``children.py``) are
+collaborators it holds. :class:`StepScope` and :func:`error_info` are re-exported from
+``steps.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import datetime as dt
-import random as _random
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from durable.codec import Codec
 from durable.engine.children import ChildCalls
-from durable.engine.committer import Committer
-from durable.engine.control import Abort, DeadlineExceeded, ReplayEnd, Suspend
-from durable.engine.registry import Registry, WorkflowDef
+from durable.engine.control import ReplayEnd, Suspend
+from durable.engine.core import RunCore
+from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
+from durable.engine.services import Services
 from durable.engine.steps import StepCalls, StepScope, _step, error_info
-from durable.errors import NonDeterminismError, NotInRunError
+from durable.errors import NotInRunError
 from durable.events import (
+    CallKind,
     EmptyData,
     MessageData,
     NewEvent,
     OutputData,
     ProgressData,
+    ProgressScope,
     ResultData,
     SignalData,
     StageData,
     WakeData,
 )
 from durable.events import EventType as T
-from durable.log.store import AppendRequest, AppendResult, RunRow, Store
+from durable.log.store import RunRow
 from durable.states import SuspendReason, WaitFor
-from durable.telemetry import NO_RUN, RunTelemetry, Telemetry
 from durable.types import RunInfo, Status
 
-__all__ = ["RunState", "Services", "StepScope", "current", "current_step", "error_info"]
+__all__ = ["RunState", "StepScope", "current", "current_or_none", "current_step", "error_info"]
 
 _current: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
     "durable_run", default=None
@@ -78,24 +75,9 @@ def current_step() -> StepScope | None:
     return _step.get()
 
 
-@dataclass
-class Services:
-    """What a run needs from the worker that executes it."""
-
-    registry: Registry
-    codec: Codec
-    store: Store
-    committer: Committer
-    worker_id: str
-    loop: asyncio.AbstractEventLoop | None = None
-    step_pool: Executor | None = None
-    rng: _random.Random = field(default_factory=_random.Random)
-    telemetry: Telemetry | None = None
-    """Spans, metrics and log records of the runs (``None``: nothing is observed)."""
-
-
-class RunState(StepCalls, ChildCalls):
-    """A run in execution: its journal cursor, its position counter and its lease epoch."""
+class RunState(RunCore):
+    """A run in execution: its :class:`RunCore`, the in-run functions, and two collaborators
+    for its step calls (:attr:`steps`) and its child workflow calls (:attr:`children`)."""
 
     def __init__(
         self,
@@ -108,124 +90,23 @@ class RunState(StepCalls, ChildCalls):
         replay_only: bool = False,
         clock_offset: float = 0.0,
     ) -> None:
-        self.s = services
-        self.row = row
-        self.run_id = row.id
-        self.epoch = epoch
-        self.journal = journal
-        self.workflow = workflow
-        self.replay_only = replay_only
-        self.clock_offset = clock_offset
-        self.deadline_at = row.deadline_at
-        self.position = 0
-        self.stages: list[str] = []
+        super().__init__(
+            services,
+            row,
+            epoch,
+            journal,
+            workflow,
+            replay_only=replay_only,
+            clock_offset=clock_offset,
+        )
         self._counts: dict[str, int] = {}
-        self.suspensions: list[Suspend] = []
-        self.deferred: list[NewEvent] = []
-        """Events written with the suspension (``sleep_started``, ``wait_started``), so that
-        a run whose journal shows it waiting is also marked sleeping."""
-        self.wait_children: list[str] = []
-        self.aborted: str | None = None
-        self.draining = False
-        self.nondeterminism: NonDeterminismError | None = None
-        """Set at the first mismatch: the run fails with it even if the code catches it."""
-        self.on_step_error: Callable[[BaseException], None] | None = None
-        self.inflight: set[asyncio.Future[Any]] = set()
-        self.child_status: dict[str, RunRow] = {}
-        self._lock = threading.Lock()
-        self.obs: RunTelemetry = NO_RUN
-        """This execution's telemetry (the runner sets it)."""
-
-    # -- plumbing ------------------------------------------------------------------------
-
-    def now(self) -> float:
-        """The database's clock as seen from here."""
-        return time.time() + self.clock_offset
-
-    def abort(self, reason: str) -> None:
-        """Stop this run's code at its next journaled call (lease lost, cancelled...)."""
-        self.aborted = reason
-
-    def _take(self, pos: int, kind: str, name: str | None) -> Slot | None:
-        try:
-            return self.journal.take(pos, kind, name)
-        except NonDeterminismError as exc:
-            self.nondeterminism = self.nondeterminism or exc
-            raise
-
-    def _next_position(self) -> int:
-        if self.aborted is not None:
-            raise Abort(self.aborted)
-        if self.nondeterminism is not None:
-            raise self.nondeterminism
-        if self.suspensions:
-            raise self.suspensions[0]
-        if self.draining:
-            raise self.suspend(Suspend(None, None, SuspendReason.RELEASED))
-        if self.deadline_at is not None and not self.replay_only and self.now() >= self.deadline_at:
-            raise DeadlineExceeded()
-        with self._lock:
-            self.position += 1
-            return self.position
-
-    def _request(self, events: list[NewEvent], **kw: Any) -> AppendRequest:
-        return AppendRequest(self.run_id, self.epoch, events, **kw)
-
-    def _check(self, res: AppendResult) -> AppendResult:
-        if res.error is not None:
-            self.abort(f"the log failed: {res.error}")
-            raise Abort(str(res.error))
-        if not res.ok:
-            self.abort("lease lost")
-            raise Abort("lease lost: the run was taken over, cancelled or ended elsewhere")
-        return res
-
-    def commit(self, events: list[NewEvent], **kw: Any) -> AppendResult:
-        """Append and wait until committed (from a thread, never the event loop's own)."""
-        return self._check(self.s.committer.write(self._request(events, **kw)))
-
-    async def commit_async(self, events: list[NewEvent], **kw: Any) -> AppendResult:
-        """Append and wait until committed, from the event loop."""
-        fut = self.s.committer.submit(self._request(events, **kw))
-        return self._check(await asyncio.wrap_future(fut))
-
-    def emit(self, event: NewEvent) -> Future[AppendResult] | None:
-        """Append without waiting (progress, messages, stages, recorded values).
-
-        Later appends of this run are ordered after it, so any outcome that follows commits
-        with it or after it.
-        """
-        if self.replay_only or self.aborted is not None:
-            return None
-        fut = self.s.committer.submit(self._request([event]), waited=False)
-        fut.add_done_callback(self._emitted)
-        return fut
-
-    def _emitted(self, fut: Future[AppendResult]) -> None:
-        res = fut.result()
-        if res.error is not None or not res.ok:
-            self.abort("an append was lost" if res.ok else "lease lost")
-
-    def suspend(self, s: Suspend) -> Suspend:
-        """Note a suspension (the runner merges them all) and return it to raise."""
-        if self.deadline_at is not None and (s.wake_at is None or s.wake_at > self.deadline_at):
-            s.wake_at = self.deadline_at
-        self.suspensions.append(s)
-        return s
-
-    def _decode(self, raw: bytes, type_: Any, pos: int, what: str) -> Any:
-        try:
-            return self.s.codec.decode(raw, type_)
-        except msgspec.ValidationError as exc:
-            raise NonDeterminismError(
-                f"run {self.run_id!r} at position {pos}: the recorded {what} no longer "
-                f"decodes into {type_!r}: {exc}"
-            ) from exc
-
-    @property
-    def stage(self) -> str | None:
-        """The innermost stage entered."""
-        return self.stages[-1] if self.stages else None
+        self.steps = StepCalls(self)
+        self.children = ChildCalls(self)
+        # What the step and workflow wrappers call, bound once (no lookup per call).
+        self.call_step = self.steps.call
+        self.call_step_async = self.steps.call_async
+        self.call_child = self.children.call
+        self.call_child_async = self.children.call_async
 
     def _key(self, kind: str, name: str | None) -> str:
         step = _step.get()
@@ -277,11 +158,11 @@ class RunState(StepCalls, ChildCalls):
             raise ValueError("progress is a fraction from 0.0 to 1.0")
         step = _step.get()
         if step is not None:
-            scope, name = "step", step.name
+            scope, name = ProgressScope.STEP, step.name
         elif self.stage is not None:
-            scope, name = "stage", self.stage
+            scope, name = ProgressScope.STAGE, self.stage
         else:
-            scope, name = "run", None
+            scope, name = ProgressScope.RUN, None
         stage = self.stage if step is None else step.stage
         if self._mark(
             T.PROGRESS, name, lambda k: ProgressData(value=v, scope=scope, key=k, stage=stage)
@@ -339,12 +220,12 @@ class RunState(StepCalls, ChildCalls):
 
     def value(self, kind: str, produce: Callable[[], Any]) -> Any:
         """``durable.now()``, ``random()``, ``uuid4()``: journaled per call."""
-        pos = self._next_position()
-        slot = self._take(pos, "value", kind)
+        pos = self.next_position()
+        slot = self.take(pos, CallKind.VALUE, kind)
         type_ = _VALUE_TYPES[kind]
         if slot is not None and slot.completed:
             assert slot.result is not None
-            return self._decode(slot.result, type_, pos, kind)
+            return self.decode(slot.result, type_, pos, kind)
         if self.replay_only:
             raise ReplayEnd()
         raw = self.s.codec.encode(produce(), kind)
@@ -360,8 +241,8 @@ class RunState(StepCalls, ChildCalls):
         seconds = float(seconds)
         if seconds != seconds or seconds < 0:
             raise ValueError("sleep needs a non-negative number of seconds")
-        pos = self._next_position()
-        slot = self._take(pos, "sleep", None)
+        pos = self.next_position()
+        slot = self.take(pos, CallKind.SLEEP, None)
         if slot is not None and slot.fired:
             return
         if self.replay_only:
@@ -386,8 +267,8 @@ class RunState(StepCalls, ChildCalls):
         """``durable.wait_signal(name, timeout)``: the oldest unconsumed payload, or None."""
         if timeout is not None and timeout < 0:
             raise ValueError("timeout cannot be negative")
-        pos = self._next_position()
-        slot = self._take(pos, "wait", name)
+        pos = self.next_position()
+        slot = self.take(pos, CallKind.WAIT, name)
         if slot is not None and slot.received:
             return None if slot.timed_out or slot.payload is None else self._payload(slot, pos)
         if self.replay_only:
@@ -399,7 +280,7 @@ class RunState(StepCalls, ChildCalls):
         res = self.commit([], consume_signal=(name, pos))
         if res.signal is not None:
             payload = res.signal[1]
-            return None if payload is None else self._decode(payload, Any, pos, "signal")
+            return None if payload is None else self.decode(payload, Any, pos, "signal")
         if deadline is not None and self.now() >= deadline:
             timed_out = SignalData(timed_out=True)
             self.commit([NewEvent(T.SIGNAL_RECEIVED, timed_out, position=pos, name=name)])
@@ -411,4 +292,4 @@ class RunState(StepCalls, ChildCalls):
 
     def _payload(self, slot: Slot, pos: int) -> Any:
         assert slot.payload is not None
-        return self._decode(slot.payload, Any, pos, "signal")
+        return self.decode(slot.payload, Any, pos, "signal")

@@ -1,37 +1,40 @@
-"""Step calls of :class:`~durable.engine.runtime.RunState`: replay a recorded outcome, or run
-the body (in a thread with a timeout, on the loop from a thread, awaited with one) and journal
-its outcome, with a retry when its policy allows; and how an error is recorded
-(:func:`error_info`) and raised again at replay (``_rebuild``).
-
-``runtime.py`` re-exports :class:`StepScope` and :func:`error_info`.
+"""Step calls of a run (:class:`StepCalls`, a collaborator of its state): replay a recorded
+outcome, or run the body (in a thread with a timeout, on the loop from a thread, awaited with
+one) and journal its outcome, with a retry when its policy allows; and how an error is
+recorded (:func:`error_info`) and raised again at replay (``_rebuild``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import threading
 import traceback
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from durable.engine.control import Abort, DeadlineExceeded, ReplayEnd, Suspend
+from durable.engine.core import RunCore
 from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
 from durable.engine.replay import Slot
 from durable.errors import PayloadTooLargeError, RunFailedError, SerializationError, StepFailedError
-from durable.events import ErrorInfo, Failure, NewEvent, ResultData, StepStartedData, WakeData
+from durable.events import (
+    CallKind,
+    ErrorInfo,
+    Failure,
+    NewEvent,
+    ResultData,
+    StepStartedData,
+    WakeData,
+)
 from durable.events import EventType as T
-from durable.log.store import AppendResult
 from durable.states import SuspendReason
-from durable.telemetry import RunTelemetry, StepTelemetry
-
-if TYPE_CHECKING:
-    from durable.engine.runtime import Services
+from durable.telemetry import StepTelemetry
 
 __all__ = ["StepCalls", "StepScope", "error_info"]
 
@@ -79,52 +82,37 @@ def _rebuild(registry: Registry, err: ErrorInfo) -> BaseException:
 
 
 class StepCalls:
-    """Step calls: a mixin of :class:`~durable.engine.runtime.RunState`."""
+    """The step calls of one run: a collaborator of its state, working through its
+    :class:`~durable.engine.core.RunCore`."""
 
-    if TYPE_CHECKING:  # what the mixin uses of RunState
-        s: Services
-        replay_only: bool
-        inflight: set[asyncio.Future[Any]]
-        aborted: str | None
-        on_step_error: Callable[[BaseException], None] | None
-        obs: RunTelemetry
+    __slots__ = ("run",)
 
-        def _next_position(self) -> int: ...
-        def _take(self, pos: int, kind: str, name: str | None) -> Slot | None: ...
-        def _decode(self, raw: bytes, type_: Any, pos: int, what: str) -> Any: ...
-        def suspend(self, s: Suspend) -> Suspend: ...
-        def commit(self, events: list[NewEvent], **kw: Any) -> AppendResult: ...
-        async def commit_async(self, events: list[NewEvent], **kw: Any) -> AppendResult: ...
+    def __init__(self, run: RunCore) -> None:
+        self.run = run
 
-        def now(self) -> float: ...
-        def emit(self, event: NewEvent) -> Future[AppendResult] | None: ...
-        @property
-        def stage(self) -> str | None: ...
-
-    # -- steps ---------------------------------------------------------------------------
-
-    def _step_slot(self, step: StepDef) -> tuple[int, Slot | None, int]:
+    def _slot(self, step: StepDef) -> tuple[int, Slot | None, int]:
         """Position, journal slot and the try number of a step call; raises what replay
         dictates (a recorded failure, a suspension during backoff)."""
-        pos = self._next_position()
-        slot = self._take(pos, "step", step.name)
+        run = self.run
+        pos = run.next_position()
+        slot = run.take(pos, CallKind.STEP, step.name)
         attempt = 1
         if slot is not None:
             if slot.failure is not None:
-                raise _rebuild(self.s.registry, slot.failure)
+                raise _rebuild(run.s.registry, slot.failure)
             if not slot.completed:
                 attempt = slot.failed_attempts + 1
-                if self.replay_only:
+                if run.replay_only:
                     raise ReplayEnd()
-                if slot.retry_wake_at is not None and self.now() < slot.retry_wake_at:
-                    raise self.suspend(Suspend(slot.retry_wake_at, None, SuspendReason.RETRY))
-        elif self.replay_only:
+                if slot.retry_wake_at is not None and run.now() < slot.retry_wake_at:
+                    raise run.suspend(Suspend(slot.retry_wake_at, None, SuspendReason.RETRY))
+        elif run.replay_only:
             raise ReplayEnd()
         return pos, slot, attempt
 
     def _replayed(self, step: StepDef, pos: int, slot: Slot) -> Any:
         assert slot.result is not None
-        return self._decode(slot.result, step.result_type, pos, f"result of step {step.name!r}")
+        return self.run.decode(slot.result, step.result_type, pos, f"result of step {step.name!r}")
 
     def _outcome(
         self,
@@ -134,28 +122,30 @@ class StepCalls:
         started: float,
         result: Any,
         exc: BaseException | None,
-    ) -> tuple[list[NewEvent], Any, BaseException | None]:
-        """The events that record one try, the value to return and what to raise."""
-        stage = self.stage
-        raw: bytes | None = None
+    ) -> tuple[list[NewEvent], Any, BaseException | None, float | None]:
+        """The events that record one try, the value to return, what to raise and, when the
+        step is tried again, the backoff in seconds."""
+        run = self.run
+        stage = run.stage
         if exc is None:
             try:
-                raw = self.s.codec.encode(result, f"result of step {step.name!r}")
+                raw = run.s.codec.encode(result, f"result of step {step.name!r}")
+                value = run.s.codec.decode(raw, step.result_type)
             except (SerializationError, PayloadTooLargeError) as e:
-                exc = e
-        if exc is None and raw is not None:
-            done = NewEvent(
-                T.STEP_COMPLETED,
-                ResultData(result=msgspec.Raw(raw), stage=stage, started_at=started),
-                position=pos,
-                name=step.name,
-                attempt=attempt,
-            )
-            value = self.s.codec.decode(raw, step.result_type)
-            return [done], value, None
-        assert exc is not None
-        if self.on_step_error is not None:
-            self.on_step_error(exc)
+                exc = _forgot_await(e, result, step)
+            except msgspec.ValidationError as e:
+                exc = _does_not_decode(e, result, step)
+            else:
+                done = NewEvent(
+                    T.STEP_COMPLETED,
+                    ResultData(result=msgspec.Raw(raw), stage=stage, started_at=started),
+                    position=pos,
+                    name=step.name,
+                    attempt=attempt,
+                )
+                return [done], value, None, None
+        if run.on_step_error is not None:
+            run.on_step_error(exc)
         err = error_info(exc)
         retryable = not isinstance(exc, SerializationError | PayloadTooLargeError) and (
             is_retryable(step.retry, exc, attempt)
@@ -169,7 +159,8 @@ class StepCalls:
         )
         if retryable:
             assert step.retry is not None
-            wake = self.now() + step.retry.delay(attempt, self.s.rng)
+            backoff = step.retry.delay(attempt, run.s.rng)
+            wake = run.now() + backoff
             again = NewEvent(
                 T.RETRY_SCHEDULED,
                 WakeData(wake_at=wake, error=err),
@@ -177,24 +168,28 @@ class StepCalls:
                 name=step.name,
                 attempt=attempt + 1,
             )
-            return [failed, again], None, self.suspend(Suspend(wake, None, SuspendReason.RETRY))
-        cls = self.s.registry.error_type(err.module, err.type)
-        return [failed], None, exc if cls is not None else _rebuild(self.s.registry, err)
+            suspended = run.suspend(Suspend(wake, None, SuspendReason.RETRY))
+            return [failed, again], None, suspended, backoff
+        cls = run.s.registry.error_type(err.module, err.type)
+        return [failed], None, exc if cls is not None else _rebuild(run.s.registry, err), None
 
     def _scope(self, step: StepDef, pos: int, attempt: int) -> StepScope:
         """The body's scope; journals ``step_started`` (without waiting for the commit)."""
-        data = StepStartedData(stage=self.stage)
-        self.emit(NewEvent(T.STEP_STARTED, data, position=pos, name=step.name, attempt=attempt))
-        obs = self.obs.step(step.name, pos, attempt, self.stage)
-        return StepScope(step.name, pos, attempt, self.stage, obs)
+        run = self.run
+        stage = run.stage
+        data = StepStartedData(stage=stage)
+        run.emit(NewEvent(T.STEP_STARTED, data, position=pos, name=step.name, attempt=attempt))
+        obs = run.obs.step(step.name, pos, attempt, stage)
+        return StepScope(step.name, pos, attempt, stage, obs)
 
-    def call_step(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A step call from a sync workflow: returns its (recorded) result."""
-        pos, slot, attempt = self._step_slot(step)
+        pos, slot, attempt = self._slot(step)
         if slot is not None and slot.completed:
             return self._replayed(step, pos, slot)
+        run = self.run
         scope = self._scope(step, pos, attempt)
-        started = self.now()
+        started = run.now()
         result: Any = None
         exc: BaseException | None = None
         try:
@@ -205,12 +200,12 @@ class StepCalls:
             if not isinstance(e, Exception):
                 raise
             exc = e
-        if self.aborted is not None:
-            raise Abort(self.aborted)
-        events, value, error = self._outcome(step, pos, attempt, started, result, exc)
-        self.commit(events)
+        if run.aborted is not None:
+            raise Abort(run.aborted)
+        events, value, error, backoff = self._outcome(step, pos, attempt, started, result, exc)
+        run.commit(events)
         if scope.obs is not None:
-            scope.obs.ended(events, exc)
+            scope.obs.ended(events, exc, backoff)
         if error is not None:
             raise error
         return value
@@ -222,7 +217,7 @@ class StepCalls:
         otel = scope.obs.enter() if scope.obs is not None else None
         try:
             if step.is_async:
-                loop = self.s.loop
+                loop = self.run.s.loop
                 coro = step.fn(*args, **kwargs)
                 if step.timeout is not None:
                     coro = asyncio.wait_for(coro, step.timeout)
@@ -237,27 +232,35 @@ class StepCalls:
                 scope.obs.exit(otel)
             _step.reset(token)
 
-    def call_step_async(
+    def call_async(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Awaitable[Any]:
         """A step call from an async workflow: the position is taken now, at the call, and
-        the returned coroutine runs (or replays) the step."""
-        pos, slot, attempt = self._step_slot(step)
+        the returned coroutine runs (or replays) the step.
+
+        Until it starts, the coroutine is listed in the run's ``unawaited``: if the code
+        stops first (another call of an ``asyncio.gather`` raised), the runner closes it.
+        """
+        pos, slot, attempt = self._slot(step)
         if slot is not None and slot.completed:
             return _ready(self._replayed(step, pos, slot))
-        return self._step_coro(step, pos, attempt, args, kwargs)
+        coro = self._run_async(step, pos, attempt, args, kwargs)
+        self.run.unawaited[pos] = (coro, CallKind.STEP, step.name)
+        return coro
 
-    async def _step_coro(
+    async def _run_async(
         self, step: StepDef, pos: int, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        run = self.run
+        run.unawaited.pop(pos, None)
         task = asyncio.current_task()
         if task is not None:
-            self.inflight.add(task)
+            run.inflight.add(task)
         try:
-            if self.aborted is not None:
-                raise Abort(self.aborted)
+            if run.aborted is not None:
+                raise Abort(run.aborted)
             scope = self._scope(step, pos, attempt)
-            started = self.now()
+            started = run.now()
             result: Any = None
             exc: BaseException | None = None
             token = _step.set(scope)
@@ -274,18 +277,18 @@ class StepCalls:
                 if scope.obs is not None:
                     scope.obs.exit(otel)
                 _step.reset(token)
-            if self.aborted is not None:
-                raise Abort(self.aborted)
-            events, value, error = self._outcome(step, pos, attempt, started, result, exc)
-            await self.commit_async(events)
+            if run.aborted is not None:
+                raise Abort(run.aborted)
+            events, value, error, backoff = self._outcome(step, pos, attempt, started, result, exc)
+            await run.commit_async(events)
             if scope.obs is not None:
-                scope.obs.ended(events, exc)
+                scope.obs.ended(events, exc, backoff)
             if error is not None:
                 raise error
             return value
         finally:
             if task is not None:
-                self.inflight.discard(task)
+                run.inflight.discard(task)
 
     async def _body_async(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -297,10 +300,41 @@ class StepCalls:
             return await coro
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
-        fut = loop.run_in_executor(self.s.step_pool, lambda: ctx.run(step.fn, *args, **kwargs))
+        pool = self.run.s.step_pool
+        fut = loop.run_in_executor(pool, lambda: ctx.run(step.fn, *args, **kwargs))
         if step.timeout is not None:
             return await _wait_for(fut, step)
         return await fut
+
+
+def _forgot_await(
+    exc: SerializationError | PayloadTooLargeError, result: Any, step: StepDef
+) -> BaseException:
+    """A result that cannot be encoded: if it is an awaitable, say what was forgotten."""
+    if not inspect.isawaitable(result):
+        return exc
+    if inspect.iscoroutine(result):
+        result.close()  # nothing will await it now
+    return SerializationError(
+        f"step {step.name!r} returned {type(result).__name__} {result!r}, which cannot be "
+        "recorded: did you forget await? (an async call inside the step, or a step called "
+        "without await)"
+    )
+
+
+def _does_not_decode(exc: msgspec.ValidationError, result: Any, step: StepDef) -> BaseException:
+    """A result that encodes but does not decode into the step's return annotation."""
+    shown = repr(result)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return SerializationError(
+        f"step {step.name!r} returned {type(result).__name__} {shown}, which does not "
+        f"decode into its return annotation {_type_name(step.result_type)}: {exc}"
+    )
+
+
+def _type_name(type_: Any) -> str:
+    return type_.__name__ if isinstance(type_, type) else repr(type_)
 
 
 def _ready(value: Any) -> asyncio.Future[Any]:

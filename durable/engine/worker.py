@@ -23,8 +23,9 @@ from durable.codec import Codec
 from durable.engine.committer import Committer
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
-from durable.engine.runtime import Services
+from durable.engine.services import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
+from durable.states import AbortReason
 from durable.telemetry import Telemetry
 from durable.telemetry.logs import batch_fields, fields
 from durable.types import WorkerEvent
@@ -173,7 +174,7 @@ class Worker:
         if loop is not None and not loop.is_closed():
             for runner in list(self._runners.values()):
                 with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(runner.abort, "killed")
+                    loop.call_soon_threadsafe(runner.abort, AbortReason.KILLED)
         self.wake()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(15)
@@ -185,7 +186,7 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(ev.set)
 
-    def abort_run(self, run_id: str, reason: str) -> None:
+    def abort_run(self, run_id: str, reason: AbortReason = AbortReason.CANCELLED) -> None:
         """Stop executing ``run_id`` at once (it was cancelled in this process)."""
         loop = self._loop
         runner = self._runners.get(run_id)
@@ -314,7 +315,7 @@ class Worker:
         if self._killed:
             self._hb_stop.set()
             for runner in list(self._runners.values()):
-                runner.abort("killed")
+                runner.abort(AbortReason.KILLED)
             live = {t for t in tasks if not t.done()}
             if live:
                 await asyncio.wait(live, timeout=2.0)
@@ -328,7 +329,7 @@ class Worker:
         if live:
             _, pending = await asyncio.wait(live, timeout=self._drain_timeout)
             for runner in list(self._runners.values()):
-                runner.abort("worker stopping")
+                runner.abort(AbortReason.WORKER_STOPPING)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
         # Write what the runs appended before handing their leases back: released under a
@@ -381,7 +382,7 @@ class Worker:
                     else fields(rid, None, worker_id=self.worker_id)
                 )
                 log.warning("lease of run %s lost", rid, extra=extra)
-                self.abort_run(rid, "lease lost")
+                self.abort_run(rid, AbortReason.LEASE_LOST)
 
     # -- housekeeping --------------------------------------------------------------------
 

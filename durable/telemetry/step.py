@@ -53,9 +53,12 @@ class StepTelemetry:
         if token is not None:
             otel_context.detach(token)  # type: ignore[arg-type]
 
-    def ended(self, events: Sequence[NewEvent], exc: BaseException | None) -> None:
+    def ended(
+        self, events: Sequence[NewEvent], exc: BaseException | None, retry_in: float | None = None
+    ) -> None:
         """The attempt ended; ``events`` record its outcome (``step_completed``, or
-        ``step_failed`` then ``retry_scheduled`` when it will be tried again)."""
+        ``step_failed`` then ``retry_scheduled`` when it will be tried again, ``retry_in``
+        seconds later)."""
         seconds = time.perf_counter() - self.t0
         run = self.run
         data = events[0].data
@@ -85,15 +88,20 @@ class StepTelemetry:
             run.open_steps.discard(self)
         level = _DEBUG if failure is None else _INFO
         if STEP_LOG.isEnabledFor(level):
+            if outcome == "completed":
+                ended = f"completed after {seconds:.3f}s"
+            elif outcome == "retry" and retry_in is not None:
+                ended = f"failed after {seconds:.3f}s; next attempt in {retry_in:.3f}s"
+            else:
+                ended = f"failed after {seconds:.3f}s"
             STEP_LOG.log(
                 level,
-                "step %s (position %d, attempt %d) of run %s %s in %.3fs",
+                "step %s (position %d, attempt %d) of run %s %s",
                 self.name,
                 self.position,
                 self.attempt,
                 run.run_id,
-                outcome,
-                seconds,
+                ended,
                 extra=self.log_fields(),
             )
 
