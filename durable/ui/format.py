@@ -22,10 +22,13 @@ def duration(seconds: float | None) -> str:
     if s < 60:
         return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
     if s < 3600:
-        return f"{int(s // 60)} m {int(s % 60)} s"
+        big, small = f"{int(s // 60)} m", int(s % 60)
+        return f"{big} {small} s" if small else big
     if s < 86400:
-        return f"{int(s // 3600)} h {int(s % 3600 // 60)} m"
-    return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
+        big, small = f"{int(s // 3600)} h", int(s % 3600 // 60)
+        return f"{big} {small} m" if small else big
+    big, small = f"{int(s // 86400)} d", int(s % 86400 // 3600)
+    return f"{big} {small} h" if small else big
 
 
 def clock(t: float | dt.datetime | None) -> str:

@@ -26,6 +26,9 @@ RIGHT_PAD = 16.0
 LANE_H = 24.0
 TOP = 26.0
 MAX_LANES = 300
+COMPACT_AT = 40
+"""A run with more journaled calls than this draws one lane per call name."""
+KIND_WORDS = {"wait": "signal"}
 
 _END = {T.RUN_COMPLETED: "completed", T.RUN_FAILED: "failed", T.RUN_CANCELLED: "cancelled"}
 
@@ -81,6 +84,8 @@ class Timeline:
     top: float = TOP
     cut: int = 0
     """Lanes left out beyond :data:`MAX_LANES`."""
+    compact: bool = False
+    """One lane per call name (a run with many calls)."""
 
     def lane_y(self, i: int) -> float:
         """The top of lane ``i``."""
@@ -113,9 +118,28 @@ class _Builder:
         self.lane_of: dict[tuple[str, Any], int] = {}
         self.bars: list[Bar] = []
         self.markers: list[Marker] = []
+        self.calls: dict[int, int] = {}
+        self.per_lane: dict[int, int] = {}
+        positions = {ev.position for ev in events if ev.position is not None}
+        self.compact = len(positions) > COMPACT_AT
+        """Many calls: one lane per call name (and kind) rather than one per call."""
 
     def rel(self, t: float) -> float:
         return max(0.0, t - self.origin)
+
+    def call_lane(self, pos: int, kind: str, label: str) -> int:
+        """The lane of the call at ``pos``: its own, or (compact) the one of its name."""
+        if pos in self.calls:
+            return self.calls[pos]
+        if self.compact:
+            key: tuple[str, Any] = ("calls", (kind, label))
+            lane = self.lane(key, label, "", kind)
+            self.per_lane[lane] = self.per_lane.get(lane, 0) + 1
+            self.lanes[lane].detail = f"{self.per_lane[lane]}×"
+        else:
+            lane = self.lane(("call", pos), label, f"#{pos} {KIND_WORDS.get(kind, kind)}", kind)
+        self.calls[pos] = lane
+        return lane
 
     def lane(self, key: tuple[str, Any], label: str, detail: str, kind: str) -> int:
         if key not in self.lane_of:
@@ -157,10 +181,10 @@ class _Builder:
                 start = open_stage.pop(ev.name, at)
                 self.bar(lane, start, at, "stage", "completed", f"stage {ev.name}")
             elif ev.type == T.STEP_STARTED and pos is not None:
-                self.lane(("call", pos), ev.name or "step", f"#{pos} step", "step")
+                self.call_lane(pos, "step", ev.name or "step")
                 open_step[(pos, ev.attempt or 1)] = at
             elif ev.type in (T.STEP_COMPLETED, T.STEP_FAILED) and pos is not None:
-                lane = self.lane(("call", pos), ev.name or "step", f"#{pos} step", "step")
+                lane = self.call_lane(pos, "step", ev.name or "step")
                 attempt = ev.attempt or 1
                 started = open_step.pop((pos, attempt), None)
                 raw_start = data.get("started_at")
@@ -174,28 +198,29 @@ class _Builder:
                     outcome = "retrying" if data.get("retryable") else "failed"
                     self.bar(lane, start, at, "step", outcome, f"{what}\n{_error_text(data)}")
             elif ev.type == T.RETRY_SCHEDULED and pos is not None:
-                lane = self.lane(("call", pos), ev.name or "step", f"#{pos} step", "step")
+                lane = self.call_lane(pos, "step", ev.name or "step")
                 wake = data.get("wake_at")
                 end = float(wake) if isinstance(wake, int | float) else at
                 what = f"backoff before attempt {ev.attempt} of step {ev.name} #{pos}"
                 self.bar(lane, at, end, "backoff", "backoff", what)
             elif ev.type in (T.SLEEP_STARTED, T.WAIT_STARTED) and pos is not None:
                 kind = "sleep" if ev.type == T.SLEEP_STARTED else "wait"
-                label = "sleep" if kind == "sleep" else f"signal {ev.name or ''}".strip()
-                self.lane(("call", pos), label, f"#{pos} {kind}", kind)
+                label = "sleep" if kind == "sleep" else (ev.name or "signal")
+                self.call_lane(pos, kind, label)
                 open_wait.setdefault((kind, pos), (at, ev))
             elif ev.type in (T.SLEEP_FIRED, T.SIGNAL_RECEIVED) and pos is not None:
                 kind = "sleep" if ev.type == T.SLEEP_FIRED else "wait"
-                label = "sleep" if kind == "sleep" else f"signal {ev.name or ''}".strip()
-                lane = self.lane(("call", pos), label, f"#{pos} {kind}", kind)
+                label = "sleep" if kind == "sleep" else (ev.name or "signal")
+                lane = self.call_lane(pos, kind, label)
                 start = open_wait.pop((kind, pos), (at, ev))[0]
                 outcome = "timed out" if data.get("timed_out") else "completed"
-                self.bar(lane, start, at, kind, outcome, f"{label} #{pos}")
+                what = "sleep" if kind == "sleep" else f"wait for signal {label}"
+                self.bar(lane, start, at, kind, outcome, f"{what} #{pos}")
             elif ev.type == T.CHILD_STARTED and pos is not None:
-                self.lane(("call", pos), f"child {ev.name or ''}".strip(), f"#{pos} child", "child")
+                self.call_lane(pos, "child", ev.name or "child")
                 open_wait[("child", pos)] = (at, ev)
             elif ev.type in (T.CHILD_COMPLETED, T.CHILD_FAILED) and pos is not None:
-                lane = self.lane(("call", pos), f"child {ev.name or ''}", f"#{pos} child", "child")
+                lane = self.call_lane(pos, "child", ev.name or "child")
                 start, first = open_wait.pop(("child", pos), (at, ev))
                 child = first.data.get("child_id")
                 outcome = "completed" if ev.type == T.CHILD_COMPLETED else "failed"
@@ -213,31 +238,55 @@ class _Builder:
             lane = self.lane(("stage", name), name, "stage", "stage")
             self.bar(lane, start, self.end, "stage", self._open(), f"stage {name}")
         for (pos, attempt), start in open_step.items():
-            lane = self.lane_of[("call", pos)]
+            lane = self.calls[pos]
             what = f"step {self.lanes[lane].label} #{pos}, attempt {attempt}"
             self.bar(lane, start, self.end, "step", self._open(), what)
         for (kind, pos), (start, ev) in open_wait.items():
-            lane = self.lane_of[("call", pos)]
+            lane = self.calls[pos]
             child = ev.data.get("child_id") if kind == "child" else None
             href = f"runs/{child}" if isinstance(child, str) else None
             what = f"{self.lanes[lane].label} #{pos}"
             self.bar(lane, start, self.end, kind, self._open("waiting"), what, href)
-        outcome = self.status.value if self.status.is_terminal else "running"
-        taken = next((_ts(e.at) for e in self.events if e.type == T.LEASE_TAKEN), None)
-        if taken is None and self.status.value == "pending":
-            taken = self.end
-        if taken is not None and taken > self.origin:
-            self.bar(run_lane, self.origin, taken, "queued", "queued", "waiting for a worker")
-        start = taken if taken is not None else self.origin
-        self.bar(run_lane, start, self.end, "run", outcome, f"run ({self.status})")
+        self.run_segments(run_lane)
         return self.layout()
+
+    def run_segments(self, lane: int) -> None:
+        """The run's own lane: waiting for a worker, executing, suspended, in turn."""
+        executing = self.status.value if self.status.is_terminal else "running"
+        words = {
+            "queued": ("queued", "waiting for a worker"),
+            "run": (executing, "executing on a worker"),
+            "suspended": ("suspended", "suspended (sleeping or waiting, no worker)"),
+        }
+        state: str | None = "queued"
+        since = self.origin
+        for ev in self.events:
+            at = _ts(ev.at)
+            nxt: str | None
+            if ev.type == T.LEASE_TAKEN:
+                nxt = "run"
+            elif ev.type == T.RUN_SUSPENDED:
+                nxt = "suspended"
+            elif ev.type == T.RUN_RESUMED:
+                nxt = "queued"
+            elif ev.type in _END:
+                nxt = None
+            else:
+                continue
+            if state is not None and at > since:
+                outcome, what = words[state]
+                self.bar(lane, since, at, state, outcome, what)
+            state, since = nxt, at
+        if state is not None and self.end > since:
+            outcome, what = words[state]
+            self.bar(lane, since, self.end, state, outcome, what)
 
     def _open(self, live: str = "running") -> str:
         return live if not self.status.is_terminal else "cancelled"
 
     def layout(self) -> Timeline:
         total = max(self.end - self.origin, 1e-3)
-        tl = Timeline(total=total)
+        tl = Timeline(total=total, compact=self.compact)
         lanes = self.lanes[:MAX_LANES]
         tl.cut = len(self.lanes) - len(lanes)
         tl.lanes = lanes

@@ -42,7 +42,7 @@ def test_query_parameters_become_typed_values() -> None:
 
 
 def test_formatting() -> None:
-    assert [duration(x) for x in (None, 0.25, 2.44, 42, 192, 3840, 183600)] == [
+    assert [duration(x) for x in (None, 0.25, 2.44, 42, 192, 3840, 183600, 60, 7200)] == [
         "-",
         "250 ms",
         "2.4 s",
@@ -50,6 +50,8 @@ def test_formatting() -> None:
         "3 m 12 s",
         "1 h 4 m",
         "2 d 3 h",
+        "1 m",
+        "2 h",
     ]
     assert short("01a23648-e037-721f-862a-6283747353d8") == "01a23648…747353d8"
     assert short("01a23648-e004-7e56-bc5e-a6dd7aa7a870:4") == "01a23648…7a870:4"
@@ -105,7 +107,7 @@ def test_timeline_lanes_bars_and_open_calls() -> None:
         ("run", "run"),
         ("load", "stage"),
         ("fetch", "step"),
-        ("signal approve", "wait"),
+        ("approve", "wait"),
     ]
     got = [(b.lane, b.kind, b.outcome, b.start, b.end) for b in tl.bars]
     assert (2, "step", "retrying", 1.0, 2.0) in got
@@ -114,7 +116,34 @@ def test_timeline_lanes_bars_and_open_calls() -> None:
     assert (1, "stage", "completed", 1.0, 5.0) in got
     assert (3, "wait", "waiting", 5.0, 10.0) in got  # open until now
     assert (0, "queued", "queued", 0.0, 1.0) in got
+    assert (0, "run", "running", 1.0, 10.0) in got
     assert tl.total == 10.0
     assert all(tl.label_w <= b.x <= tl.width for b in tl.bars)
     assert [m.title for m in tl.markers] == ["w1 took the run"]
     assert tl.ticks[0] == (tl.label_w, "+0 ms")
+
+
+def test_many_calls_share_one_lane_per_name() -> None:
+    t = T0.timestamp()
+    events = [_ev(1, 0, "run_started")]
+    for pos in range(1, 51):
+        name = "tick" if pos % 10 else "tock"
+        events.append(
+            _ev(
+                pos + 1,
+                pos,
+                "step_completed",
+                name=name,
+                position=pos,
+                attempt=1,
+                data={"started_at": t + pos - 0.5},
+            )
+        )
+    tl = build_timeline(events, Status.COMPLETED, T0)
+    assert tl.compact
+    assert [(lane.label, lane.detail) for lane in tl.lanes] == [
+        ("run", "completed"),
+        ("tick", "45×"),
+        ("tock", "5×"),
+    ]
+    assert sum(1 for b in tl.bars if b.lane == 1) == 45
