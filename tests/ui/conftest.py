@@ -100,11 +100,16 @@ def serve(demo: durable.App) -> Iterator[Callable[..., Served]]:
     """Start a dashboard of the demo log: ``serve(read_only=..., token=..., ...)``."""
     started: list[Served] = []
 
-    def start(**options: Any) -> Served:
+    def start(mount: str | None = None, **options: Any) -> Served:
         options.setdefault("refresh_seconds", 0.1)
         options.setdefault("token", "test-token-0123456789")
         options.setdefault("embed_token", True)
         app = asgi_app(demo.client(), **options)
+        if mount is not None:  # inside a user's own ASGI app, under a path
+            from starlette.applications import Starlette
+            from starlette.routing import Mount
+
+            app = Starlette(routes=[Mount(mount, app=app)])
         port = _free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1

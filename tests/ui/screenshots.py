@@ -24,7 +24,8 @@ from durable.ui import asgi_app
 
 
 def _serve(app: object, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -51,7 +52,7 @@ def main() -> None:
     parent = made["parent"][0]
     args.out.mkdir(parents=True, exist_ok=True)
     with demo.app.worker(concurrency=4):
-        live = [client.start(demo.slow_job, 40) for _ in range(3)]
+        live = [client.start(demo.slow_job, 150) for _ in range(3)]
         time.sleep(3)
         server = _serve(asgi_app(client, trace_url=None), args.port)
         base = f"http://127.0.0.1:{args.port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import make_demo_log as demo_wf
@@ -139,3 +140,33 @@ def test_overview_pages_answer(demo: durable.App, serve: Callable[..., Served]) 
     assert "records no schedules" in ui.get("/schedules")[1].decode()
     runs = ui.get("/")[1].decode()
     assert "gallery" in runs and "resize_one" in runs
+
+
+def test_workers_page_names_the_worker_holding_a_run(
+    demo: durable.App, serve: Callable[..., Served]
+) -> None:
+    h = demo.client().start(demo_wf.slow_job, 50)
+    ui = serve()
+    with demo.worker(worker_id="worker-under-test"):
+        deadline = time.monotonic() + 20
+        while h.status() != durable.Status.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.05)
+        page = ui.get("/workers")[1].decode()
+        demo.client().cancel(h.id)
+    assert "worker-under-test" in page and h.id in page
+
+
+def test_mounted_under_a_path_its_links_follow(
+    demo: durable.App, serve: Callable[..., Served]
+) -> None:
+    h = demo.client().start(demo_wf.reminder, "amy", 3600.0)
+    ui = serve(mount="/ops/durable")
+    status, body, _ = ui.get("/ops/durable/runs")
+    page = body.decode()
+    assert status == 200
+    assert f'href="/ops/durable/runs/{h.id}"' in page
+    assert 'href="/ops/durable/static/style.css"' in page
+    assert ui.get("/ops/durable/static/app.js")[0] == 200
+    status, answer = ui.post(f"/ops/durable/api/runs/{h.id}/cancel", **ui.auth())
+    assert status == 200 and answer["status"] == "cancelled"
+    assert ui.get("/ops/durable/api/runs/nope")[0] == 404
