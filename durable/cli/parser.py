@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import manage, ops, runs, watch
+from durable.cli import manage, ops, runs, ui, watch
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -280,4 +280,5 @@ def build_parser() -> argparse.ArgumentParser:
     _ops_commands(sub)
     _action_commands(sub)
     _run_commands(sub)
+    ui.register(sub, _add)
     return parser

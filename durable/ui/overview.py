@@ -1,0 +1,159 @@
+"""The pages about the whole log: counts per status, queues, workers, statistics, schedules.
+
+Everything is read through the public client: ``Client.stats`` (the log's aggregates),
+``Client.list_runs`` and ``Client.events``. Where the client does not record something yet
+(worker heartbeats, schedules) the page says so rather than guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable import Client, RunInfo, Status, WorkflowStats
+from durable.events import EventType as T
+
+__all__ = [
+    "QueueRow",
+    "StatusCounts",
+    "WorkerRow",
+    "queue_rows",
+    "schedules",
+    "status_counts",
+    "worker_rows",
+]
+
+OLDEST_SCAN = 5000
+"""At most this many pending runs of a queue are read to find its oldest one."""
+WORKER_SCAN = 500
+"""At most this many running runs are read to see which workers hold them."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCounts:
+    """How many runs are in each status (finished ones: since the log began)."""
+
+    by_status: dict[Status, int]
+    workflows: list[str]
+    queues: list[str]
+
+    @property
+    def total(self) -> int:
+        """Every run counted."""
+        return sum(self.by_status.values())
+
+
+def status_counts(
+    stats: list[WorkflowStats], workflow: str | None = None, queue: str | None = None
+) -> StatusCounts:
+    """Counts per status from ``client.stats(None)``, for one workflow and queue if given."""
+    by: dict[Status, int] = dict.fromkeys(Status, 0)
+    for s in stats:
+        if (workflow and s.workflow != workflow) or (queue and s.queue != queue):
+            continue
+        by[Status.PENDING] += s.pending
+        by[Status.RUNNING] += s.running
+        by[Status.SLEEPING] += s.sleeping
+        by[Status.COMPLETED] += s.completed
+        by[Status.FAILED] += s.failed
+        by[Status.CANCELLED] += s.cancelled
+    return StatusCounts(by, sorted({s.workflow for s in stats}), sorted({s.queue for s in stats}))
+
+
+@dataclass(slots=True)
+class QueueRow:
+    """One queue: what waits on it and what runs."""
+
+    queue: str
+    pending: int = 0
+    running: int = 0
+    sleeping: int = 0
+    workflows: list[str] = field(default_factory=list)
+    oldest_due: dt.datetime | None = None
+    """When the longest-waiting run that is due now became due."""
+    delayed: int = 0
+    """Pending runs whose start is delayed into the future."""
+    scanned_all: bool = True
+
+    def oldest_age(self, now: dt.datetime) -> float | None:
+        """Seconds the longest-waiting due run has waited."""
+        return (now - self.oldest_due).total_seconds() if self.oldest_due else None
+
+
+def _due(run: RunInfo) -> dt.datetime:
+    return run.wake_at or run.created_at
+
+
+def queue_rows(client: Client, stats: list[WorkflowStats], now: dt.datetime) -> list[QueueRow]:
+    """One row per queue seen in the log, busiest first."""
+    rows: dict[str, QueueRow] = {}
+    for s in stats:
+        row = rows.setdefault(s.queue, QueueRow(s.queue))
+        row.pending += s.pending
+        row.running += s.running
+        row.sleeping += s.sleeping
+        if s.pending or s.running or s.sleeping:
+            row.workflows.append(s.workflow)
+    for row in rows.values():
+        if not row.pending:
+            continue
+        pending = client.list_runs(Status.PENDING, queue=row.queue, limit=OLDEST_SCAN)
+        row.scanned_all = len(pending) < OLDEST_SCAN
+        due = [_due(r) for r in pending if _due(r) <= now]
+        row.delayed = len(pending) - len(due)
+        row.oldest_due = min(due) if due else None
+    return sorted(rows.values(), key=lambda r: (-(r.pending + r.running), r.queue))
+
+
+@dataclass(slots=True)
+class WorkerRow:
+    """A worker seen holding runs now (from the ``lease_taken`` events of running runs)."""
+
+    owner: str
+    runs: list[RunInfo] = field(default_factory=list)
+    queues: set[str] = field(default_factory=set)
+    since: dt.datetime | None = None
+    """When it took the longest-held of its runs."""
+
+
+def worker_rows(client: Client) -> tuple[list[WorkerRow], int, bool]:
+    """The workers holding running runs now, the running runs whose holder the journal does
+    not name, and whether every running run was read."""
+    running = client.list_runs(Status.RUNNING, limit=WORKER_SCAN)
+    workers: dict[str, WorkerRow] = defaultdict(lambda: WorkerRow(""))
+    unknown = 0
+    for run in running:
+        owner: str | None = None
+        taken: dt.datetime | None = None
+        for ev in client.events(run.id):
+            if ev.type == T.LEASE_TAKEN:
+                got = ev.data.get("owner")
+                owner, taken = (got if isinstance(got, str) else None), ev.at
+        if owner is None:
+            unknown += 1
+            continue
+        w = workers[owner]
+        w.owner = owner
+        w.runs.append(run)
+        w.queues.add(run.queue)
+        if taken is not None and (w.since is None or taken < w.since):
+            w.since = taken
+    rows = sorted(workers.values(), key=lambda w: (-len(w.runs), w.owner))
+    return rows, unknown, len(running) < WORKER_SCAN
+
+
+def schedules(client: Client) -> list[dict[str, Any]] | None:
+    """The log's schedules as dicts, or ``None`` where the client has no schedules yet."""
+    lister = getattr(client, "schedules", None)
+    if lister is None or not callable(lister):
+        return None
+    out = []
+    for item in lister():
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            out.append({f.name: getattr(item, f.name) for f in dataclasses.fields(item)})
+        else:
+            out.append({"schedule": item})
+    return out

@@ -1,0 +1,173 @@
+"""Everything the page of one run shows, read through the public client."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from durable import Client, LogEvent, RunInfo, RunNotFoundError
+from durable.events import EventType as T
+from durable.ui.format import compact
+from durable.ui.timeline import Timeline, build_timeline
+
+__all__ = ["JournalRow", "RunView", "load_run", "run_times"]
+
+MAX_CHILDREN = 100
+_FAILURES = (T.STEP_FAILED, T.RUN_FAILED, T.CHILD_FAILED)
+_ENDS = (T.RUN_COMPLETED, T.RUN_FAILED, T.RUN_CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One line of the journal table."""
+
+    event: LogEvent
+    offset: float
+    """Seconds since the run's first event."""
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorView:
+    """A recorded error (of a step attempt, a child or the run)."""
+
+    where: str
+    at: dt.datetime
+    type: str
+    message: str
+    traceback: str | None
+    retryable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChildView:
+    """A child run started by this run."""
+
+    id: str
+    workflow: str
+    position: int | None
+    info: RunInfo | None
+
+
+@dataclass(slots=True)
+class RunView:
+    """One run's page."""
+
+    info: RunInfo
+    events: list[LogEvent]
+    timeline: Timeline
+    journal: list[JournalRow]
+    input: Any = None
+    result: Any = None
+    has_result: bool = False
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    messages: list[LogEvent] = field(default_factory=list)
+    errors: list[ErrorView] = field(default_factory=list)
+    children: list[ChildView] = field(default_factory=list)
+    forked_from: str | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    trace_id: str | None = None
+    trace_link: str | None = None
+    positions: list[tuple[int, str]] = field(default_factory=list)
+    """``(position, label)`` of the journaled calls, for "fork from step"."""
+
+    @property
+    def last_seq(self) -> int:
+        """The newest event's ``seq`` (where the live view goes on from)."""
+        return self.events[-1].seq if self.events else 0
+
+
+def run_times(info: RunInfo) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When the run was first taken by a worker and when it ended, as far as ``RunInfo``
+    tells (``started_at``/``finished_at`` when the client provides them; else the end of a
+    finished run is its last update, and the start is unknown)."""
+    started = getattr(info, "started_at", None)
+    finished = getattr(info, "finished_at", None)
+    if finished is None and info.status.is_terminal:
+        finished = info.updated_at
+    return started, finished
+
+
+def _error(ev: LogEvent) -> ErrorView | None:
+    err = ev.data.get("error")
+    if not isinstance(err, dict):
+        return None
+    if ev.type == T.RUN_FAILED:
+        where = "the run"
+    elif ev.type == T.CHILD_FAILED:
+        where = f"child {ev.name} #{ev.position}"
+    else:
+        where = f"step {ev.name} #{ev.position}, attempt {ev.attempt}"
+    tb = err.get("traceback")
+    return ErrorView(
+        where=where,
+        at=ev.at,
+        type=str(err.get("type", "Error")),
+        message=str(err.get("message", "")),
+        traceback=tb if isinstance(tb, str) else None,
+        retryable=bool(ev.data.get("retryable")),
+    )
+
+
+def _trace_link(template: str | None, trace_id: str | None) -> str | None:
+    if not template or not trace_id:
+        return None
+    return template.replace("{trace_id}", quote(trace_id, safe=""))
+
+
+def load_run(
+    client: Client, run_id: str, trace_url: str | None = None, now: dt.datetime | None = None
+) -> RunView:
+    """Read one run; ``RunNotFoundError`` if there is none."""
+    handle = client.get(run_id)
+    info = handle.info()
+    events = handle.events()
+    now = now or dt.datetime.now(dt.UTC)
+    origin = events[0].at if events else info.created_at
+    view = RunView(
+        info=info,
+        events=events,
+        timeline=build_timeline(events, info.status, now),
+        journal=[
+            JournalRow(ev, (ev.at - origin).total_seconds(), compact(ev.data)) for ev in events
+        ],
+    )
+    view.outputs = client.outputs(run_id)
+    seen: set[int] = set()
+    for ev in events:
+        if ev.type == T.RUN_STARTED:
+            view.input = ev.data.get("input")
+            forked = ev.data.get("forked_from")
+            view.forked_from = forked if isinstance(forked, str) else None
+        elif ev.type == T.LEASE_TAKEN and view.started_at is None:
+            view.started_at = ev.at
+        elif ev.type == T.MESSAGE:
+            view.messages.append(ev)
+        elif ev.type == T.CHILD_STARTED and len(view.children) < MAX_CHILDREN:
+            child = ev.data.get("child_id")
+            if isinstance(child, str):
+                try:
+                    child_info: RunInfo | None = client.get(child).info()
+                except RunNotFoundError:
+                    child_info = None
+                view.children.append(ChildView(child, ev.name or "", ev.position, child_info))
+        if ev.type in _FAILURES:
+            err = _error(ev)
+            if err is not None:
+                view.errors.append(err)
+        if ev.type == T.RUN_COMPLETED:
+            view.result, view.has_result = ev.data.get("result"), True
+        if ev.type in _ENDS:
+            view.finished_at = ev.at
+        if ev.position is not None and ev.position not in seen:
+            seen.add(ev.position)
+            view.positions.append((ev.position, f"#{ev.position} {ev.name or ev.type}"))
+    if not info.status.is_terminal:
+        view.finished_at = None  # resumed since it last ended
+    trace_id = getattr(info, "trace_id", None)
+    view.trace_id = trace_id if isinstance(trace_id, str) else None
+    view.trace_link = _trace_link(trace_url, view.trace_id)
+    return view
