@@ -38,6 +38,7 @@ API = ROOT / "docs" / "api.md"
 
 CLASSES: list[type] = [
     durable.App,
+    durable.EmbeddedWorker,
     durable.Client,
     durable.AsyncClient,
     durable.RunHandle,
