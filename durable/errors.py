@@ -49,6 +49,7 @@ __all__ = [
     "StepFailedError",
     "StoreError",
     "StoreOpenError",
+    "StoreUnreachableError",
     "UnknownWorkflowError",
 ]
 
@@ -163,3 +164,9 @@ class StoreOpenError(StoreError, ValueError):
     The message names the URL (its password hidden) or the file, and the cause. A
     ``ValueError`` too, as a bad URL always was.
     """
+
+
+class StoreUnreachableError(StoreOpenError):
+    """The URL is well formed but its database cannot be used now: the server cannot be
+    reached, refused the login, or the file cannot be opened. Worth retrying, unlike a bad
+    URL; the message names the URL (its password hidden) and the cause."""

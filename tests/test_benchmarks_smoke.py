@@ -207,13 +207,9 @@ def test_baseline_runs_the_same_workload_on_another_checkouts_durable(tmp_path: 
 
 
 def test_baseline_refuses_a_folder_without_durable(tmp_path: Path) -> None:
-    proc = subprocess.run(
+    proc = run(
         [sys.executable, "-m", "benchmarks", "--quick", "--baseline", str(tmp_path), "w1"],
         cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    assert proc.returncode == 2
+    assert proc.returncode == 2, proc.describe()
     assert "no durable package" in proc.stderr

@@ -8,6 +8,7 @@ import os
 import durable
 from durable.cli.errors import USAGE, CliError
 from durable.cli.loading import load_app
+from durable.errors import StoreUnreachableError
 
 __all__ = ["DEFAULT_URL", "Context"]
 
@@ -63,6 +64,8 @@ class Context:
                     if spec
                     else durable.Client(self.url, create=self.creates)
                 )
+            except StoreUnreachableError:
+                raise  # a good URL whose database is down: the database exit code
             except ValueError as exc:
                 raise CliError(f"bad database URL: {exc}", USAGE) from None
         return self._client

@@ -43,6 +43,8 @@ __all__ = [
 
 T = EventType
 
+_RUNNING = Status.RUNNING.value
+
 CANDIDATE = (
     runs.c.id,
     runs.c.status,
@@ -243,7 +245,7 @@ class CandidateTaker:
     @staticmethod
     def _takeover(cand: Candidate, ask: LeaseAsk) -> bool:
         """A run still ``running`` under another worker's (expired) lease."""
-        return cand.status == Status.RUNNING.value and cand.lease_owner not in ask.reclaim
+        return cand.status == _RUNNING and cand.lease_owner not in ask.reclaim
 
     def _take(
         self, c: RawTx, cands: list[Candidate], ask: LeaseAsk, now: float

@@ -6,15 +6,18 @@ The backend's strategies (how it takes runs, how it appends) are chosen here, on
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from durable.errors import DurableError, StoreError, StoreOpenError
+from durable.errors import DurableError, StoreError, StoreOpenError, StoreUnreachableError
 from durable.log._dberrors import translate_errors
-from durable.log.appending import PostgresAppender, SqliteAppender
+from durable.log.appending import Appender, PostgresAppender, SqliteAppender
+from durable.log.db import Db
 from durable.log.dialect import Dialect
+from durable.log.leasing import Leasing
 from durable.log.migrate import ensure_schema
+from durable.log.runs import Runs
 from durable.log.schema import SCHEMA_VERSION
 from durable.log.sqlstore import SqlStore
 from durable.log.urls import redact_url, scrub, userinfo_password
@@ -67,7 +70,8 @@ def open_store(
     u = _parse(url)
     backend = u.get_backend_name()
     dialect: Dialect
-    strategies: dict[str, Any]
+    leasing: Callable[[Db, Runs, int], Leasing]
+    appender: Callable[[Db], Appender]
     if backend == "sqlite":
         from durable.log.leasing_sqlite import SqliteLeasing
         from durable.log.sqlite import SqliteDialect, check_sqlite_file, sqlite_path
@@ -86,7 +90,7 @@ def open_store(
             raise StoreError(f"no durable log at {path}: the file does not exist or is empty")
         check_sqlite_file(path, SCHEMA_VERSION)
         dialect = SqliteDialect(url, synchronous=synchronous)
-        strategies = {"leasing": SqliteLeasing, "appender": SqliteAppender}
+        leasing, appender = SqliteLeasing, SqliteAppender
         where = path
     elif backend in ("postgresql", "postgres"):
         from durable.log.leasing_postgres import PostgresLeasing
@@ -95,7 +99,7 @@ def open_store(
         dialect = PostgresDialect(
             url, synchronous=synchronous, pool_size=pool_size, lease_timeout=lease_timeout
         )
-        strategies = {"leasing": PostgresLeasing, "appender": PostgresAppender}
+        leasing, appender = PostgresLeasing, PostgresAppender
         where = shown
     else:
         raise StoreOpenError(
@@ -111,8 +115,8 @@ def open_store(
         cause = exc.__cause__
         text = str(getattr(cause, "orig", None) or cause or exc)
         first = scrub(text, url).strip().splitlines()[0] if text.strip() else "unknown error"
-        raise StoreOpenError(f"cannot open the log at {where}: {first}") from None
+        raise StoreUnreachableError(f"cannot open the log at {where}: {first}") from None
     except DurableError:
         dialect.dispose()
         raise
-    return SqlStore(url, dialect, max_stalls=max_stalls, **strategies)
+    return SqlStore(url, dialect, leasing=leasing, appender=appender, max_stalls=max_stalls)

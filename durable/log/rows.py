@@ -68,7 +68,7 @@ def journal_row(row: Sequence[Any]) -> JournalRow:
     t = _EVENT.get(row[2])
     if t is None:
         raise CorruptJournalError(f"run {row[0]!r}: unknown event type {row[2]!r} at seq {row[1]}")
-    return JournalRow(row[0], row[1], t, *row[3:])
+    return JournalRow(row[0], row[1], t, row[3], row[4], row[5], row[6], row[7], row[8])
 
 
 def status_is(status: Status) -> Any:

@@ -16,10 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import COMMAND, PROCS, _env, cliapp, durable_cli, ok_json, one_line_error
+from harness.processes import child_env
+from test_cli import COMMAND, PROCS, cliapp, durable_cli, ok_json, one_line_error
 
 import durable
 from durable.redact import redact_url, scrub
+
+
+def _env() -> dict[str, str]:
+    """The environment of a ``durable`` child process (the harness's)."""
+    return child_env()
+
 
 PASSWORD = "Sekr3t-pw"
 MILLIS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"

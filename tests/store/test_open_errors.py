@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import durable
-from durable.errors import DurableError, StoreError, StoreOpenError
+from durable.errors import DurableError, StoreError, StoreOpenError, StoreUnreachableError
 from durable.log import open_store
 from durable.log.urls import redact_url, scrub
 
@@ -129,3 +129,14 @@ def test_scrub_hides_the_password_in_a_drivers_message() -> None:
     assert scrub(f"failed for {url} with {SECRET}", url) == (
         "failed for postgresql://u:***@h/db with ***"
     )
+
+
+def test_an_unreachable_server_is_told_apart_from_a_bad_url() -> None:
+    """A well-formed URL whose server is down is a ``StoreUnreachableError`` (worth a retry;
+    the CLI's database exit code), still a ``StoreOpenError``; a malformed one is not."""
+    with pytest.raises(StoreUnreachableError) as info:
+        durable.Client("postgresql://app:pw@127.0.0.1:1/shop")
+    assert "pw" not in str(info.value).replace("***", "")
+    with pytest.raises(StoreOpenError) as bad:
+        durable.Client("nonsense://")
+    assert not isinstance(bad.value, StoreUnreachableError)
