@@ -371,6 +371,19 @@ class App:
 
     # -- clients and workers -------------------------------------------------------------
 
+    def ui_asgi(
+        self, *, read_only: bool = False, token: str | None = None, trace_url: str | None = None
+    ) -> Any:
+        """The dashboard of this App's log as an ASGI application, to mount in a server of
+        your own (needs the ``ui`` extra: ``pip install 'durable-pipelines[ui]'``).
+
+        ``read_only`` hides and refuses every action; actions need ``token`` (a random one
+        is made when it is ``None``); ``trace_url`` is a link template with ``{trace_id}``.
+        """
+        from durable.ui import asgi_app
+
+        return asgi_app(self, read_only=read_only, token=token, trace_url=trace_url)
+
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
         return Client._of_app(self.store, self.registry, self.codec, self._hub, self.telemetry)
