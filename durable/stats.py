@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from durable.log.store import RunStats
+from durable.types import Status
 
 __all__ = ["WorkflowStats", "percentile", "workflow_stats"]
 
@@ -74,9 +75,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def workflow_stats(raw: RunStats) -> list[WorkflowStats]:
     """One :class:`WorkflowStats` per (workflow, queue) seen, sorted by workflow and queue."""
     window = None if raw.window_start is None else raw.now - raw.window_start
-    counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    counts: dict[tuple[str, str], Counter[Status]] = defaultdict(Counter)
     for w, q, status, n in (*raw.finished, *raw.unfinished):
-        counts[(w, q)][status] += n
+        counts[(w, q)][Status(status)] += n
     durations: dict[tuple[str, str], list[float]] = defaultdict(list)
     for w, q, seconds in raw.durations:
         durations[(w, q)].append(max(seconds, 0.0))
@@ -91,14 +92,14 @@ def workflow_stats(raw: RunStats) -> list[WorkflowStats]:
                 workflow=key[0],
                 queue=key[1],
                 window_seconds=window,
-                completed=c["completed"],
-                failed=c["failed"],
-                cancelled=c["cancelled"],
+                completed=c[Status.COMPLETED],
+                failed=c[Status.FAILED],
+                cancelled=c[Status.CANCELLED],
                 p50_seconds=percentile(d, 0.5),
                 p95_seconds=percentile(d, 0.95),
-                pending=c["pending"],
-                running=c["running"],
-                sleeping=c["sleeping"],
+                pending=c[Status.PENDING],
+                running=c[Status.RUNNING],
+                sleeping=c[Status.SLEEPING],
                 top_errors=tuple(errors[key].most_common()),
             )
         )

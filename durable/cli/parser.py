@@ -10,12 +10,13 @@ from durable.cli import manage, ops, runs, ui, watch
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
+from durable.types import Status
 
 __all__ = ["Handler", "build_parser"]
 
 Handler = Callable[[Context], int]
 
-_STATUSES = ["pending", "running", "sleeping", "completed", "failed", "cancelled"]
+_STATUSES = [s.value for s in Status]
 
 
 def _epilog() -> str:

@@ -5,7 +5,10 @@ Every name is documented in ``docs/observability.md``; change both together.
 
 from __future__ import annotations
 
+import enum
 import importlib.metadata
+
+from durable.types import Status
 
 __all__ = [
     "ATTEMPT",
@@ -29,6 +32,7 @@ __all__ = [
     "VERSION",
     "WORKER_ID",
     "WORKFLOW",
+    "Outcome",
 ]
 
 SCOPE = "durable"
@@ -64,7 +68,23 @@ POSITION = "durable.step.position"
 ATTEMPT = "durable.step.attempt"
 """The step's attempt (from 1)."""
 OUTCOME = "durable.outcome"
-"""How an execution, a step attempt or a run ended."""
+"""How an execution, a step attempt or a run ended: an :class:`Outcome`."""
+
+
+class Outcome(enum.StrEnum):
+    """The values of :data:`OUTCOME` (the telemetry's words, not the run's status)."""
+
+    COMPLETED = Status.COMPLETED.value
+    """The step attempt or the run completed."""
+    FAILED = Status.FAILED.value
+    """It failed for good."""
+    RETRY = "retry"
+    """It failed and will be tried again."""
+    SUSPENDED = "suspended"
+    """The execution handed its lease back (a sleep, a wait)."""
+    DROPPED = "dropped"
+    """The worker stopped executing the run without an ending (lease lost, stopping)."""
+
 
 # -- log record attributes (``record.durable_run_id``...) -----------------------------------
 

@@ -53,7 +53,7 @@ class RunTelemetry:
         self.span: Span | None = None
         self.stage_spans: list[Span] = []
         self.open_steps: set[StepTelemetry] = set()
-        self.outcome = "dropped"
+        self.outcome = n.Outcome.DROPPED
         self.error: ErrorInfo | None = None
         self.metered = metered
         """Step durations and retries are recorded (a meter provider is set)."""
@@ -177,18 +177,18 @@ class RunTelemetry:
         m = self.telemetry.metrics
         attrs = {n.WORKFLOW: self.workflow}
         if last.type == _T.RUN_COMPLETED.value:
-            self.outcome = "completed"
+            self.outcome = n.Outcome.COMPLETED
             m.runs_completed.add(1, attrs)
             self._duration()
         elif last.type == _T.RUN_FAILED.value:
-            self.outcome = "failed"
+            self.outcome = n.Outcome.FAILED
             self.error = last.data.error if isinstance(last.data, Failure) else None
             m.runs_failed.add(1, attrs)
             self._duration()
         elif last.type == _T.RUN_SUSPENDED.value:
-            self.outcome = "suspended"
+            self.outcome = n.Outcome.SUSPENDED
             if any(e.type == _T.RUN_RETRY_SCHEDULED.value for e in events):
-                self.outcome = "retry"
+                self.outcome = n.Outcome.RETRY
                 m.retries.add(1, {**attrs, "durable.retry.kind": "run"})
 
     def _duration(self) -> None:
@@ -216,7 +216,7 @@ class RunTelemetry:
             span.end()
         if self.telemetry is None:
             return
-        level = 20 if self.outcome == "failed" else 10
+        level = 20 if self.outcome is n.Outcome.FAILED else 10
         if RUN_LOG.isEnabledFor(level):
             RUN_LOG.log(
                 level,

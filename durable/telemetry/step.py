@@ -64,17 +64,17 @@ class StepTelemetry:
         data = events[0].data
         failure = data if isinstance(data, Failure) else None
         if failure is None:
-            outcome = "completed"
+            outcome = n.Outcome.COMPLETED
         elif isinstance(failure, Failure) and failure.retryable:
-            outcome = "retry"
+            outcome = n.Outcome.RETRY
         else:
-            outcome = "failed"
+            outcome = n.Outcome.FAILED
         if run.metered:
             m = run.telemetry.metrics
             m.step_duration.record(
                 seconds, {n.WORKFLOW: run.workflow, n.STEP: self.name, n.OUTCOME: outcome}
             )
-            if outcome == "retry":
+            if outcome is n.Outcome.RETRY:
                 m.retries.add(1, {n.WORKFLOW: run.workflow, "durable.retry.kind": "step"})
         span = self.span
         if span is not None:
@@ -88,9 +88,9 @@ class StepTelemetry:
             run.open_steps.discard(self)
         level = _DEBUG if failure is None else _INFO
         if STEP_LOG.isEnabledFor(level):
-            if outcome == "completed":
+            if outcome is n.Outcome.COMPLETED:
                 ended = f"completed after {seconds:.3f}s"
-            elif outcome == "retry" and retry_in is not None:
+            elif outcome is n.Outcome.RETRY and retry_in is not None:
                 ended = f"failed after {seconds:.3f}s; next attempt in {retry_in:.3f}s"
             else:
                 ended = f"failed after {seconds:.3f}s"

@@ -10,6 +10,7 @@ backoff spans from the failure to the scheduled wake-up; calls without an outcom
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,23 @@ COMPACT_AT = 40
 """A run with more journaled calls than this draws one lane per call name."""
 KIND_WORDS = {"wait": "signal"}
 
-_END = {T.RUN_COMPLETED: "completed", T.RUN_FAILED: "failed", T.RUN_CANCELLED: "cancelled"}
+
+class Look(enum.StrEnum):
+    """How a bar ends, which picks its colour (CSS class ``o-<value>``)."""
+
+    COMPLETED = Status.COMPLETED.value
+    FAILED = Status.FAILED.value
+    CANCELLED = Status.CANCELLED.value
+    RUNNING = Status.RUNNING.value
+    RETRYING = "retrying"
+    TIMED_OUT = "timed out"
+    BACKOFF = "backoff"
+    WAITING = "waiting"
+    QUEUED = "queued"
+    SUSPENDED = "suspended"
+
+
+_END = {T.RUN_COMPLETED: Look.COMPLETED, T.RUN_FAILED: Look.FAILED, T.RUN_CANCELLED: Look.CANCELLED}
 
 
 @dataclass(slots=True)
@@ -179,7 +196,7 @@ class _Builder:
             elif ev.type == T.STAGE_LEFT and ev.name:
                 lane = self.lane(("stage", ev.name), ev.name, "stage", "stage")
                 start = open_stage.pop(ev.name, at)
-                self.bar(lane, start, at, "stage", "completed", f"stage {ev.name}")
+                self.bar(lane, start, at, "stage", Look.COMPLETED, f"stage {ev.name}")
             elif ev.type == T.STEP_STARTED and pos is not None:
                 self.call_lane(pos, "step", ev.name or "step")
                 open_step[(pos, ev.attempt or 1)] = at
@@ -193,16 +210,16 @@ class _Builder:
                 start = started if started is not None else at
                 what = f"step {ev.name} #{pos}, attempt {attempt}"
                 if ev.type == T.STEP_COMPLETED:
-                    self.bar(lane, start, at, "step", "completed", what)
+                    self.bar(lane, start, at, "step", Look.COMPLETED, what)
                 else:
-                    outcome = "retrying" if data.get("retryable") else "failed"
+                    outcome = Look.RETRYING if data.get("retryable") else Look.FAILED
                     self.bar(lane, start, at, "step", outcome, f"{what}\n{_error_text(data)}")
             elif ev.type == T.RETRY_SCHEDULED and pos is not None:
                 lane = self.call_lane(pos, "step", ev.name or "step")
                 wake = data.get("wake_at")
                 end = float(wake) if isinstance(wake, int | float) else at
                 what = f"backoff before attempt {ev.attempt} of step {ev.name} #{pos}"
-                self.bar(lane, at, end, "backoff", "backoff", what)
+                self.bar(lane, at, end, "backoff", Look.BACKOFF, what)
             elif ev.type in (T.SLEEP_STARTED, T.WAIT_STARTED) and pos is not None:
                 kind = "sleep" if ev.type == T.SLEEP_STARTED else "wait"
                 label = "sleep" if kind == "sleep" else (ev.name or "signal")
@@ -213,7 +230,7 @@ class _Builder:
                 label = "sleep" if kind == "sleep" else (ev.name or "signal")
                 lane = self.call_lane(pos, kind, label)
                 start = open_wait.pop((kind, pos), (at, ev))[0]
-                outcome = "timed out" if data.get("timed_out") else "completed"
+                outcome = Look.TIMED_OUT if data.get("timed_out") else Look.COMPLETED
                 what = "sleep" if kind == "sleep" else f"wait for signal {label}"
                 self.bar(lane, start, at, kind, outcome, f"{what} #{pos}")
             elif ev.type == T.CHILD_STARTED and pos is not None:
@@ -223,7 +240,7 @@ class _Builder:
                 lane = self.call_lane(pos, "child", ev.name or "child")
                 start, first = open_wait.pop(("child", pos), (at, ev))
                 child = first.data.get("child_id")
-                outcome = "completed" if ev.type == T.CHILD_COMPLETED else "failed"
+                outcome = Look.COMPLETED if ev.type == T.CHILD_COMPLETED else Look.FAILED
                 href = f"runs/{child}" if isinstance(child, str) else None
                 self.bar(lane, start, at, "child", outcome, f"child run {child}", href)
             elif ev.type == T.LEASE_TAKEN:
@@ -246,17 +263,17 @@ class _Builder:
             child = ev.data.get("child_id") if kind == "child" else None
             href = f"runs/{child}" if isinstance(child, str) else None
             what = f"{self.lanes[lane].label} #{pos}"
-            self.bar(lane, start, self.end, kind, self._open("waiting"), what, href)
+            self.bar(lane, start, self.end, kind, self._open(Look.WAITING), what, href)
         self.run_segments(run_lane)
         return self.layout()
 
     def run_segments(self, lane: int) -> None:
         """The run's own lane: waiting for a worker, executing, suspended, in turn."""
-        executing = self.status.value if self.status.is_terminal else "running"
+        executing = self.status.value if self.status.is_terminal else Look.RUNNING
         words = {
-            "queued": ("queued", "waiting for a worker"),
+            "queued": (Look.QUEUED, "waiting for a worker"),
             "run": (executing, "executing on a worker"),
-            "suspended": ("suspended", "suspended (sleeping or waiting, no worker)"),
+            "suspended": (Look.SUSPENDED, "suspended (sleeping or waiting, no worker)"),
         }
         state: str | None = "queued"
         since = self.origin
@@ -281,8 +298,8 @@ class _Builder:
             outcome, what = words[state]
             self.bar(lane, since, self.end, state, outcome, what)
 
-    def _open(self, live: str = "running") -> str:
-        return live if not self.status.is_terminal else "cancelled"
+    def _open(self, live: str = Look.RUNNING) -> str:
+        return live if not self.status.is_terminal else Look.CANCELLED
 
     def layout(self) -> Timeline:
         total = max(self.end - self.origin, 1e-3)
