@@ -233,7 +233,15 @@ def test_stale_epoch_append_raises_lease_lost_and_the_run_is_dropped(
             assert started.wait(10)
             # Another worker takes the run over (as if worker-a were dead): the epoch moves.
             workflow = h.info().workflow
-            taken = other.lease("worker-b", 30.0, [workflow], None, 1, ["worker-a"])
+            # On Postgres the lease skips a row that worker-a's heartbeat or append holds
+            # locked at that instant (SKIP LOCKED): ask again until it is free.
+            taken: list[Any] = []
+
+            def take_over() -> bool:
+                taken.extend(other.lease("worker-b", 30.0, [workflow], None, 1, ["worker-a"]))
+                return bool(taken)
+
+            wait_until(take_over, 10, what="worker-b to take the run over")
             assert [lease.run.id for lease in taken] == [h.id]
             go_on.set()
             wait_until(lambda: any(d.run_id == h.id for d in dones), what="the run dropped")
