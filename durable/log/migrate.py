@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs
+from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs, workers
 from durable.states import Status
 
 __all__ = ["UPGRADES", "ensure_schema"]
@@ -41,7 +41,14 @@ def _to_v3(conn: Connection) -> None:
     _add_column(conn, events, "append_id")
 
 
-UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2, 3: _to_v3}
+def _to_v4(conn: Connection) -> None:
+    """``durable_runs.options`` and ``.version``; the ``durable_workers`` table."""
+    _add_column(conn, runs, "options")
+    _add_column(conn, runs, "version")
+    workers.create(conn)
+
+
+UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4}
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""
 

@@ -86,6 +86,8 @@ def _run_values(run: NewRun, now: float) -> dict[str, Any]:
         "steps_completed": 0,
         "stalls": 0,
         "trace_context": run.trace_context,
+        "options": run.options,
+        "version": run.version,
         "created_at": now,
         "updated_at": now,
     }

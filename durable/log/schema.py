@@ -9,15 +9,18 @@ import sys
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals"]
+__all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals", "workers"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
 2. ``durable_runs.started_at`` (first lease) and its index, for queue rate limits.
 3. ``durable_events.append_id``: which append wrote a row, so that an append retried after an
    ambiguous commit (a lost acknowledgement) is recognised instead of written twice.
+4. ``durable_runs.options`` (a run's own options over its workflow's, such as its retry
+   policy) and ``durable_runs.version`` (the code version it started under); the
+   ``durable_workers`` table (the workers that heartbeat against the log).
 """
 
 metadata = sa.MetaData(
@@ -64,6 +67,8 @@ runs = sa.Table(
     sa.Column("updated_at", _Time, nullable=False),
     sa.Column("finished_at", _Time),
     sa.Column("started_at", _Time, comment="when a worker first took it (v2)"),
+    sa.Column("options", sa.LargeBinary, comment="its own options, msgpack (v4)"),
+    sa.Column("version", _Id, comment="the code version it started under (v4)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -115,6 +120,17 @@ signals = sa.Table(
     sa.Column("created_at", _Time, nullable=False),
     sa.Column("consumed_seq", sa.BigInteger),
     sa.Index("ix_durable_signals_run_id_name", "run_id", "name", "consumed_seq"),
+)
+
+workers = sa.Table(
+    "durable_workers",
+    metadata,
+    sa.Column("id", _Id, primary_key=True),
+    sa.Column("info", sa.LargeBinary, nullable=False, comment="host, pid, queues..., msgpack"),
+    sa.Column("started_at", _Time, nullable=False),
+    sa.Column("last_seen", _Time, nullable=False),
+    sa.Index("ix_durable_workers_last_seen", "last_seen"),
+    comment="one row per worker identity, refreshed as it heartbeats (v4)",
 )
 
 meta = sa.Table(

@@ -54,6 +54,10 @@ class NewRun:
     parent_id: str | None = None
     trace_context: bytes | None = None
     forked_from: str | None = None
+    options: bytes | None = None
+    """The run's own options over its workflow's (encoded by the client), if any."""
+    version: str | None = None
+    """The code version the run is started under, if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,8 @@ class RunRow:
     updated_at: float
     finished_at: float | None
     started_at: float | None = None
+    options: bytes | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

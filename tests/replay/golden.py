@@ -36,7 +36,7 @@ __all__ = ["SCENARIOS", "dump", "dump_runs", "generate", "load", "read", "write"
 
 FORMAT = 1
 JOURNALS = Path(__file__).resolve().parent / "journals"
-_BYTES_FIELDS = frozenset({"input", "output", "trace_context"})
+_BYTES_FIELDS = frozenset({"input", "output", "trace_context", "options"})
 _EVENT_FIELDS = ("seq", "type", "position", "name", "attempt", "epoch", "at", "data")
 
 
@@ -60,8 +60,8 @@ def _row_doc(row: RunRow) -> dict[str, Any]:
     return out
 
 
-_LATER_FIELDS = {"started_at"}
-"""Run columns added after the golden journals were recorded (schema v2)."""
+_LATER_FIELDS = {"started_at", "options", "version"}
+"""Run columns added after the golden journals were recorded (schema v2, v4)."""
 
 
 def _event_doc(r: JournalRow) -> dict[str, Any]:
@@ -121,7 +121,8 @@ def load(doc: dict[str, Any], url: str) -> str:
             for run in doc["runs"]:
                 row = dict(run["row"])
                 for f in _BYTES_FIELDS:
-                    row[f] = _unb64(row[f])
+                    if f in row:
+                        row[f] = _unb64(row[f])
                 c.execute(runs.insert().values(**row))
                 rows = [
                     {
