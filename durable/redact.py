@@ -13,7 +13,7 @@ import urllib.parse
 from types import TracebackType
 from typing import Literal
 
-__all__ = ["HIDDEN", "passwords_hidden", "redact_url", "scrub"]
+__all__ = ["HIDDEN", "passwords_hidden", "redact_url", "scrub", "userinfo_password"]
 
 HIDDEN = "***"
 """What a password is replaced with."""
@@ -24,31 +24,48 @@ _SHORTEST_REPLACED_ANYWHERE = 4
 where it sits in a URL (hiding every ``a`` of a message would hide the message)."""
 
 
-def _password(url: str) -> str | None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://, userinfo, rest after its '@')`` of a URL with a userinfo part.
+
+    The userinfo ends at the *last* ``@`` before any ``?``: a password that holds an
+    unencoded ``@`` or ``/`` is still all of it, and a URL that does not parse is handled."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return None
-    if password is None:
-        m = _QUERY_PASSWORD.search(url)
-        password = m.group(0).split("=", 1)[1] if m else None
-    return password or None
+    head = rest.split("?", 1)[0]
+    at = head.rfind("@")
+    if at < 0:
+        return None
+    return scheme + sep, rest[:at], rest[at + 1 :]
+
+
+def userinfo_password(url: str) -> str | None:
+    """The password written in ``url``'s authority (percent-decoded), or ``None``."""
+    parts = _userinfo(url)
+    if parts is None or ":" not in parts[1]:
+        return None
+    return urllib.parse.unquote(parts[1].split(":", 1)[1])
+
+
+def _password(url: str) -> str | None:
+    """The password of ``url`` as written: in its authority, else a ``password=`` parameter."""
+    parts = _userinfo(url)
+    if parts is not None and ":" in parts[1]:
+        return parts[1].split(":", 1)[1] or None
+    m = _QUERY_PASSWORD.search(url)
+    return (m.group(0).split("=", 1)[1] or None) if m else None
 
 
 def redact_url(url: str) -> str:
     """``url`` with its password (in the authority or a ``password=`` parameter) replaced
-    by ``***``: ``postgresql://app:***@db:5432/shop``. A URL without one is returned as is."""
+    by ``***``: ``postgresql://app:***@db:5432/shop``. Works on URLs that do not parse too
+    (everything between the user name and the last ``@`` is hidden); a URL without a
+    password is returned as it is."""
     out = url
-    try:
-        parts = urllib.parse.urlsplit(url)
-        has_password = parts.password is not None
-    except ValueError:
-        has_password = False
-    if has_password:
-        user, _, _ = parts.netloc.rpartition("@")[0].partition(":")
-        host = parts.netloc.rpartition("@")[2]
-        out = urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{HIDDEN}@{host}"))
+    parts = _userinfo(url)
+    if parts is not None and ":" in parts[1]:
+        scheme, userinfo, rest = parts
+        out = f"{scheme}{userinfo.split(':', 1)[0]}:{HIDDEN}@{rest}"
     return _QUERY_PASSWORD.sub(lambda m: m.group(1) + HIDDEN, out)
 
 

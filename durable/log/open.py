@@ -20,7 +20,7 @@ from durable.log.migrate import ensure_schema
 from durable.log.runs import Runs
 from durable.log.schema import SCHEMA_VERSION
 from durable.log.sqlstore import SqlStore
-from durable.log.urls import redact_url, scrub, userinfo_password
+from durable.redact import redact_url, scrub, userinfo_password
 
 __all__ = ["open_store"]
 

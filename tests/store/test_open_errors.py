@@ -14,7 +14,7 @@ import pytest
 import durable
 from durable.errors import DurableError, StoreError, StoreOpenError, StoreUnreachableError
 from durable.log import open_store
-from durable.log.urls import redact_url, scrub
+from durable.redact import redact_url, scrub
 
 SECRET = "hunter22"
 POSTGRES_URL_ENV = "DURABLE_TEST_POSTGRES_URL"
