@@ -83,8 +83,10 @@ def ended() -> Any:
 
 
 def not_ended() -> Any:
-    """``status NOT IN (<terminal statuses>)``, the texts inlined."""
-    return runs.c.status.notin_([sa.literal_column(f"'{s}'") for s in TERMINAL_VALUES])
+    """``status != '<terminal>' AND ...``, the texts inlined: one comparison per terminal
+    status, not ``NOT IN (...)``, for which SQLite builds a temporary b-tree of the list
+    each time the statement runs (it sits in every append's fenced update)."""
+    return sa.and_(*(runs.c.status != sa.literal_column(f"'{s}'") for s in TERMINAL_VALUES))
 
 
 def select_run() -> Any:

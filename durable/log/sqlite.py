@@ -80,13 +80,24 @@ def check_sqlite_file(path: str, schema_version: int) -> None:
 
 
 def _engine(
-    url: str, *, immediate: bool, synchronous: str, busy_s: float = BUSY_TIMEOUT_S
+    url: str,
+    *,
+    immediate: bool,
+    synchronous: str,
+    busy_s: float = BUSY_TIMEOUT_S,
+    pool_size: int = 8,
+    max_overflow: int = 32,
 ) -> sa.Engine:
     engine = sa.create_engine(
         url,
         connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 5.0},
-        pool_size=8,
-        max_overflow=32,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=BUSY_TIMEOUT_S,
+        # Last in, first out: the connection that wrote last is taken again, with its page
+        # cache still valid; FIFO would alternate between connections, and each would find
+        # its cache stale (another connection wrote since) and read the pages again.
+        pool_use_lifo=True,
     )
 
     @event.listens_for(engine, "connect")
@@ -125,7 +136,17 @@ class SqliteDialect(Dialect):
         # The hot path waits for the write lock itself (``begin_raw``), in steps far finer
         # than SQLite's busy handler (1, 2, 5, 10, 15, 20, 25 ms...): with several worker
         # processes on one file, most waits are a few hundred microseconds.
-        self._fast = _engine(url, immediate=True, synchronous=synchronous.upper(), busy_s=0)
+        # One connection: SQLite has one writer at a time anyway, and threads that take
+        # turns on one connection find its page cache warm, where each of several would
+        # find its own stale (another wrote since) and read the pages again.
+        self._fast = _engine(
+            url,
+            immediate=True,
+            synchronous=synchronous.upper(),
+            busy_s=0,
+            pool_size=1,
+            max_overflow=0,
+        )
         path = sqlite_path(url)
         self._wake_dir = fifo_dir(path) if path is not None else None
 

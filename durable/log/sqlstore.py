@@ -23,6 +23,7 @@ When the deadline of a workflow's ``timeout`` is set, and where the run's input 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,9 +72,13 @@ class SqlStore(Store):
         self.journal = Journal(self.db, appender(self.db), self.runs, self.signals)
         self.leases = Leases(self.db, leasing(self.db, self.runs, max_stalls), self.journal)
         self.maintenance = Maintenance(self.db)
+        # A store nobody closed (``durable.Client(url).start(...)`` on one line) still
+        # closes its connections when it is collected, rather than leave the driver to
+        # warn about each; at exit, one still open is closed too.
+        self._closer = weakref.finalize(self, self.db.close)
 
     def close(self) -> None:
-        self.db.close()
+        self._closer()
 
     # -- runs ----------------------------------------------------------------------------
 

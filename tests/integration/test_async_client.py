@@ -21,7 +21,9 @@ from durable import (
 @pytest.fixture
 def aclient(db_url):
     """An AsyncClient on the test's log (code-free, like ``durable.Client(url)``)."""
-    return durable.AsyncClient(db_url)
+    c = durable.AsyncClient(db_url)
+    yield c
+    c.close()
 
 
 def _app_async_client(app) -> durable.AsyncClient:

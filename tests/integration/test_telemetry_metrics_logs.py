@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import OTel
+from harness.otel import OTel
 
 import durable
 

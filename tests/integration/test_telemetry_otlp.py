@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import OTel
+from harness.otel import OTel
 from harness.processes import Processes
 from otlp_receiver import Receiver
 from procs.wfapp import make_app

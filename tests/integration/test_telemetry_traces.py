@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import OTel
+from harness.otel import OTel
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 

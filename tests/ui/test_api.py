@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import make_demo_log as demo_wf
-from conftest import Served, finish
+from harness.dashboard import Served, finish
 
 import durable
 

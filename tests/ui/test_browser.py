@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import make_demo_log as demo_wf
-from conftest import Served, finish, wait_until
+from harness.dashboard import Served, finish, wait_until
 
 import durable
 
