@@ -39,7 +39,7 @@ from durable.errors import (
 )
 from durable.retention import Retention
 from durable.stats import WorkflowStats
-from durable.types import LogEvent, RunInfo, Status, WorkerEvent
+from durable.types import LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
 
 __all__ = [
     "App",
@@ -72,6 +72,7 @@ __all__ = [
     "UnknownWorkflowError",
     "WorkerEvent",
     "WorkerEventInfo",
+    "WorkerInfo",
     "WorkflowStats",
     "in_run",
     "info",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, overload
 from durable.client import AsyncClient, Client
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
 from durable.engine.policy import Retry
+from durable.engine.presence import FORGET_WORKERS_AFTER
 from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
 from durable.engine.worker import Worker
@@ -59,9 +60,11 @@ class WorkerEventInfo:
     worker_id: str
     """The worker that saw it."""
     error: BaseException | None = None
-    """For ``ERROR`` and ``FAILED``: the exception, where one was raised in this process."""
+    """For ``ERROR``, ``FAILED`` (and the ``COMPLETED`` after it): the exception."""
     result: Any = None
-    """For ``COMPLETED``: the run's result."""
+    """For ``DONE`` (and the ``COMPLETED`` after it): the run's result."""
+    queue: str = ""
+    """The queue the run is on."""
 
 
 class EmbeddedWorker:
@@ -97,11 +100,23 @@ class EmbeddedWorker:
         return f"EmbeddedWorker({self.worker_id!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class _Listener:
+    """One ``app.on`` registration: the function and the runs it is for."""
+
+    fn: Callable[[WorkerEventInfo], Any]
+    workflow: str | None = None
+    queue: str | None = None
+
+    def wants(self, row: RunRow) -> bool:
+        return (self.workflow is None or row.workflow == self.workflow) and (
+            self.queue is None or row.queue == self.queue
+        )
+
+
 @dataclass
 class _Listeners:
-    by_event: dict[WorkerEvent, list[Callable[[WorkerEventInfo], Any]]] = field(
-        default_factory=dict
-    )
+    by_event: dict[WorkerEvent, list[_Listener]] = field(default_factory=dict)
 
 
 class App:
@@ -365,9 +380,32 @@ class App:
         """Let these exception types be rebuilt when a step's failure is replayed."""
         self.registry.add_errors(*types)
 
-    def on(self, event: WorkerEvent, fn: Callable[[WorkerEventInfo], Any]) -> None:
-        """Call ``fn(WorkerEventInfo)`` when a worker of this App sees ``event``."""
-        self._listeners.by_event.setdefault(WorkerEvent(event), []).append(fn)
+    def on(
+        self,
+        event: WorkerEvent,
+        fn: Callable[[WorkerEventInfo], Any],
+        workflow: Callable[..., Any] | str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Call ``fn(WorkerEventInfo)`` when a worker of this App sees ``event``: for every
+        run, or only for runs of ``workflow`` (the decorated function or its name) and on
+        ``queue``."""
+        name: str | None = None
+        if workflow is not None:
+            wf = getattr(workflow, "__durable_workflow__", None)
+            if wf is not None:
+                name = wf.name
+            elif isinstance(workflow, str):
+                name = workflow
+            else:
+                raise TypeError(
+                    "workflow= takes a function decorated with @app.workflow or its name, "
+                    f"not {type(workflow).__qualname__}"
+                )
+        if queue is not None and not isinstance(queue, str):
+            raise TypeError(f"queue= takes a queue name, not {type(queue).__qualname__}")
+        listener = _Listener(fn, name, queue)
+        self._listeners.by_event.setdefault(WorkerEvent(event), []).append(listener)
 
     # -- clients and workers -------------------------------------------------------------
 
@@ -396,9 +434,11 @@ class App:
         def notify(event: WorkerEvent, row: RunRow, details: dict[str, Any]) -> None:
             if event in (WorkerEvent.DONE, WorkerEvent.COMPLETED, WorkerEvent.FAILED):
                 self._hub.run_changed()
-            for fn in self._listeners.by_event.get(event, ()):
+            for listener in self._listeners.by_event.get(event, ()):
+                if not listener.wants(row):
+                    continue
                 try:
-                    fn(
+                    listener.fn(
                         WorkerEventInfo(
                             event=event,
                             run_id=row.id,
@@ -406,12 +446,13 @@ class App:
                             worker_id=worker_id,
                             error=details.get("error"),
                             result=details.get("result"),
+                            queue=row.queue,
                         )
                     )
                 except Exception:
                     log.exception(
                         "listener %r for %s of run %s raised",
-                        fn,
+                        listener.fn,
                         event,
                         row.id,
                         extra=fields(row.id, row.workflow, worker_id=worker_id),
@@ -453,6 +494,7 @@ class App:
         deleted = self.client().prune(policy)
         if deleted:
             log.info("retention deleted %d finished runs", len(deleted))
+        self.store.prune_workers(FORGET_WORKERS_AFTER)
 
     # -- the queue gauges, observed while a worker of this App runs ----------------------
 
@@ -489,7 +531,7 @@ class App:
         ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
         """
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
+        unsubscribe = self._hub.subscribe(w.wake, w.abort_run, w.serves)
         try:
             w.start()
             with self._observed():
@@ -509,7 +551,7 @@ class App:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
         finish (up to ``drain_timeout``) and the remaining runs are handed back."""
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
+        unsubscribe = self._hub.subscribe(w.wake, w.abort_run, w.serves)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from durable.client_admin import AdminOps
+from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
@@ -39,7 +40,7 @@ from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
-from durable.types import TERMINAL, LogEvent, RunInfo, Status
+from durable.types import TERMINAL, LogEvent, RunInfo, Status, WorkerInfo
 
 __all__ = ["AsyncClient", "AsyncRunHandle", "Client", "RunHandle", "new_run_id"]
 
@@ -99,7 +100,7 @@ def run_info(row: RunRow) -> RunInfo:
     )
 
 
-class Client(AdminOps):
+class Client(AdminOps, WorkerOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -163,6 +164,7 @@ class Client(AdminOps):
         self._codec = codec
         self._hub = hub
         self._telemetry = telemetry or Telemetry()
+        self._live = LiveView(store)
 
     def close(self) -> None:
         """Close the database connections this client opened."""
@@ -231,6 +233,7 @@ class Client(AdminOps):
         self._telemetry.run_started(name, new.queue)
         if self._hub is not None:
             self._hub.work()
+        self._warn_unserved(name, new.queue, [row.id])
         return RunHandle(self, row.id)
 
     def start_many(
@@ -278,6 +281,8 @@ class Client(AdminOps):
                 self._telemetry.run_started(name, run.queue)
         if created and self._hub is not None:
             self._hub.work()
+        for q in dict.fromkeys(run.queue for run in new):
+            self._warn_unserved(name, q, [r.id for r in new if r.queue == q and r.id in created])
         return [RunHandle(self, run.id) for run in new]
 
     def _new_run(
@@ -413,7 +418,12 @@ class Client(AdminOps):
                 raise RunFailedError(run_id, row.error_type or "Error", row.error_message or "")
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s")
+                note = (
+                    ""
+                    if row.status == Status.RUNNING
+                    else self._unserved_note(row.workflow, row.queue)
+                )
+                raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s{note}")
             wait = pause if left is None else min(pause, left)
             if self._hub is not None:
                 self._hub.wait(version, wait)
@@ -698,6 +708,10 @@ class AsyncClient:
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""
         await asyncio.to_thread(self._c.signal, run_id, name, payload)
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The live workers (see ``Client.workers``)."""
+        return await asyncio.to_thread(self._c.workers)
 
     async def prune(
         self, retention: RetentionPolicy, *, dry_run: bool = False, batch: int = 500

@@ -24,6 +24,8 @@ class Subscription:
     """Called when a run became runnable."""
     on_cancel: Callable[[str], None] | None = None
     """Called with the id of a run that was cancelled."""
+    serves: Callable[[str, str], bool] | None = None
+    """Whether the worker takes runs of a workflow on a queue."""
 
 
 class LocalHub:
@@ -38,12 +40,15 @@ class LocalHub:
         self._subscriptions: list[Subscription] = []
 
     def subscribe(
-        self, on_work: Callable[[], None], on_cancel: Callable[[str], None] | None = None
+        self,
+        on_work: Callable[[], None],
+        on_cancel: Callable[[str], None] | None = None,
+        serves: Callable[[str, str], bool] | None = None,
     ) -> Callable[[], None]:
         """Call ``on_work()`` when a run becomes runnable and ``on_cancel(run_id)`` when a
         run is cancelled, until the returned function is called (once, when the worker
-        stops)."""
-        sub = Subscription(on_work, on_cancel)
+        stops); ``serves(workflow, queue)`` answers :meth:`serves` for the worker."""
+        sub = Subscription(on_work, on_cancel, serves)
         with self._lock:
             self._subscriptions.append(sub)
 
@@ -74,6 +79,10 @@ class LocalHub:
         for sub in self._current():
             if sub.on_cancel is not None:
                 sub.on_cancel(run_id)
+
+    def serves(self, workflow: str, queue: str) -> bool:
+        """Whether a worker subscribed now takes runs of ``workflow`` on ``queue``."""
+        return any(s.serves is not None and s.serves(workflow, queue) for s in self._current())
 
     def run_changed(self) -> None:
         """Some run reached a stop point."""

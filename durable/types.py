@@ -1,4 +1,4 @@
-"""Public value types: ``Status``, ``RunInfo``, ``LogEvent``, ``WorkerEvent``."""
+"""Public value types: ``Status``, ``RunInfo``, ``LogEvent``, ``WorkerEvent``, ``WorkerInfo``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["TERMINAL", "LogEvent", "RunInfo", "Status", "WorkerEvent"]
+__all__ = ["TERMINAL", "LogEvent", "RunInfo", "Status", "WorkerEvent", "WorkerInfo"]
 
 
 class Status(enum.StrEnum):
@@ -36,20 +36,27 @@ TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
 class WorkerEvent(enum.StrEnum):
-    """What a worker tells the listeners registered with ``app.on``."""
+    """What a worker tells the listeners registered with ``app.on``.
+
+    The meanings are those of the usual job queues; for one run that completes on its
+    first try a worker fires ``PROCESSING``, ``DONE``, ``COMPLETED``.
+    """
 
     PROCESSING = "processing"
-    """A worker took a run and starts (or resumes) executing it."""
+    """A worker took a run and starts (or resumes: after a sleep, a wait, a backoff, a
+    takeover) executing it; once per lease."""
     DONE = "done"
-    """A worker stopped executing a run, for any reason (finished, suspended, lost)."""
+    """The run completed successfully (before ``COMPLETED``)."""
     COMPLETED = "completed"
-    """A run completed."""
+    """The run ended, whatever the outcome: after ``DONE`` or ``FAILED``."""
     ERROR = "error"
-    """A step attempt or the workflow code raised (the run may still retry)."""
+    """An attempt raised: a step attempt, or the workflow code; it may be retried. Once
+    per attempt (a step's failure that fails the workflow too is one ``ERROR``)."""
     FAILED = "failed"
-    """A run ended failed."""
+    """The run failed for good (no retry left; before ``COMPLETED``)."""
     STALLED = "stalled"
-    """A worker took over a run whose previous holder's lease had expired."""
+    """A worker took over a run whose previous holder stopped: its lease expired, or the
+    same worker restarted and reclaimed it (after ``PROCESSING``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +132,33 @@ class LogEvent:
     """The event's payload, decoded to plain Python values."""
     epoch: int = 0
     """The lease epoch of the writer."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker, as ``client.workers()`` reports it from the log."""
+
+    id: str
+    """Its identity (``host/pid`` unless given)."""
+    host: str
+    """The machine it runs on."""
+    pid: int
+    """Its process id on that machine."""
+    queues: tuple[str, ...] | None
+    """The queues it serves; ``None``: every queue of its workflows."""
+    workflows: tuple[str, ...]
+    """The workflows it registers."""
+    version: str | None
+    """The code version its App declares; ``None`` when it declares none."""
+    started_at: datetime
+    """When it started (UTC, the log's clock)."""
+    last_seen: datetime
+    """Its last heartbeat (UTC, the log's clock)."""
+    running: tuple[str, ...]
+    """The ids of the runs it held at its last heartbeat."""
+
+    def serves(self, workflow: str, queue: str | None = None) -> bool:
+        """Whether it takes runs of ``workflow`` (on ``queue``, if given)."""
+        if workflow not in self.workflows:
+            return False
+        return queue is None or self.queues is None or queue in self.queues

@@ -48,6 +48,7 @@ CLASSES: list[type] = [
     durable.Status,
     durable.WorkerEvent,
     durable.WorkerEventInfo,
+    durable.WorkerInfo,
     durable.Retry,
     durable.QueueConfig,
     durable.Retention,

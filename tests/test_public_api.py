@@ -46,6 +46,7 @@ PUBLIC = [
     "UnknownWorkflowError",
     "WorkerEvent",
     "WorkerEventInfo",
+    "WorkerInfo",
     "WorkflowStats",
     "in_run",
     "info",
@@ -129,7 +130,7 @@ def test_app_methods() -> None:
     assert list(params(durable.App.sequence))[1:3] == ["name", "steps"]
     q = params(durable.App.queue)
     assert {"name", "concurrency", "rate_limit"} <= set(q)
-    assert list(params(durable.App.on))[1:] == ["event", "fn"]
+    assert list(params(durable.App.on))[1:] == ["event", "fn", "workflow", "queue"]
     for fn in (durable.App.worker, durable.App.run_worker):
         assert default(fn, "queues") is None
         assert default(fn, "concurrency") == 16
@@ -194,6 +195,7 @@ CLIENT_METHODS = [
     "fork",
     "replay",
     "signal",
+    "workers",
 ]
 HANDLE_METHODS = ["status", "result", "info", "outputs", "events", "cancel"]
 
@@ -266,6 +268,21 @@ def test_value_types_have_the_documented_fields() -> None:
     } <= run_info
     log_event = {f.name for f in dataclasses.fields(durable.LogEvent)}
     assert {"seq", "type", "name", "position", "attempt", "at", "data"} <= log_event
+    worker_info = [f.name for f in dataclasses.fields(durable.WorkerInfo)]
+    assert worker_info == [
+        "id",
+        "host",
+        "pid",
+        "queues",
+        "workflows",
+        "version",
+        "started_at",
+        "last_seen",
+        "running",
+    ]
+    assert durable.WorkerInfo.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    event_info = {f.name for f in dataclasses.fields(durable.WorkerEventInfo)}
+    assert {"event", "run_id", "workflow", "queue", "worker_id", "error", "result"} <= event_info
 
 
 def test_status_is_a_str_enum_of_lower_case_words() -> None:

@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import manage, ops, runs, ui, watch
+from durable.cli import manage, ops, runs, ui, watch, workers
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -262,6 +262,15 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "frequent error, and the runs pending (the queue depth), running and sleeping now.",
     )
     sts.add_argument("--window", type=_window, default="24h", help="a duration (24h, 7d) or 'all'")
+    _add(
+        sub,
+        "workers",
+        workers.workers,
+        "the live workers: who is working, on what",
+        "List the live workers of the log (those whose last heartbeat is within their lease "
+        "timeout): id, host, pid, the queues they serve, the workflows they register, their "
+        "App's code version, how many runs they hold, when they started and were last seen.",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from durable.cli.output import (
     table,
     waits_for,
 )
+from durable.cli.workers import not_served
 
 __all__ = ["runs_events", "runs_list", "runs_show"]
 
@@ -54,8 +55,9 @@ def runs_show(ctx: Context) -> int:
     h = client.get(ctx.args.id)
     info = h.info()
     outputs = h.outputs()
+    unserved = not_served(client, info)
     if ctx.json:
-        dump_json({"run": run_dict(info), "outputs": outputs})
+        dump_json({"run": run_dict(info), "outputs": outputs, "no_live_worker": unserved})
         return 0
     fields = [
         ("id", info.id),
@@ -71,6 +73,7 @@ def runs_show(ctx: Context) -> int:
         ("created", fmt_time(info.created_at)),
         ("updated", fmt_time(info.updated_at)),
         ("waits for", waits_for(info)),
+        ("workers", "no live worker registers its workflow on its queue" if unserved else None),
         ("error", info.error),
     ]
     for name, value in fields:

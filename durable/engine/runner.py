@@ -29,6 +29,7 @@ from durable.errors import (
     NonDeterminismError,
     PayloadTooLargeError,
     SerializationError,
+    StepFailedError,
 )
 from durable.events import (
     CallKind,
@@ -90,6 +91,8 @@ class Runner:
         self.state: RunState | None = None
         self.stop: asyncio.Future[AbortReason] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[Any] | None = None
+        self._step_errors: list[tuple[str, str]] = []
+        """(type, message) of the step failures this lease reported as ``ERROR``."""
         t = services.telemetry
         self.obs = t.run(lease.run, services.worker_id, lease.takeover) if t else NO_RUN
 
@@ -128,6 +131,7 @@ class Runner:
             )
 
     def _step_error(self, exc: BaseException) -> None:
+        self._step_errors.append(_error_key(exc))
         self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
 
     async def _append(self, events: list[NewEvent], **kw: Any) -> bool:
@@ -148,6 +152,7 @@ class Runner:
     ) -> None:
         if await self._append([NewEvent(T.RUN_FAILED, Failure(error=err))]):
             self.notify(WorkerEvent.FAILED, self.lease.run, error=exc)
+            self.notify(WorkerEvent.COMPLETED, self.lease.run, error=exc)
             if wf is not None and wf.on_error is not None:
                 self._call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
 
@@ -170,11 +175,9 @@ class Runner:
             )
         finally:
             self.obs.ended()
-            lost = self.state.lease_lost if self.state is not None else None
-            if lost is not None:
-                self.notify(WorkerEvent.DONE, row, error=lost)
-            else:
-                self.notify(WorkerEvent.DONE, row)
+            aborted = self.state.aborted if self.state is not None else None
+            if aborted is not None and aborted.reason is AbortReason.CANCELLED:
+                self.notify(WorkerEvent.COMPLETED, row)  # it ended: a client cancelled it
 
     def _dropped(self, aborted: Aborted | None) -> None:
         """Log why this worker stopped executing the run without ending it."""
@@ -304,7 +307,8 @@ class Runner:
         if isinstance(exc, NonDeterminismError | CorruptJournalError):
             await self._fail(exc, wf)
             return
-        self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
+        if not _reported(exc, self._step_errors):  # a step's failure: ERROR already fired
+            self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
         attempt = self.lease.run.attempt
         if is_retryable(wf.retry, exc, attempt):
             assert wf.retry is not None
@@ -349,9 +353,31 @@ class Runner:
         done = NewEvent(T.RUN_COMPLETED, ResultData(result=msgspec.Raw(raw)))
         if await self._append([done]):
             value = self.s.codec.decode(raw, wf.result_type)
+            self.notify(WorkerEvent.DONE, self.lease.run, result=value)
             self.notify(WorkerEvent.COMPLETED, self.lease.run, result=value)
             if wf.on_success is not None:
                 self._call_hook(wf.on_success, self.run_id, value)
+
+
+def _error_key(exc: BaseException) -> tuple[str, str]:
+    """An error's type and message, as its journal entry records them (the same for a step's
+    exception and for what the workflow gets raised, rebuilt or as ``StepFailedError``)."""
+    if isinstance(exc, StepFailedError):
+        return exc.error_type, exc.error_message
+    return type(exc).__qualname__, str(exc)
+
+
+def _reported(exc: BaseException, step_errors: list[tuple[str, str]]) -> bool:
+    """Whether the workflow's ``exc`` is (or was raised from) a step failure already
+    reported in this lease: the attempt raised once, so ``ERROR`` fires once."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and step_errors:
+        if _error_key(e) in step_errors:
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from durable.codec import Codec
 from durable.engine.committer import Committer
+from durable.engine.presence import Presence
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
 from durable.engine.services import Services
@@ -90,6 +91,7 @@ class Worker:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_interval: float = 300.0,
         telemetry: Telemetry | None = None,
+        version: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -132,6 +134,10 @@ class Worker:
         self._listener_handle: Any = None
         self._housekeeping = housekeeping
         self.housekeeping_interval = housekeeping_interval
+        self.presence = Presence(
+            store, self.worker_id, list(registry.workflows), self.queues, lease_timeout, version
+        )
+        """This worker's row of the log (``client.workers()``)."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -194,6 +200,10 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(runner.abort, reason)
 
+    def serves(self, workflow: str, queue: str) -> bool:
+        """Whether this worker takes runs of ``workflow`` on ``queue``."""
+        return workflow in self.registry.workflows and (self.queues is None or queue in self.queues)
+
     # -- the loop ------------------------------------------------------------------------
 
     async def _main(self) -> None:
@@ -216,6 +226,7 @@ class Worker:
             reclaim = _dead_local_owners(owners, self.worker_id)
         except Exception:
             log.exception("could not look for runs to reclaim")
+        await asyncio.to_thread(self.presence.seen, (), starting=True)
         if self._housekeeping is not None:
             threading.Thread(
                 target=self._housekeep, name="durable-housekeeping", daemon=True
@@ -348,6 +359,7 @@ class Worker:
                     ", ".join(held),
                     extra=batch_fields(list(held), worker_id=self.worker_id),
                 )
+        await asyncio.to_thread(self.presence.gone)
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -358,6 +370,7 @@ class Worker:
         while not self._hb_stop.wait(interval):
             with self._held_lock:
                 held = dict(self._held)
+            self.presence.seen(list(held))
             if not held:
                 continue
             try:

@@ -244,8 +244,9 @@ class CandidateTaker:
 
     @staticmethod
     def _takeover(cand: Candidate, ask: LeaseAsk) -> bool:
-        """A run still ``running`` under another worker's (expired) lease."""
-        return cand.status == _RUNNING and cand.lease_owner not in ask.reclaim
+        """A run still ``running`` under a lease whose holder stopped: expired, or reclaimed
+        by a restart under the same identity (as on Postgres: both count as a stall)."""
+        return cand.status == _RUNNING
 
     def _take(
         self, c: RawTx, cands: list[Candidate], ask: LeaseAsk, now: float

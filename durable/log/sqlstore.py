@@ -9,7 +9,8 @@ Each part owns one noun and its SQL, and is handed the one :class:`~durable.log.
 - ``leases.py``: :class:`~durable.log.leases.Leases`: take, extend, hand back;
 - ``signals.py``: :class:`~durable.log.signals.Signals`: send and consume;
 - ``maintenance.py``: :class:`~durable.log.maintenance.Maintenance`: prune, statistics,
-  backlog.
+  backlog;
+- ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log.
 
 Where SQLite and Postgres differ in what the store does (taking runs, appending), a strategy
 chosen once when the store opens does it: a :class:`~durable.log.leasing.Leasing`
@@ -48,7 +49,9 @@ from durable.log.store import (
     RunRow,
     RunStats,
     Store,
+    WorkerRecord,
 )
+from durable.log.workers import Workers
 
 __all__ = ["SqlStore"]
 
@@ -72,6 +75,7 @@ class SqlStore(Store):
         self.journal = Journal(self.db, appender(self.db), self.runs, self.signals)
         self.leases = Leases(self.db, leasing(self.db, self.runs, max_stalls), self.journal)
         self.maintenance = Maintenance(self.db)
+        self.workers = Workers(self.db)
         # A store nobody closed (``durable.Client(url).start(...)`` on one line) still
         # closes its connections when it is collected, rather than leave the driver to
         # warn about each; at exit, one still open is closed too.
@@ -158,3 +162,17 @@ class SqlStore(Store):
 
     def run_stats(self, window: float | None, sample: int = 1000) -> RunStats:
         return self.maintenance.run_stats(window, sample)
+
+    # -- workers -------------------------------------------------------------------------
+
+    def worker_seen(self, worker: WorkerRecord, *, starting: bool = False) -> None:
+        self.workers.seen(worker, starting=starting)
+
+    def worker_gone(self, worker_id: str) -> None:
+        self.workers.gone(worker_id)
+
+    def live_workers(self) -> tuple[float, list[WorkerRecord]]:
+        return self.workers.live()
+
+    def prune_workers(self, older_than: float) -> int:
+        return self.workers.prune(older_than)

@@ -37,6 +37,7 @@ __all__ = [
     "RunRow",
     "RunStats",
     "Store",
+    "WorkerRecord",
 ]
 
 
@@ -131,7 +132,9 @@ class Lease:
     run: RunRow
     epoch: int
     takeover: bool
-    """The run was ``running`` under another lease that had expired (a stall)."""
+    """The run was ``running`` under a lease whose holder stopped (a stall): the lease had
+    expired, or its owner was named in ``reclaim`` (a restart under the same identity, a
+    dead process)."""
     db_now: float
     """The database's clock when the lease was taken."""
 
@@ -222,6 +225,29 @@ class RunStats:
     """The window's start on the database's clock (``None``: since the log began)."""
     now: float
     """The database's clock when the statistics were read."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """One worker as its row of ``durable_workers`` says (see :meth:`Store.worker_seen`)."""
+
+    id: str
+    host: str
+    pid: int
+    workflows: tuple[str, ...]
+    """The workflows it registers."""
+    ttl: float
+    """Seconds after ``last_seen`` that it still counts as live (its lease timeout)."""
+    queues: tuple[str, ...] | None = None
+    """The queues it serves; ``None``: every queue."""
+    version: str | None = None
+    """The code version its App declares, if any."""
+    running: tuple[str, ...] = ()
+    """The runs it held at its last heartbeat."""
+    started_at: float = 0.0
+    """When it started (the database's clock; set by the log)."""
+    last_seen: float = 0.0
+    """Its last heartbeat (the database's clock; set by the log)."""
 
 
 class Store(abc.ABC):
@@ -378,3 +404,24 @@ class Store(abc.ABC):
     def run_stats(self, window: float | None, sample: int = 1000) -> RunStats:
         """Aggregates of the runs that finished in the last ``window`` seconds (``None``:
         all of them) and of the runs not finished now, per workflow and queue. Reads only."""
+
+    # -- workers -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def worker_seen(self, worker: WorkerRecord, *, starting: bool = False) -> None:
+        """Write the worker's row: ``last_seen`` (and, ``starting``, ``started_at``) is the
+        database's clock now; the rest is ``worker``'s (``started_at`` and ``last_seen`` of
+        ``worker`` are ignored). ``starting`` replaces a row left by an earlier process of
+        the same identity."""
+
+    @abc.abstractmethod
+    def worker_gone(self, worker_id: str) -> None:
+        """Delete the worker's row (it stopped cleanly)."""
+
+    @abc.abstractmethod
+    def live_workers(self) -> tuple[float, list[WorkerRecord]]:
+        """The database's clock, and the workers seen within their ``ttl``, by id."""
+
+    @abc.abstractmethod
+    def prune_workers(self, older_than: float) -> int:
+        """Delete the rows of workers not seen for ``older_than`` seconds; return how many."""

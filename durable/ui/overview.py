@@ -1,35 +1,30 @@
-"""The pages about the whole log: counts per status, queues, workers, statistics, schedules.
+"""The pages about the whole log: counts per status, queues, statistics, schedules.
 
 Everything is read through the public client: ``Client.stats`` (the log's aggregates),
-``Client.list_runs`` and ``Client.events``. Where the client does not record something yet
-(worker heartbeats, schedules) the page says so rather than guess.
+``Client.list_runs`` and ``Client.events`` (the workers page reads ``Client.workers``
+itself). Where the client does not record something yet (schedules) the page says so
+rather than guess.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from durable import Client, RunInfo, Status, WorkflowStats
-from durable.events import EventType as T
 
 __all__ = [
     "QueueRow",
     "StatusCounts",
-    "WorkerRow",
     "queue_rows",
     "schedules",
     "status_counts",
-    "worker_rows",
 ]
 
 OLDEST_SCAN = 5000
 """At most this many pending runs of a queue are read to find its oldest one."""
-WORKER_SCAN = 500
-"""At most this many running runs are read to see which workers hold them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,43 +101,6 @@ def queue_rows(client: Client, stats: list[WorkflowStats], now: dt.datetime) -> 
         row.delayed = len(pending) - len(due)
         row.oldest_due = min(due) if due else None
     return sorted(rows.values(), key=lambda r: (-(r.pending + r.running), r.queue))
-
-
-@dataclass(slots=True)
-class WorkerRow:
-    """A worker seen holding runs now (from the ``lease_taken`` events of running runs)."""
-
-    owner: str
-    runs: list[RunInfo] = field(default_factory=list)
-    queues: set[str] = field(default_factory=set)
-    since: dt.datetime | None = None
-    """When it took the longest-held of its runs."""
-
-
-def worker_rows(client: Client) -> tuple[list[WorkerRow], int, bool]:
-    """The workers holding running runs now, the running runs whose holder the journal does
-    not name, and whether every running run was read."""
-    running = client.list_runs(Status.RUNNING, limit=WORKER_SCAN)
-    workers: dict[str, WorkerRow] = defaultdict(lambda: WorkerRow(""))
-    unknown = 0
-    for run in running:
-        owner: str | None = None
-        taken: dt.datetime | None = None
-        for ev in client.events(run.id):
-            if ev.type == T.LEASE_TAKEN:
-                got = ev.data.get("owner")
-                owner, taken = (got if isinstance(got, str) else None), ev.at
-        if owner is None:
-            unknown += 1
-            continue
-        w = workers[owner]
-        w.owner = owner
-        w.runs.append(run)
-        w.queues.add(run.queue)
-        if taken is not None and (w.since is None or taken < w.since):
-            w.since = taken
-    rows = sorted(workers.values(), key=lambda w: (-len(w.runs), w.owner))
-    return rows, unknown, len(running) < WORKER_SCAN
 
 
 def schedules(client: Client) -> list[dict[str, Any]] | None:

@@ -15,7 +15,7 @@ from durable.ui.charts import bar_chart
 from durable.ui.context import Ui
 from durable.ui.format import duration
 from durable.ui.live import live_events, sse_stream
-from durable.ui.overview import queue_rows, schedules, status_counts, worker_rows
+from durable.ui.overview import queue_rows, schedules, status_counts
 from durable.ui.query import RANGES, BadQuery, RunQuery, page_runs
 from durable.ui.run_view import load_run, run_times
 
@@ -113,11 +113,9 @@ class Pages:
         return self.ui.render(request, "queues.html", rows=queue_rows(self.ui.client, stats, now))
 
     def workers(self, request: Request) -> Response:
-        """``/workers``: the workers holding runs now, as the runs' journals name them."""
-        rows, unknown, complete = worker_rows(self.ui.client)
-        return self.ui.render(
-            request, "workers.html", rows=rows, unknown=unknown, complete=complete
-        )
+        """``/workers``: the live workers, as they record themselves in the log."""
+        rows = sorted(self.ui.client.workers(), key=lambda w: (-len(w.running), w.id))
+        return self.ui.render(request, "workers.html", rows=rows)
 
     def stats(self, request: Request) -> Response:
         """``/stats``: throughput, processing time and success rate per workflow."""

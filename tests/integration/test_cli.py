@@ -79,6 +79,7 @@ COMMANDS = [
     ["signal"],
     ["prune"],
     ["stats"],
+    ["workers"],
 ]
 
 
@@ -270,6 +271,7 @@ def test_read_only_commands_do_not_create_a_log(db_url: str) -> None:
         ["signal", "r", "go"],
         ["replay", "r", "--app", "cliapp:app"],
         ["prune", "--keep-completed", "1"],
+        ["workers"],
     ]
     words = "no durable log" if db_url.startswith("sqlite") else "holds no durable log"
     for command, r in zip(commands, run_all(*[[*db, *c] for c in commands]), strict=True):
@@ -309,3 +311,38 @@ def test_cancel_and_resume_say_when_a_run_had_finished(db_url: str) -> None:
     assert resume.stdout.strip() == f"{run_id} (greet) is already completed: left as it is"
     assert listed.returncode == 0 and run_id in listed.stdout  # `runs --database URL list`
     assert ok_json(*db, "runs", "show", run_id)["run"]["status"] == "completed"
+
+
+def test_workers_lists_the_live_workers_and_runs_show_says_when_there_is_none(
+    db_url: str, processes: Processes
+) -> None:
+    db = ["--database", db_url]
+    durable_cli(*db, "start", "greet", '["x"]', "--id", "early")
+    shown = durable_cli(*db, "runs", "show", "early")
+    assert "no live worker registers its workflow" in shown.stdout, shown.stdout
+    assert ok_json(*db, "runs", "show", "early")["no_live_worker"] is True
+    r = durable_cli(*db, "workers")
+    assert (r.returncode, r.stdout.strip()) == (0, "no live worker")
+    assert ok_json(*db, "workers") == []
+
+    argv = [*COMMAND, *db, "worker", "cliapp:app", "--worker-id", "cli-w", "--queue", "default"]
+    worker = processes.start(argv, name="worker", cwd=PROCS, separate_stderr=True)
+    worker.wait_for(lambda: ok_json(*db, "workers"), 30, "the worker listed")
+    [w] = ok_json(*db, "workers")
+    assert (w["id"], w["pid"], w["queues"], w["version"]) == (
+        "cli-w",
+        worker.pid,
+        ["default"],
+        None,
+    )
+    assert {"greet", "fails"} <= set(w["workflows"])
+    assert w["started_at"] <= w["last_seen"] and isinstance(w["running"], list)
+    table = durable_cli(*db, "workers")
+    headers = ["ID", "HOST", "PID", "QUEUES", "WORKFLOWS", "VERSION", "RUNNING", "STARTED", "SEEN"]
+    assert table.returncode == 0 and table.stdout.split()[:9] == headers
+    assert "cli-w" in table.stdout
+    with durable.Client(db_url) as client:
+        client.result("early", timeout=30)
+    assert ok_json(*db, "runs", "show", "early")["no_live_worker"] is False
+    assert worker.terminate(timeout=60) == 0, worker.describe()
+    assert ok_json(*db, "workers") == []

@@ -3,7 +3,7 @@ push wake-ups of the embedded worker."""
 
 from __future__ import annotations
 
-import textwrap
+import contextlib
 import threading
 import time
 from collections import Counter
@@ -15,51 +15,58 @@ from durable import Retry, RunFailedError, Status, WorkerEvent
 
 
 class Recorder:
-    """Registers a listener for every WorkerEvent and records what each one received."""
+    """Registers a listener for every WorkerEvent and keeps what each one received."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, **filters) -> None:
         self.lock = threading.Lock()
-        self.seen: list[tuple[WorkerEvent, str]] = []
+        self.seen: list[durable.WorkerEventInfo] = []
         for kind in WorkerEvent:
-            app.on(kind, self._listener(kind))
+            app.on(kind, self._record, **filters)
 
-    def _listener(self, kind):
-        def listener(*args, **kwargs):
-            with self.lock:
-                self.seen.append((kind, repr(args) + repr(kwargs)))
+    def _record(self, info: durable.WorkerEventInfo) -> None:
+        with self.lock:
+            self.seen.append(info)
 
-        return listener
+    def of(self, run_id: str) -> list[durable.WorkerEventInfo]:
+        with self.lock:
+            return [i for i in self.seen if i.run_id == run_id]
 
     def kinds_for(self, run_id: str) -> list[WorkerEvent]:
-        with self.lock:
-            return [k for k, text in self.seen if run_id in text]
+        return [i.event for i in self.of(run_id)]
 
     def count(self, run_id: str) -> Counter:
         return Counter(self.kinds_for(run_id))
 
 
-def test_listeners_see_a_completed_run(app, client, wait_until):
+def lease_takes(h: durable.RunHandle) -> int:
+    """How many times a worker took the run, as its journal says."""
+    return [e.type for e in h.events()].count("lease_taken")
+
+
+def counts_of(rec: Recorder, run_id: str) -> dict[str, int]:
+    c = rec.count(run_id)
+    return {k.name: c[k] for k in WorkerEvent if c[k]}
+
+
+def test_a_run_that_completes_fires_processing_done_completed(app, client, wait_until):
     rec = Recorder(app)
 
     @app.workflow()
     def flow() -> int:
         return 1
 
-    with app.worker():
+    with app.worker() as worker:
         h = client.start(flow)
         assert h.result(timeout=10) == 1
-        wait_until(lambda: WorkerEvent.DONE in rec.kinds_for(h.id), what="DONE")
-    counts = rec.count(h.id)
-    assert counts[WorkerEvent.PROCESSING] == 1
-    assert counts[WorkerEvent.COMPLETED] == 1
-    assert counts[WorkerEvent.DONE] == 1
-    assert counts[WorkerEvent.FAILED] == 0
-    assert counts[WorkerEvent.ERROR] == 0
-    kinds = rec.kinds_for(h.id)
-    assert kinds.index(WorkerEvent.PROCESSING) < kinds.index(WorkerEvent.COMPLETED)
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert rec.kinds_for(h.id) == [WorkerEvent.PROCESSING, WorkerEvent.DONE, WorkerEvent.COMPLETED]
+    done, completed = rec.of(h.id)[1:]
+    assert done.result == 1 and completed.result == 1
+    assert {i.worker_id for i in rec.of(h.id)} == {worker.worker_id}
+    assert {(i.workflow, i.queue) for i in rec.of(h.id)} == {(h.info().workflow, "default")}
 
 
-def test_listeners_see_errors_and_failure(app, client, wait_until):
+def test_each_failed_step_attempt_is_one_error_and_the_end_one_failed(app, client, wait_until):
     rec = Recorder(app)
 
     @app.step(retry=Retry(attempts=2, initial_delay=0.01, jitter=False))
@@ -74,15 +81,62 @@ def test_listeners_see_errors_and_failure(app, client, wait_until):
         h = client.start(flow)
         with pytest.raises(RunFailedError):
             h.result(timeout=10)
-        wait_until(lambda: WorkerEvent.FAILED in rec.kinds_for(h.id), what="FAILED")
-        wait_until(lambda: WorkerEvent.DONE in rec.kinds_for(h.id), what="DONE")
-    counts = rec.count(h.id)
-    assert counts[WorkerEvent.FAILED] == 1
-    assert counts[WorkerEvent.ERROR] >= 1
-    assert counts[WorkerEvent.COMPLETED] == 0
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert counts_of(rec, h.id) == {
+        "PROCESSING": lease_takes(h),
+        "ERROR": 2,  # one per attempt of the step; the workflow raising it is the same error
+        "FAILED": 1,
+        "COMPLETED": 1,
+    }
+    assert rec.kinds_for(h.id)[-2:] == [WorkerEvent.FAILED, WorkerEvent.COMPLETED]
+    errors = [i.error for i in rec.of(h.id) if i.event is WorkerEvent.ERROR]
+    assert all(isinstance(e, ValueError) for e in errors)
 
 
-def test_listeners_see_an_error_that_is_retried_then_completes(app, client, wait_until):
+def test_two_failed_run_attempts_fire_two_errors(app, client, wait_until):
+    rec = Recorder(app)
+
+    @app.step()
+    def broken() -> None:
+        raise ValueError("broken step")
+
+    @app.workflow(retry=Retry(attempts=2, initial_delay=0.01, jitter=False))
+    def flow() -> None:
+        broken()
+
+    with app.worker():
+        h = client.start(flow)
+        with pytest.raises(RunFailedError):
+            h.result(timeout=10)
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert counts_of(rec, h.id) == {
+        "PROCESSING": lease_takes(h),
+        "ERROR": 2,
+        "FAILED": 1,
+        "COMPLETED": 1,
+    }
+
+
+def test_workflow_code_that_raises_then_succeeds_on_retry(app, client, wait_until):
+    rec = Recorder(app)
+    runs = []
+
+    @app.workflow(retry=Retry(attempts=2, initial_delay=0.01, jitter=False))
+    def flow() -> str:
+        runs.append(1)
+        if len(runs) == 1:
+            raise KeyError("first try")
+        return "second"
+
+    with app.worker():
+        h = client.start(flow)
+        assert h.result(timeout=10) == "second"
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert lease_takes(h) == 2
+    assert counts_of(rec, h.id) == {"PROCESSING": 2, "ERROR": 1, "DONE": 1, "COMPLETED": 1}
+
+
+def test_an_error_that_is_retried_then_completes(app, client, wait_until):
     rec = Recorder(app)
     calls = []
 
@@ -101,13 +155,60 @@ def test_listeners_see_an_error_that_is_retried_then_completes(app, client, wait
         h = client.start(flow)
         assert h.result(timeout=10) == "ok"
         wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
-    counts = rec.count(h.id)
-    assert counts[WorkerEvent.ERROR] >= 1
-    assert counts[WorkerEvent.FAILED] == 0
-    assert counts[WorkerEvent.COMPLETED] == 1
+    assert counts_of(rec, h.id) == {
+        "PROCESSING": lease_takes(h),
+        "ERROR": 1,
+        "DONE": 1,
+        "COMPLETED": 1,
+    }
 
 
-def test_listeners_see_each_take_of_a_sleeping_run(app, client, wait_until):
+def test_a_step_failure_the_workflow_catches_is_one_error(app, client, wait_until):
+    rec = Recorder(app)
+
+    @app.step()
+    def broken() -> None:
+        raise ValueError("caught")
+
+    @app.workflow()
+    def flow() -> str:
+        try:
+            broken()
+        except ValueError:
+            return "handled"
+        return "no"
+
+    with app.worker():
+        h = client.start(flow)
+        assert h.result(timeout=10) == "handled"
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert counts_of(rec, h.id) == {"PROCESSING": 1, "ERROR": 1, "DONE": 1, "COMPLETED": 1}
+
+
+def test_a_workflow_that_raises_a_new_error_over_a_step_failure(app, client, wait_until):
+    """The workflow's own error raised from the step's is still that attempt's one error."""
+    rec = Recorder(app)
+
+    @app.step()
+    def broken() -> None:
+        raise ValueError("inner")
+
+    @app.workflow()
+    def flow() -> None:
+        try:
+            broken()
+        except ValueError as exc:
+            raise RuntimeError("outer") from exc
+
+    with app.worker():
+        h = client.start(flow)
+        with pytest.raises(RunFailedError):
+            h.result(timeout=10)
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert counts_of(rec, h.id) == {"PROCESSING": 1, "ERROR": 1, "FAILED": 1, "COMPLETED": 1}
+
+
+def test_each_take_of_a_sleeping_run_is_processing(app, client, wait_until):
     rec = Recorder(app)
 
     @app.workflow()
@@ -118,10 +219,80 @@ def test_listeners_see_each_take_of_a_sleeping_run(app, client, wait_until):
     with app.worker():
         h = client.start(flow)
         assert h.result(timeout=10) == "up"
-        wait_until(lambda: rec.count(h.id)[WorkerEvent.DONE] >= 2, what="two DONE")
-    counts = rec.count(h.id)
-    assert counts[WorkerEvent.PROCESSING] >= 2  # taken, suspended, taken again
-    assert counts[WorkerEvent.COMPLETED] == 1
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert lease_takes(h) == 2
+    assert counts_of(rec, h.id) == {"PROCESSING": 2, "DONE": 1, "COMPLETED": 1}
+
+
+def test_a_run_cancelled_while_it_runs_is_completed_not_done(app, client, wait_until):
+    rec = Recorder(app)
+    started = threading.Event()
+
+    @app.step()
+    def slow() -> None:
+        started.set()
+        time.sleep(0.5)
+
+    @app.workflow()
+    def flow() -> None:
+        slow()
+        slow()
+
+    with app.worker():
+        h = client.start(flow)
+        assert started.wait(10)
+        h.cancel()
+        with pytest.raises(durable.RunCancelledError):
+            h.result(timeout=10)
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert counts_of(rec, h.id) == {"PROCESSING": 1, "COMPLETED": 1}
+
+
+def test_listeners_filtered_by_workflow_and_queue(app, client, wait_until):
+    @app.workflow(queue="qa")
+    def flow_a(fail: bool) -> None:
+        if fail:
+            raise ValueError("a")
+
+    @app.workflow(name="flow-b")
+    def flow_b(fail: bool) -> None:
+        if fail:
+            raise ValueError("b")
+
+    by_function = Recorder(app, workflow=flow_a)
+    by_name = Recorder(app, workflow="flow-b")
+    by_queue = Recorder(app, queue="qa")
+    both = Recorder(app, workflow="flow-b", queue="qa")
+    every = Recorder(app)
+    with app.worker():
+        runs = [
+            client.start(flow_a, True),
+            client.start(flow_b, True),
+            client.start(flow_b, False, queue="qa"),
+        ]
+        for h in runs:
+            with contextlib.suppress(RunFailedError):
+                h.result(timeout=10)
+        for h in runs:
+            wait_until(lambda h=h: WorkerEvent.COMPLETED in every.kinds_for(h.id), what="ends")
+    a, b, b_on_qa = (h.id for h in runs)
+
+    def ids(rec: Recorder) -> set[str]:
+        with rec.lock:
+            return {i.run_id for i in rec.seen}
+
+    assert ids(by_function) == {a}
+    assert ids(by_name) == {b, b_on_qa}
+    assert ids(by_queue) == {a, b_on_qa}
+    assert ids(both) == {b_on_qa}
+    assert ids(every) == {a, b, b_on_qa}
+    failed = [i.run_id for i in by_name.seen if i.event is WorkerEvent.FAILED]
+    assert failed == [b]
+
+
+def test_on_refuses_a_workflow_that_is_not_one(app):
+    with pytest.raises(TypeError):
+        app.on(WorkerEvent.FAILED, print, workflow=42)  # type: ignore[arg-type]
 
 
 def test_a_raising_listener_does_not_break_the_worker(app, client):
@@ -140,43 +311,44 @@ def test_a_raising_listener_does_not_break_the_worker(app, client):
         assert client.start(flow, 2).result(timeout=10) == 2
 
 
-def test_stalled_when_a_dead_workers_run_is_taken_over(
-    tmp_path, db_url, make_app, wait_until, processes
-):
+STALL_APP = """
+import sys
+import time
+
+import durable
+
+app = durable.App("stall", database=sys.argv[1], lease_timeout=LEASE, poll_interval=0.1)
+
+@app.step(name="slow")
+def slow() -> str:
+    open(sys.argv[2], "w").close()  # tells the test the body is in flight
+    time.sleep(120)
+    return "never"
+
+@app.workflow(name="stall-flow")
+def flow() -> str:
+    return slow()
+
+app.run_worker(worker_id=sys.argv[3], concurrency=1)
+"""
+
+
+def _doomed_worker(tmp_path, db_url, processes, worker_id: str, lease: float) -> durable.RunHandle:
+    """Start a run, let a worker process take it and enter its step, then SIGKILL it."""
     module = tmp_path / "stall_app.py"
-    module.write_text(
-        textwrap.dedent(
-            """
-            import sys
-            import time
-
-            import durable
-
-            app = durable.App("stall", database=sys.argv[1], lease_timeout=1.0,
-                              poll_interval=0.1)
-
-            @app.step(name="slow")
-            def slow() -> str:
-                open(sys.argv[2], "w").close()  # tells the test the body is in flight
-                time.sleep(120)
-                return "never"
-
-            @app.workflow(name="stall-flow")
-            def flow() -> str:
-                return slow()
-
-            app.run_worker(worker_id="doomed", concurrency=1)
-            """
-        )
-    )
-    h = durable.Client(db_url).start("stall-flow")
+    module.write_text(STALL_APP.replace("LEASE", repr(lease)))
+    with durable.Client(db_url) as c:
+        run_id = c.start("stall-flow").id
     marker = tmp_path / "in-step"
-    proc = processes.python(module, db_url, marker, name="doomed")
+    proc = processes.python(module, db_url, marker, worker_id, name="doomed")
     try:
         proc.wait_for(marker.exists, 30, "the doomed worker to enter the step")
     finally:
         proc.kill()
+    return run_id
 
+
+def _rescue(make_app, run_id: str, worker_id: str, wait_until) -> Recorder:
     app = make_app(lease_timeout=1.0)
     rec = Recorder(app)
 
@@ -188,10 +360,52 @@ def test_stalled_when_a_dead_workers_run_is_taken_over(
     def flow() -> str:
         return slow()
 
-    with app.worker(worker_id="rescuer"):
-        assert h.result(timeout=20) == "recovered"
-        wait_until(lambda: WorkerEvent.STALLED in rec.kinds_for(h.id), what="STALLED")
-    assert rec.count(h.id)[WorkerEvent.STALLED] == 1
+    client = app.client()
+    with app.worker(worker_id=worker_id):
+        assert client.result(run_id, timeout=20) == "recovered"
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(run_id), what="COMPLETED")
+    return rec
+
+
+def test_stalled_when_a_dead_workers_run_is_taken_over(
+    tmp_path, db_url, make_app, wait_until, processes
+):
+    run_id = _doomed_worker(tmp_path, db_url, processes, "doomed", lease=1.0)
+    rec = _rescue(make_app, run_id, "rescuer", wait_until)
+    assert rec.kinds_for(run_id) == [
+        WorkerEvent.PROCESSING,
+        WorkerEvent.STALLED,
+        WorkerEvent.DONE,
+        WorkerEvent.COMPLETED,
+    ]
+
+
+def test_stalled_when_the_same_worker_restarts_and_reclaims(
+    tmp_path, db_url, make_app, wait_until, processes
+):
+    # A long lease: only the reclaim of a restart under the same identity takes it back.
+    run_id = _doomed_worker(tmp_path, db_url, processes, "same-worker", lease=600.0)
+    rec = _rescue(make_app, run_id, "same-worker", wait_until)
+    assert rec.kinds_for(run_id) == [
+        WorkerEvent.PROCESSING,
+        WorkerEvent.STALLED,
+        WorkerEvent.DONE,
+        WorkerEvent.COMPLETED,
+    ]
+
+
+def test_a_run_taken_for_the_first_time_is_not_stalled(app, client, wait_until):
+    rec = Recorder(app)
+
+    @app.workflow()
+    def flow() -> int:
+        return 3
+
+    with app.worker(worker_id="fresh"):
+        h = client.start(flow)
+        assert h.result(timeout=10) == 3
+        wait_until(lambda: WorkerEvent.COMPLETED in rec.kinds_for(h.id), what="COMPLETED")
+    assert WorkerEvent.STALLED not in rec.kinds_for(h.id)
 
 
 # ---------------------------------------------------------------- on_success / on_error

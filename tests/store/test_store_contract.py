@@ -363,6 +363,7 @@ def test_reclaim_takes_runs_of_the_named_owners(store: Store) -> None:
     assert store.lease("host-1", FAR, [WF], None, 10) == []  # live leases, no reclaim
     got = store.lease("host-1", FAR, [WF], None, 10, reclaim=["host-1"])
     assert leased_ids(got) == ["mine"]
+    assert got[0].takeover  # its holder stopped: a stall, as when a lease expires
     assert got[0].epoch > old.epoch  # never the old epoch again
     assert run(store, "mine").lease_owner == "host-1"
     assert run(store, "theirs").lease_owner == "host-2"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import make_demo_log as demo_wf
+import pytest
 from harness.dashboard import Served, finish
 
 import durable
@@ -136,24 +137,28 @@ def test_overview_pages_answer(demo: durable.App, serve: Callable[..., Served]) 
     assert "etl" in queues and "media" in queues
     stats = ui.get("/stats?window=all")[1].decode()
     assert "nightly_etl" in stats and "Success rate" in stats
-    assert "no worker information" in ui.get("/workers")[1].decode()
+    assert "No live worker" in ui.get("/workers")[1].decode()
     assert "records no schedules" in ui.get("/schedules")[1].decode()
     runs = ui.get("/")[1].decode()
     assert "gallery" in runs and "resize_one" in runs
 
 
-def test_workers_page_names_the_worker_holding_a_run(
-    demo: durable.App, serve: Callable[..., Served]
+def test_workers_page_lists_the_live_workers_and_the_runs_they_hold(
+    demo: durable.App, serve: Callable[..., Served], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(demo, "lease_timeout", 0.9)  # heartbeats every 0.3 s
     h = demo.client().start(demo_wf.slow_job, 50)
     ui = serve()
-    with demo.worker(worker_id="worker-under-test"):
-        deadline = time.monotonic() + 20
-        while h.status() != durable.Status.RUNNING and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with demo.worker(worker_id="worker-under-test", queues=["default", "etl"]):
         page = ui.get("/workers")[1].decode()
+        assert "worker-under-test" in page and "default, etl" in page
+        deadline = time.monotonic() + 20
+        while h.id not in page and time.monotonic() < deadline:
+            time.sleep(0.1)
+            page = ui.get("/workers")[1].decode()
         demo.client().cancel(h.id)
-    assert "worker-under-test" in page and h.id in page
+    assert h.id in page  # the run it holds, as its last heartbeat said
+    assert "No live worker" in ui.get("/workers")[1].decode()  # it stopped: gone at once
 
 
 def test_mounted_under_a_path_its_links_follow(
