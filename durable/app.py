@@ -64,6 +64,18 @@ class WorkerEventInfo:
     """For ``COMPLETED``: the run's result."""
 
 
+def _grace(value: object) -> float:
+    """``cancel_grace`` checked: a finite number of seconds, zero or more."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"cancel_grace must be a number of seconds, not {type(value).__name__} {value!r}"
+        )
+    grace = float(value)
+    if not 0.0 <= grace < float("inf"):
+        raise ValueError(f"cancel_grace must be zero or more seconds (finite), not {value!r}")
+    return grace
+
+
 class EmbeddedWorker:
     """The worker that ``with app.worker() as worker:`` runs in this process's background
     threads, until the block ends.
@@ -126,6 +138,11 @@ class App:
             deletes the finished runs it lets go, every ``retention_interval`` seconds.
             ``None`` (the default): the log keeps every run.
         retention_interval: seconds between two retention passes of a worker.
+        cancel_grace: seconds that a cancelled run's code has, once told (by
+            ``durable.cancelled()``, or ``CancelledError`` in an async step), to stop; what
+            it records until then is kept. A body still running after it is abandoned: the
+            run ends ``CANCELLED`` and the body's later writes are refused (Python cannot
+            stop a thread).
     """
 
     def __init__(
@@ -141,7 +158,9 @@ class App:
         pool_size: int = 8,
         retention: RetentionPolicy | None = None,
         retention_interval: float = 300.0,
+        cancel_grace: float = 10.0,
     ) -> None:
+        self.cancel_grace = _grace(cancel_grace)
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive seconds")
         if poll_interval <= 0:
@@ -439,6 +458,7 @@ class App:
             housekeeping=self._retention_pass if self.retention is not None else None,
             housekeeping_interval=self.retention_interval,
             telemetry=self.telemetry,
+            cancel_grace=self.cancel_grace,
         )
         w._listener = self._listener(w.worker_id)
         return w
@@ -489,7 +509,7 @@ class App:
         ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
         """
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
+        unsubscribe = self._hub.subscribe(w.wake, w.request_cancel)
         try:
             w.start()
             with self._observed():
@@ -509,7 +529,7 @@ class App:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
         finish (up to ``drain_timeout``) and the remaining runs are handed back."""
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run)
+        unsubscribe = self._hub.subscribe(w.wake, w.request_cancel)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:

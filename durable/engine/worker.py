@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from durable.codec import Codec
+from durable.engine.cancelling import CancelRequests
 from durable.engine.committer import Committer
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
@@ -90,6 +91,7 @@ class Worker:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_interval: float = 300.0,
         telemetry: Telemetry | None = None,
+        cancel_grace: float = 10.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -130,6 +132,9 @@ class Worker:
         self._done = threading.Event()
         self._clock_offset = 0.0
         self._listener_handle: Any = None
+        self._cancels: CancelRequests | None = None
+        self.cancel_grace = cancel_grace
+        """Seconds a cancelled run's code has to stop before it is abandoned."""
         self._housekeeping = housekeeping
         self.housekeeping_interval = housekeeping_interval
 
@@ -194,6 +199,15 @@ class Worker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(runner.abort, reason)
 
+    def request_cancel(self, run_id: str) -> None:
+        """A client asked to cancel ``run_id``: if this worker executes it, tell its code
+        and end it once the code stopped or the grace is over (from any thread)."""
+        loop = self._loop
+        runner = self._runners.get(run_id)
+        if loop is not None and runner is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(runner.request_cancel)
+
     # -- the loop ------------------------------------------------------------------------
 
     async def _main(self) -> None:
@@ -209,6 +223,8 @@ class Worker:
             self._listener_handle = self.store.listen(lambda _queue: self.wake())
         except Exception:
             log.exception("could not listen for wake-ups; polling every %ss", self.poll_interval)
+        self._cancels = CancelRequests(self, self._hb_stop)
+        self._cancels.start()
         workflows = list(self.registry.workflows)
         reclaim: list[str] = []
         try:
@@ -292,7 +308,14 @@ class Worker:
         self._wake.clear()
 
     async def _drive(self, lease: Lease) -> None:
-        runner = Runner(self.services, lease, self._workflow_pool, self._notify, self._clock_offset)
+        runner = Runner(
+            self.services,
+            lease,
+            self._workflow_pool,
+            self._notify,
+            self._clock_offset,
+            cancel_grace=self.cancel_grace,
+        )
         rid = lease.run.id
         self._runners[rid] = runner
         with self._held_lock:
@@ -312,6 +335,8 @@ class Worker:
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
         if self._listener_handle is not None:
             await asyncio.to_thread(self._listener_handle.stop)
+        if self._cancels is not None:
+            await asyncio.to_thread(self._cancels.stop)
         if self._killed:
             self._hb_stop.set()
             for runner in list(self._runners.values()):
@@ -329,6 +354,7 @@ class Worker:
         if live:
             _, pending = await asyncio.wait(live, timeout=self._drain_timeout)
             for runner in list(self._runners.values()):
+                runner.signal_stop()  # the drain time is up: bodies see durable.cancelled()
                 runner.abort(AbortReason.WORKER_STOPPING)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
