@@ -132,7 +132,7 @@ class App:
             and may lose the last commits (even an acknowledged start) on a power loss
             (SQLite) or a server crash (Postgres, ``synchronous_commit=off``).
         pool_size: Postgres connections kept per process (as many again may open under
-            load), plus one for ``LISTEN``.
+            load), plus two for ``LISTEN`` (wake-ups, cancels).
         retention: a :class:`durable.Retention` for each of this App's workflows (each
             counted on its own), or ``{workflow name: Retention}``; every worker of the App
             deletes the finished runs it lets go, every ``retention_interval`` seconds.

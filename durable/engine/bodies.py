@@ -22,7 +22,8 @@ __all__ = ["await_threadsafe", "call_with_timeout", "wait_for"]
 async def wait_for(fut: asyncio.Future[Any], step: StepDef, scope: StepScope) -> Any:
     """Await a body's future for at most its step's timeout; past it, mark the attempt
     timed out (``durable.cancelled()``), cancel the future (an async body gets
-    ``CancelledError``; a thread runs on) and raise ``TimeoutError`` without waiting."""
+    ``CancelledError`` and is waited for, as ``asyncio.wait_for`` does; a thread runs on,
+    not waited for) and raise ``TimeoutError``."""
     assert step.timeout is not None
     try:
         done, _ = await asyncio.wait({fut}, timeout=step.timeout)
@@ -32,6 +33,8 @@ async def wait_for(fut: asyncio.Future[Any], step: StepDef, scope: StepScope) ->
     if not done:
         scope.timed_out.set()
         fut.cancel()
+        if isinstance(fut, asyncio.Task):  # an async body: let it handle its CancelledError
+            await asyncio.wait({fut})
         fut.add_done_callback(_retrieve)
         raise TimeoutError(f"step {step.name!r} timed out after {step.timeout}s")
     return fut.result()
