@@ -227,6 +227,33 @@ def test_a_resumed_run_runs_the_step_left_unfinished_and_completes(
     assert len(tries) == 2
 
 
+def test_a_worker_carries_out_at_start_a_request_that_no_worker_holds(
+    make_app: Callable[..., durable.App],
+) -> None:
+    from durable.events import EventType, NewEvent, SuspendData
+    from durable.log.store import AppendRequest
+
+    app = make_app()
+
+    @app.workflow(name="flow")
+    def flow() -> None:
+        durable.sleep(3600)
+
+    client = app.client()
+    h = client.start(flow)
+    store = app.store
+    # As if a holder's suspension committed just after the request (and its worker then
+    # went away before the push arrived): the run sleeps with an open request.
+    (lease,) = store.lease("gone", 60.0, ["flow"], None, 1)
+    assert client.cancel(h.id) is CancelOutcome.REQUESTED
+    sleep = NewEvent(EventType.RUN_SUSPENDED, SuspendData(wake_at=lease.db_now + 3600))
+    assert store.append([AppendRequest(h.id, lease.epoch, [sleep])])[0].ok
+    assert h.status() is Status.SLEEPING
+    # A worker looks for open requests when it starts.
+    with app.worker(), pytest.raises(durable.RunCancelledError):
+        h.result(timeout=10)
+
+
 def test_outside_a_run_nothing_is_cancelled() -> None:
     assert durable.cancelled() is False
     durable.check_cancelled()  # does not raise

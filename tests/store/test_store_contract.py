@@ -710,6 +710,20 @@ def test_cancel_of_a_held_run_asks_its_holder(store: Store) -> None:
     assert_row_is_fold(store, "r1")
 
 
+def test_a_request_left_on_a_run_that_suspended_is_carried_out_by_a_cancel(
+    store: Store,
+) -> None:
+    store.create_run(new_run("r1"))
+    ls = take(store, "r1")
+    store.cancel("r1", "stop")  # asked, and the holder's suspension commits just after
+    assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=time.time() + FAR)])).ok
+    assert [(r.id, r.status) for r in store.cancel_requests()] == [("r1", "sleeping")]
+    got = store.cancel("r1", "stop")  # no worker holds it now: ends at once
+    assert got is not None and got[1] and got[0].status == "cancelled"
+    assert store.cancel_requests() == []
+    assert_row_is_fold(store, "r1")
+
+
 def test_cancel_of_a_run_whose_lease_expired_ends_it_at_once(store: Store) -> None:
     store.create_run(new_run("r1"))
     ls = take(store, "r1", ttl=0.05)
