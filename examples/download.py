@@ -129,8 +129,13 @@ def watch(run_id: str) -> int:
     return 0
 
 
-def cancel(run_id: str) -> int:
-    """Cancel the job; say what that did."""
+def cancel(run_id: str, after_pages: int = 0, folder: str | None = None) -> int:
+    """Cancel the job (once ``after_pages`` pages are in ``folder``, if given); say what
+    that did."""
+    while folder is not None and len(list(Path(folder).glob("page-*.html"))) < after_pages:
+        time.sleep(0.02)
+    if after_pages:
+        print(f"[cancel] {after_pages} pages fetched: cancelling {run_id}", flush=True)
     outcome = app.client().cancel(run_id)
     print(f"[cancel] {run_id}: {outcome.value}", flush=True)
     return 0
@@ -170,17 +175,12 @@ def demo(folder: str, pages: int, page_seconds: float) -> int:
             watcher = _spawn("watch", run_id)
         else:
             print("(this durable has no client.watch: the watcher is left out)", flush=True)
-        half = pages // 2
-        while len(list(Path(folder).glob("page-*.html"))) < half:
-            if worker.poll() is not None:
-                raise SystemExit("the worker process ended unexpectedly")
-            time.sleep(0.05)
-        print(f"{half} pages fetched: cancelling from another process", flush=True)
-        if subprocess.run([*_spawn_args(), "cancel", run_id], check=False).returncode:
-            raise SystemExit("the canceller failed")
+        canceller = _spawn("cancel", run_id, "--after-pages", str(pages // 2), "--folder", folder)
         h = client.get(run_id)
         with contextlib.suppress(durable.RunCancelledError):
-            h.result(timeout=60)
+            h.result(timeout=120)
+        if canceller.wait(60):
+            raise SystemExit("the canceller failed")
         return _report(h, folder, pages)
     finally:
         worker.terminate()
@@ -213,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "start":
             s.add_argument("--id", default=None)
     sub.add_parser("worker", help="execute download jobs until Ctrl-C")
-    for name in ("watch", "cancel", "resume"):
+    for name in ("watch", "resume"):
         sub.add_parser(name, help=f"{name} a job").add_argument("run_id")
+    c = sub.add_parser("cancel", help="cancel a job")
+    c.add_argument("run_id")
+    c.add_argument("--after-pages", type=int, default=0, help="once this many are fetched")
+    c.add_argument("--folder", default=None, help="the job's download folder")
     a = p.parse_args(argv)
     try:
         if a.command == "worker":
@@ -225,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.command == "demo":
             folder = Path(a.folder) / f"job-{time.strftime('%H%M%S')}-{os.getpid()}"
             return demo(str(folder), a.pages, a.page_seconds)
-        fn: Any = {"watch": watch, "cancel": cancel, "resume": resume}[a.command]
+        if a.command == "cancel":
+            return cancel(a.run_id, a.after_pages, a.folder)
+        fn: Any = {"watch": watch, "resume": resume}[a.command]
         return int(fn(a.run_id))
     finally:
         app.close()
