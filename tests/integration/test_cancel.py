@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.processes import Proc, Processes, wait_for
+from harness.processes import Proc, Processes, run, wait_for
 from invariants import assert_journal_invariants, assert_no_stranded_runs
 from procs.cancelapp import make_app
 
@@ -164,6 +164,21 @@ def test_workflow_code_sees_cancelled_and_stops_at_its_next_step(
     assert not marker(tmp_path, "after-ran").exists()
     worker.terminate()
     check_log(client)
+
+
+def test_the_command_line_says_that_it_asked_the_worker(
+    db_url: str, processes: Processes, client: durable.Client, tmp_path: Path
+) -> None:
+    worker = start_worker(processes, db_url)
+    h = client.start("fetch", str(tmp_path))
+    wait_marker(tmp_path, "page-1", worker)
+    cli = [sys.executable, "-m", "durable.cli", "--database", db_url, "cancel", h.id]
+    asked = run(cli, cwd=tmp_path)
+    assert asked.returncode == 0 and f"asked to stop {h.id}" in asked.stdout, asked.describe()
+    assert wait_ended(client, h.id, worker) is Status.CANCELLED
+    again = run(cli, cwd=tmp_path)
+    assert again.returncode == 0 and "had already finished (cancelled)" in again.stdout
+    worker.terminate()
 
 
 # ---------------------------------------------------------------- no worker holds it
