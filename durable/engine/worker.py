@@ -335,8 +335,6 @@ class Worker:
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
         if self._listener_handle is not None:
             await asyncio.to_thread(self._listener_handle.stop)
-        if self._cancels is not None:
-            await asyncio.to_thread(self._cancels.stop)
         if self._killed:
             self._hb_stop.set()
             for runner in list(self._runners.values()):
@@ -345,6 +343,7 @@ class Worker:
             if live:
                 await asyncio.wait(live, timeout=2.0)
             await asyncio.to_thread(self.committer.stop)
+            await self._stop_cancels()
             self._workflow_pool.shutdown(wait=False, cancel_futures=True)
             self._step_pool.shutdown(wait=False, cancel_futures=True)
             return
@@ -358,6 +357,7 @@ class Worker:
                 runner.abort(AbortReason.WORKER_STOPPING)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        await self._stop_cancels()  # cancels still reach the runs that drain until here
         # Write what the runs appended before handing their leases back: released under a
         # new epoch first, their last outcomes would be refused and those steps run again.
         await asyncio.to_thread(self.committer.stop)
@@ -376,6 +376,10 @@ class Worker:
                 )
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop_cancels(self) -> None:
+        if self._cancels is not None:
+            await asyncio.to_thread(self._cancels.stop)
 
     # -- heartbeats ----------------------------------------------------------------------
 
