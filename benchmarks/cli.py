@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--w5-runs", type=int, default=None, help="W5: wake-ups timed per repetition (default 50)"
     )
+    p.add_argument(
+        "--w9-runs", type=int, default=None, help="W9: cancels timed per repetition (default 30)"
+    )
     # W3/W4/W6/W7
     p.add_argument(
         "--w3-children", type=int, default=None, help="W3: children of the fan-out (default 1000)"
@@ -147,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rows", args.rows),
             ("w2_runs", args.w2_runs),
             ("w5_runs", args.w5_runs),
+            ("w9_runs", args.w9_runs),
             # W3/W4/W6/W7
             ("w3_children", args.w3_children),
             ("w4_runs", args.w4_runs),

@@ -68,6 +68,10 @@ class Settings:
     """Untimed one-step runs before the timed ones, on each of the two W7 logs."""
     w8_starts: int = 2000
     """Runs started per W8 repetition, with no worker draining them."""
+    w9_runs: int = 30
+    """Runs cancelled while their step runs, per W9 repetition, one at a time."""
+    w9_warmup: int = 2
+    """Untimed W9 cancels per repetition, before the timed ones."""
     dbos_polling_interval: float = 0.05  # DBOS peer
     """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
     idle DBOS worker looks for queued work. Lowered so that polling neither caps DBOS's
@@ -89,6 +93,8 @@ class Settings:
             w2_warmup=2,
             w5_runs=10,
             w5_warmup=1,
+            w9_runs=3,
+            w9_warmup=1,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,

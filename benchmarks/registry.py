@@ -173,6 +173,22 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
+W9 = Workload(
+    key="w9",
+    title="W9 cancel: client.cancel to durable.cancelled() in a step running in a worker "
+    "process (mean; p50/p99 below)",
+    unit="cancel",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w9_cancel:durable_w9",
+            "postgres": "benchmarks.w9_cancel:durable_w9",
+        },
+    },
+    references=(),
+    show=("cancel_p50_us", "cancel_p99_us"),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -351,6 +367,7 @@ WORKLOADS: dict[str, Workload] = {
         W6_CONCURRENT,
         W7,
         W8,
+        W9,
     )
 }
 """Every workload, in table order. The references come first."""

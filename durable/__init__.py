@@ -6,6 +6,8 @@ See ``docs/`` for how replay works and what the log guarantees.
 from durable.app import App, EmbeddedWorker, QueueConfig, WorkerEventInfo
 from durable.client import AsyncClient, AsyncRunHandle, Client, RunHandle
 from durable.context import (
+    cancelled,
+    check_cancelled,
     in_run,
     info,
     message,
@@ -39,12 +41,13 @@ from durable.errors import (
 )
 from durable.retention import Retention
 from durable.stats import WorkflowStats
-from durable.types import LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
+from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
 
 __all__ = [
     "App",
     "AsyncClient",
     "AsyncRunHandle",
+    "CancelOutcome",
     "Client",
     "CorruptJournalError",
     "DurableError",
@@ -74,6 +77,8 @@ __all__ = [
     "WorkerEventInfo",
     "WorkerInfo",
     "WorkflowStats",
+    "cancelled",
+    "check_cancelled",
     "in_run",
     "info",
     "message",

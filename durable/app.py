@@ -67,6 +67,18 @@ class WorkerEventInfo:
     """The queue the run is on."""
 
 
+def _grace(value: object) -> float:
+    """``cancel_grace`` checked: a finite number of seconds, zero or more."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"cancel_grace must be a number of seconds, not {type(value).__name__} {value!r}"
+        )
+    grace = float(value)
+    if not 0.0 <= grace < float("inf"):
+        raise ValueError(f"cancel_grace must be zero or more seconds (finite), not {value!r}")
+    return grace
+
+
 class EmbeddedWorker:
     """The worker that ``with app.worker() as worker:`` runs in this process's background
     threads, until the block ends.
@@ -135,12 +147,17 @@ class App:
             and may lose the last commits (even an acknowledged start) on a power loss
             (SQLite) or a server crash (Postgres, ``synchronous_commit=off``).
         pool_size: Postgres connections kept per process (as many again may open under
-            load), plus one for ``LISTEN``.
+            load), plus two for ``LISTEN`` (wake-ups, cancels).
         retention: a :class:`durable.Retention` for each of this App's workflows (each
             counted on its own), or ``{workflow name: Retention}``; every worker of the App
             deletes the finished runs it lets go, every ``retention_interval`` seconds.
             ``None`` (the default): the log keeps every run.
         retention_interval: seconds between two retention passes of a worker.
+        cancel_grace: seconds that a cancelled run's code has, once told (by
+            ``durable.cancelled()``, or ``CancelledError`` in an async step), to stop; what
+            it records until then is kept. A body still running after it is abandoned: the
+            run ends ``CANCELLED`` and the body's later writes are refused (Python cannot
+            stop a thread).
     """
 
     def __init__(
@@ -156,7 +173,9 @@ class App:
         pool_size: int = 8,
         retention: RetentionPolicy | None = None,
         retention_interval: float = 300.0,
+        cancel_grace: float = 10.0,
     ) -> None:
+        self.cancel_grace = _grace(cancel_grace)
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive seconds")
         if poll_interval <= 0:
@@ -480,6 +499,7 @@ class App:
             housekeeping=self._retention_pass if self.retention is not None else None,
             housekeeping_interval=self.retention_interval,
             telemetry=self.telemetry,
+            cancel_grace=self.cancel_grace,
         )
         w._listener = self._listener(w.worker_id)
         return w
@@ -531,7 +551,7 @@ class App:
         ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
         """
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run, w.serves)
+        unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         try:
             w.start()
             with self._observed():
@@ -551,7 +571,7 @@ class App:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
         finish (up to ``drain_timeout``) and the remaining runs are handed back."""
         w = self._make_worker(queues, concurrency, worker_id)
-        unsubscribe = self._hub.subscribe(w.wake, w.abort_run, w.serves)
+        unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:

@@ -40,7 +40,7 @@ from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
-from durable.types import TERMINAL, LogEvent, RunInfo, Status, WorkerInfo
+from durable.types import TERMINAL, CancelOutcome, LogEvent, RunInfo, Status, WorkerInfo
 
 __all__ = ["AsyncClient", "AsyncRunHandle", "Client", "RunHandle", "new_run_id"]
 
@@ -433,17 +433,37 @@ class Client(AdminOps, WorkerOps):
 
     # -- managing ------------------------------------------------------------------------
 
-    def cancel(self, run_id: str) -> None:
-        """Cancel the run (and its unfinished children) now; a finished run is left as is."""
+    def cancel(self, run_id: str) -> CancelOutcome:
+        """Cancel the run and its unfinished children.
+
+        A run that no worker is executing ends ``CANCELLED`` at once. A run that a worker
+        executes is asked to stop: its step bodies see ``durable.cancelled()`` (async ones
+        get ``asyncio.CancelledError``), what they record before they return is kept, and
+        the run ends ``CANCELLED`` once its code has stopped, or after the App's
+        ``cancel_grace`` seconds. A run that had already ended is left as it is.
+
+        Returns what was done (:class:`CancelOutcome`); ``h.result()`` raises
+        ``RunCancelledError`` once the run has ended.
+
+        Raises:
+            RunNotFoundError: no run has that id.
+        """
         got = self._store.cancel(run_id, "cancelled by a client")
         if got is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
-        row, cancelled = got
-        if cancelled:  # this call ended it (not a run that had ended already)
+        row, done = got
+        if Status(row.status) in TERMINAL:
+            outcome = CancelOutcome.CANCELLED if done else CancelOutcome.FINISHED
+        else:
+            outcome = CancelOutcome.REQUESTED
+        if done:  # this call ended it or asked its worker to (not a run ended already)
             self._telemetry.run_cancelled(row.workflow, row.queue)
+        if outcome is CancelOutcome.FINISHED:
+            log.info("run %s had already finished (%s): left as it is", run_id, row.status.value)
         if self._hub is not None:
             self._hub.cancelled(run_id)
             self._hub.run_changed()
+        return outcome
 
     def resume(self, run_id: str) -> RunHandle:
         """Continue a failed or cancelled run from its journal; a completed (or still
@@ -567,9 +587,9 @@ class RunHandle:
         """The run's journal, oldest first."""
         return self._client.events(self.id)
 
-    def cancel(self) -> None:
-        """Cancel the run."""
-        self._client.cancel(self.id)
+    def cancel(self) -> CancelOutcome:
+        """Cancel the run (see :meth:`Client.cancel`)."""
+        return self._client.cancel(self.id)
 
     def resume(self) -> RunHandle:
         """Resume the run (see ``Client.resume``)."""
@@ -612,9 +632,9 @@ class AsyncRunHandle:
         """The run's journal, oldest first."""
         return await asyncio.to_thread(self._h.events)
 
-    async def cancel(self) -> None:
-        """Cancel the run."""
-        await asyncio.to_thread(self._h.cancel)
+    async def cancel(self) -> CancelOutcome:
+        """Cancel the run (see :meth:`Client.cancel`)."""
+        return await asyncio.to_thread(self._h.cancel)
 
     async def resume(self) -> AsyncRunHandle:
         """Resume the run."""
@@ -689,9 +709,9 @@ class AsyncClient:
         """A run's outputs tree."""
         return await asyncio.to_thread(self._c.outputs, run_id)
 
-    async def cancel(self, run_id: str) -> None:
-        """Cancel a run."""
-        await asyncio.to_thread(self._c.cancel, run_id)
+    async def cancel(self, run_id: str) -> CancelOutcome:
+        """Cancel a run (see :meth:`Client.cancel`)."""
+        return await asyncio.to_thread(self._c.cancel, run_id)
 
     async def resume(self, run_id: str) -> AsyncRunHandle:
         """Resume a failed or cancelled run."""

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from durable.engine.runtime import current, current_or_none, current_step
-from durable.errors import NotInRunError
+from durable.errors import NotInRunError, RunCancelledError
 from durable.types import RunInfo
 
 __all__ = [
+    "cancelled",
+    "check_cancelled",
     "in_run",
     "info",
     "message",
@@ -40,6 +42,32 @@ __all__ = [
 def in_run() -> bool:
     """Whether this code runs inside a workflow run (its own code or a step's body)."""
     return current_or_none() is not None
+
+
+def cancelled() -> bool:
+    """Whether the code running here should stop: its run is being cancelled (a client
+    called ``cancel``), or, in a step body, this attempt's ``timeout`` has passed, or the
+    worker is stopping and its drain time is up. ``False`` outside a run.
+
+    In a step body, return (what it recorded is kept; a value returned is the step's
+    result) or raise (:func:`check_cancelled`: the step is left unfinished, and a resumed
+    run runs it again). In workflow code it turns true once the worker has learnt of the
+    cancel; the next step call (or other journaled call) then stops the code, and the run
+    ends ``CANCELLED``: use it to leave a loop early. It is not journaled: a replay sees
+    ``False``.
+    """
+    run = current_or_none()
+    if run is None:
+        return False
+    step = current_step()
+    return run.stopping.is_set() or (step is not None and step.timed_out.is_set())
+
+
+def check_cancelled() -> None:
+    """Raise :class:`~durable.RunCancelledError` if :func:`cancelled` is true."""
+    if cancelled():
+        run = current_or_none()
+        raise RunCancelledError(run.run_id if run is not None else "")
 
 
 def _journaled() -> bool:

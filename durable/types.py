@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["TERMINAL", "LogEvent", "RunInfo", "Status", "WorkerEvent", "WorkerInfo"]
+__all__ = [
+    "TERMINAL",
+    "CancelOutcome",
+    "LogEvent",
+    "RunInfo",
+    "Status",
+    "WorkerEvent",
+    "WorkerInfo",
+]
 
 
 class Status(enum.StrEnum):
@@ -33,6 +41,19 @@ class Status(enum.StrEnum):
 
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+class CancelOutcome(enum.StrEnum):
+    """What ``client.cancel(run_id)`` did."""
+
+    CANCELLED = "cancelled"
+    """No worker was executing the run (pending, sleeping, waiting): it ended ``CANCELLED``
+    at once."""
+    REQUESTED = "requested"
+    """A worker is executing the run: it was asked to stop it, and ends it ``CANCELLED`` once
+    the code has stopped, within the App's ``cancel_grace`` seconds."""
+    FINISHED = "finished"
+    """The run had already ended (completed, failed or cancelled): it is left as it is."""
 
 
 class WorkerEvent(enum.StrEnum):

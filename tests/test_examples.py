@@ -97,6 +97,12 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "[load" in output, output  # one progress line per change when not a TTY
         assert "step validate attempt 1 failed, retrying" in output, output
         assert "(12 steps + 1 retries)" in output, output
+    if example.name == "download.py":  # the watcher is checked where client.watch exists
+        assert ": requested" in output, output  # cancelled from another process, while running
+        assert re.search(r"run \S+ is cancelled", output), output
+        kept = re.search(r"pages kept in the journal: (\d+); files in \S+: (\d+)", output)
+        assert kept is not None and kept.group(1) == kept.group(2), output
+        assert 10 <= int(kept.group(1)) < 20, output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

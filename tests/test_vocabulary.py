@@ -28,6 +28,8 @@ WORDS = {
 } - AMBIGUOUS
 ALLOWED = {
     ("cli/manage.py", "cancelled"): "the verb of the sentence `durable cancel` prints",
+    ("__init__.py", "cancelled"): "the name of the function durable.cancelled() in __all__",
+    ("context.py", "cancelled"): "the name of the function durable.cancelled() in __all__",
 }
 
 

@@ -92,14 +92,17 @@ def resume(ctx: Context) -> int:
 
 
 def cancel(ctx: Context) -> int:
-    """``cancel ID``: cancel a run and its unfinished children (a finished run is left as
-    it is, and said so; exit 0 either way)."""
+    """``cancel ID``: cancel a run and its unfinished children (a run that a worker executes
+    is asked to stop and ends within its App's cancel grace; a finished run is left as it
+    is, and said so; exit 0 either way)."""
     client = ctx.client()
     before = client.get(ctx.args.id).info().status
-    client.cancel(ctx.args.id)
+    outcome = client.cancel(ctx.args.id)
     info = client.get(ctx.args.id).info()
-    if before.is_terminal:
+    if outcome is durable.CancelOutcome.FINISHED:
         _left_as_is(ctx, info, f"had already finished ({before.value})")
+    elif outcome is durable.CancelOutcome.REQUESTED:
+        _report(ctx, info, "asked to stop")
     else:
         _report(ctx, info, "cancelled")
     return 0

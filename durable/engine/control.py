@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from durable.states import AbortReason, SuspendReason, WaitFor
 
-__all__ = ["Abort", "Aborted", "DeadlineExceeded", "ReplayEnd", "Suspend"]
+__all__ = ["Abort", "Aborted", "CancelRun", "DeadlineExceeded", "ReplayEnd", "Suspend"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,8 @@ class DeadlineExceeded(BaseException):
 
 class ReplayEnd(BaseException):
     """``client.replay``: the code reached the end of the journal (nothing runs live)."""
+
+
+class CancelRun(BaseException):
+    """The run is being cancelled: its code stops at this point (a journaled call, or a
+    step body that ended after the cancel), and the runner ends it ``CANCELLED``."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
+from durable.engine.control import Abort, Aborted, CancelRun, DeadlineExceeded, Suspend
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
 from durable.engine.services import Services
@@ -74,6 +74,16 @@ class RunCore:
         """Calls of an async workflow whose coroutine has not started yet, by position, with
         their kind and name: those left when the code stops are closed."""
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        """Set when the code should stop (a cancel, a drain whose time is up): what
+        ``durable.cancelled()`` reads, from any thread."""
+        self.cancelling = False
+        """The run is being cancelled: it ends ``CANCELLED`` once its code has stopped."""
+        self.abandoned = False
+        """The cancel's grace is over: a body still running may record nothing more."""
+        self._bodies: set[Any] = set()
+        """Async step bodies running now (tasks, or futures of tasks on the loop), which a
+        cancel cancels."""
         self.obs: RunTelemetry = NO_RUN
         """This execution's telemetry (the runner sets it)."""
 
@@ -100,6 +110,8 @@ class RunCore:
         """The position of the next journaled call; raises instead what stops the code."""
         if self.aborted is not None:
             raise Abort(self.aborted)
+        if self.cancelling:
+            raise CancelRun()
         if self.nondeterminism is not None:
             raise self.nondeterminism
         if self.suspensions:
@@ -111,6 +123,35 @@ class RunCore:
         with self._lock:
             self.position += 1
             return self.position
+
+    # -- stopping the code (cancel, drain, timeouts) -----------------------------------
+
+    def request_cancel(self) -> None:
+        """The run is being cancelled: bodies see ``durable.cancelled()``, async ones get
+        ``CancelledError``; the code stops at its next journaled call."""
+        self.cancelling = True
+        self.signal_stop()
+
+    def signal_stop(self) -> None:
+        """Tell the running bodies to stop (``durable.cancelled()``; async bodies are
+        cancelled), without deciding how the run ends."""
+        self.stopping.set()
+        with self._lock:
+            bodies = list(self._bodies)
+        for body in bodies:
+            body.cancel()
+
+    def body_started(self, body: Any) -> None:
+        """An async step body (a task, or the future of one) that a cancel must reach."""
+        with self._lock:
+            self._bodies.add(body)
+        if self.stopping.is_set():
+            body.cancel()
+
+    def body_ended(self, body: Any) -> None:
+        """The body of :meth:`body_started` has ended."""
+        with self._lock:
+            self._bodies.discard(body)
 
     @property
     def stage(self) -> str | None:

@@ -8,6 +8,7 @@ call from the journal until it runs out, then executes live. Whatever the code e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -17,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from durable.engine.cancelling import Cancellation
 from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
 from durable.engine.policy import is_retryable
 from durable.engine.registry import WorkflowDef
@@ -82,6 +84,7 @@ class Runner:
         workflow_pool: Executor,
         notify: Notify,
         clock_offset: float,
+        cancel_grace: float = 10.0,
     ) -> None:
         self.s = services
         self.lease = lease
@@ -93,6 +96,7 @@ class Runner:
         self._task: asyncio.Task[Any] | None = None
         self._step_errors: list[tuple[str, str]] = []
         """(type, message) of the step failures this lease reported as ``ERROR``."""
+        self.cancellation = Cancellation(self, cancel_grace)
         t = services.telemetry
         self.obs = t.run(lease.run, services.worker_id, lease.takeover) if t else NO_RUN
 
@@ -105,6 +109,22 @@ class Runner:
         """Hand the run back at its next journaled call (the worker is stopping)."""
         if self.state is not None:
             self.state.draining = True
+
+    def request_cancel(self) -> None:
+        """A client asked to cancel the run: tell its code, end it once the code stopped or
+        the grace is over (on the worker's loop)."""
+        self.cancellation.request()
+
+    def signal_stop(self) -> None:
+        """Tell the running bodies to stop (``durable.cancelled()``, ``CancelledError``):
+        the worker's drain time is up."""
+        if self.state is not None:
+            self.state.signal_stop()
+
+    def cancel_task(self) -> None:
+        """Cancel the task of an async workflow's code, if it runs one."""
+        if self._task is not None:
+            self._task.cancel()
 
     def abort(self, reason: AbortReason) -> None:
         """Stop executing at once: nothing more is written for this run by this worker."""
@@ -133,6 +153,14 @@ class Runner:
     def _step_error(self, exc: BaseException) -> None:
         self._step_errors.append(_error_key(exc))
         self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
+
+    async def append_end(self, events: list[NewEvent]) -> bool:
+        """Append events that end the run (see :meth:`_append`)."""
+        return await self._append(events)
+
+    def dropped(self, aborted: Aborted | None) -> None:
+        """Log why this worker stopped executing the run without ending it."""
+        self._dropped(aborted)
 
     async def _append(self, events: list[NewEvent], **kw: Any) -> bool:
         assert self.state is not None
@@ -174,9 +202,12 @@ class Runner:
                 "run %s: unexpected error in the runner", self.run_id, extra=self.obs.log_fields()
             )
         finally:
+            with contextlib.suppress(BaseException):
+                await self.cancellation.settle()
             self.obs.ended()
             aborted = self.state.aborted if self.state is not None else None
-            if aborted is not None and aborted.reason is AbortReason.CANCELLED:
+            cancelled = aborted is not None and aborted.reason is AbortReason.CANCELLED
+            if self.cancellation.ended or cancelled:
                 self.notify(WorkerEvent.COMPLETED, row)  # it ended: a client cancelled it
 
     def _dropped(self, aborted: Aborted | None) -> None:
@@ -222,6 +253,9 @@ class Runner:
         )
         state.on_step_error = self._step_error
         state.obs = self.obs
+        if self.cancellation.asked or row.cancel_requested_at is not None:
+            await self.cancellation.end(state)  # asked before the code started: run none
+            return
         pending = journal.pending_children()
         if pending:
             kids = await asyncio.to_thread(self.s.store.get_runs, pending)
@@ -250,6 +284,13 @@ class Runner:
         finally:
             if timer is not None:
                 timer.cancel()
+        if state.cancelling:
+            if body.done():
+                _retrieve(body)
+            else:
+                body.add_done_callback(_retrieve)
+            await self.cancellation.end(state)
+            return
         if not body.done():
             body.add_done_callback(_retrieve)
             if _past_deadline(state):

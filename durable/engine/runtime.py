@@ -28,7 +28,7 @@ from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
 from durable.engine.services import Services
 from durable.engine.steps import StepCalls, StepScope, _step, error_info
-from durable.errors import NotInRunError
+from durable.errors import NotInRunError, RunCancelledError
 from durable.events import (
     CallKind,
     EmptyData,
@@ -121,6 +121,8 @@ class RunState(RunCore):
         """Journal a mark once; whether it was new (not replayed)."""
         if self.replay_only:
             return False
+        if self.abandoned:  # a body still running after its cancel's grace
+            raise RunCancelledError(self.run_id)
         key = self._key(event_type.value, name)
         if key in self.journal.keys:
             return False

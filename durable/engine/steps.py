@@ -12,12 +12,13 @@ import inspect
 import threading
 import traceback
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from durable.engine.control import Abort, DeadlineExceeded, ReplayEnd, Suspend
+from durable.engine.bodies import await_threadsafe, call_with_timeout, wait_for
+from durable.engine.control import Abort, CancelRun, DeadlineExceeded, ReplayEnd, Suspend
 from durable.engine.core import RunCore
 from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
@@ -52,6 +53,8 @@ class StepScope:
     attempt: int
     stage: str | None
     obs: StepTelemetry | None = None
+    timed_out: threading.Event = field(default_factory=threading.Event)
+    """Set when this attempt's ``timeout`` passed (``durable.cancelled()`` is then true)."""
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -194,14 +197,16 @@ class StepCalls:
         exc: BaseException | None = None
         try:
             result = self._run_body_blocking(step, scope, args, kwargs)
-        except (Abort, Suspend, DeadlineExceeded, ReplayEnd):
+        except (Abort, Suspend, DeadlineExceeded, ReplayEnd, CancelRun):
             raise
         except BaseException as e:
-            if not isinstance(e, Exception):
+            if not isinstance(e, Exception) and not run.cancelling:
                 raise
             exc = e
         if run.aborted is not None:
             raise Abort(run.aborted)
+        if run.cancelling and exc is not None:
+            raise CancelRun()  # a body stopped by the cancel: no outcome, the run ends
         events, value, error, backoff = self._outcome(step, pos, attempt, started, result, exc)
         run.commit(events)
         if scope.obs is not None:
@@ -223,10 +228,10 @@ class StepCalls:
                     coro = asyncio.wait_for(coro, step.timeout)
                 if loop is None or not loop.is_running():
                     return asyncio.run(coro)
-                return _await_threadsafe(coro, loop, step)
+                return await_threadsafe(coro, loop, step, self.run, scope)
             if step.timeout is None:
                 return step.fn(*args, **kwargs)
-            return _call_with_timeout(step, args, kwargs)
+            return call_with_timeout(step, args, kwargs, scope)
         finally:
             if scope.obs is not None:
                 scope.obs.exit(otel)
@@ -266,10 +271,12 @@ class StepCalls:
             token = _step.set(scope)
             otel = scope.obs.enter() if scope.obs is not None else None
             try:
-                result = await self._body_async(step, args, kwargs)
-            except (Abort, Suspend, DeadlineExceeded, ReplayEnd):
+                result = await self._body_async(step, scope, args, kwargs)
+            except (Abort, Suspend, DeadlineExceeded, ReplayEnd, CancelRun):
                 raise
             except asyncio.CancelledError:
+                if run.cancelling:
+                    raise CancelRun() from None
                 raise
             except Exception as e:
                 exc = e
@@ -279,6 +286,8 @@ class StepCalls:
                 _step.reset(token)
             if run.aborted is not None:
                 raise Abort(run.aborted)
+            if run.cancelling and exc is not None:
+                raise CancelRun()  # a body stopped by the cancel: no outcome, the run ends
             events, value, error, backoff = self._outcome(step, pos, attempt, started, result, exc)
             await run.commit_async(events)
             if scope.obs is not None:
@@ -291,19 +300,24 @@ class StepCalls:
                 run.inflight.discard(task)
 
     async def _body_async(
-        self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, step: StepDef, scope: StepScope, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         if step.is_async:
-            coro = step.fn(*args, **kwargs)
-            if step.timeout is not None:
-                return await _wait_for(coro, step)
-            return await coro
+            # A task of its own, so that a cancel of the run reaches the body alone.
+            task = asyncio.ensure_future(step.fn(*args, **kwargs))
+            self.run.body_started(task)
+            try:
+                if step.timeout is not None:
+                    return await wait_for(task, step, scope)
+                return await task
+            finally:
+                self.run.body_ended(task)
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
         pool = self.run.s.step_pool
         fut = loop.run_in_executor(pool, lambda: ctx.run(step.fn, *args, **kwargs))
         if step.timeout is not None:
-            return await _wait_for(fut, step)
+            return await wait_for(fut, step, scope)
         return await fut
 
 
@@ -342,47 +356,3 @@ def _ready(value: Any) -> asyncio.Future[Any]:
     fut = asyncio.get_running_loop().create_future()
     fut.set_result(value)
     return fut
-
-
-async def _wait_for(aw: Any, step: StepDef) -> Any:
-    assert step.timeout is not None
-    try:
-        return await asyncio.wait_for(aw, step.timeout)
-    except TimeoutError:
-        raise TimeoutError(f"step {step.name!r} timed out after {step.timeout}s") from None
-
-
-def _await_threadsafe(coro: Any, loop: asyncio.AbstractEventLoop, step: StepDef) -> Any:
-    try:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-    except TimeoutError:
-        if step.timeout is None:
-            raise
-        raise TimeoutError(f"step {step.name!r} timed out after {step.timeout}s") from None
-
-
-def _call_with_timeout(step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run a sync step body in its own thread and stop waiting after its timeout.
-
-    Python cannot kill a thread: the body keeps running in the background after a timeout,
-    and its eventual result is ignored.
-    """
-    box: dict[str, Any] = {}
-    done = threading.Event()
-    ctx = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["value"] = ctx.run(step.fn, *args, **kwargs)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name=f"durable-step-{step.name}", daemon=True).start()
-    assert step.timeout is not None
-    if not done.wait(step.timeout):
-        raise TimeoutError(f"step {step.name!r} timed out after {step.timeout}s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]

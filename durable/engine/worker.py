@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from durable.codec import Codec
+from durable.engine.cancelling import CancelRequests
 from durable.engine.committer import Committer
 from durable.engine.presence import Presence
 from durable.engine.registry import Registry
@@ -92,6 +93,7 @@ class Worker:
         housekeeping_interval: float = 300.0,
         telemetry: Telemetry | None = None,
         version: str | None = None,
+        cancel_grace: float = 10.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -132,6 +134,9 @@ class Worker:
         self._done = threading.Event()
         self._clock_offset = 0.0
         self._listener_handle: Any = None
+        self._cancels: CancelRequests | None = None
+        self.cancel_grace = cancel_grace
+        """Seconds a cancelled run's code has to stop before it is abandoned."""
         self._housekeeping = housekeeping
         self.housekeeping_interval = housekeeping_interval
         self.presence = Presence(
@@ -204,6 +209,15 @@ class Worker:
         """Whether this worker takes runs of ``workflow`` on ``queue``."""
         return workflow in self.registry.workflows and (self.queues is None or queue in self.queues)
 
+    def request_cancel(self, run_id: str) -> None:
+        """A client asked to cancel ``run_id``: if this worker executes it, tell its code
+        and end it once the code stopped or the grace is over (from any thread)."""
+        loop = self._loop
+        runner = self._runners.get(run_id)
+        if loop is not None and runner is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(runner.request_cancel)
+
     # -- the loop ------------------------------------------------------------------------
 
     async def _main(self) -> None:
@@ -219,6 +233,8 @@ class Worker:
             self._listener_handle = self.store.listen(lambda _queue: self.wake())
         except Exception:
             log.exception("could not listen for wake-ups; polling every %ss", self.poll_interval)
+        self._cancels = CancelRequests(self, self._hb_stop)
+        self._cancels.start()
         workflows = list(self.registry.workflows)
         reclaim: list[str] = []
         try:
@@ -303,7 +319,14 @@ class Worker:
         self._wake.clear()
 
     async def _drive(self, lease: Lease) -> None:
-        runner = Runner(self.services, lease, self._workflow_pool, self._notify, self._clock_offset)
+        runner = Runner(
+            self.services,
+            lease,
+            self._workflow_pool,
+            self._notify,
+            self._clock_offset,
+            cancel_grace=self.cancel_grace,
+        )
         rid = lease.run.id
         self._runners[rid] = runner
         with self._held_lock:
@@ -331,6 +354,7 @@ class Worker:
             if live:
                 await asyncio.wait(live, timeout=2.0)
             await asyncio.to_thread(self.committer.stop)
+            await self._stop_cancels()
             self._workflow_pool.shutdown(wait=False, cancel_futures=True)
             self._step_pool.shutdown(wait=False, cancel_futures=True)
             return
@@ -340,9 +364,11 @@ class Worker:
         if live:
             _, pending = await asyncio.wait(live, timeout=self._drain_timeout)
             for runner in list(self._runners.values()):
+                runner.signal_stop()  # the drain time is up: bodies see durable.cancelled()
                 runner.abort(AbortReason.WORKER_STOPPING)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        await self._stop_cancels()  # cancels still reach the runs that drain until here
         # Write what the runs appended before handing their leases back: released under a
         # new epoch first, their last outcomes would be refused and those steps run again.
         await asyncio.to_thread(self.committer.stop)
@@ -362,6 +388,10 @@ class Worker:
         await asyncio.to_thread(self.presence.gone)
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop_cancels(self) -> None:
+        if self._cancels is not None:
+            await asyncio.to_thread(self._cancels.stop)
 
     # -- heartbeats ----------------------------------------------------------------------
 

@@ -149,3 +149,18 @@ class Dialect(abc.ABC):
     def listen(self, on_notify: Callable[[str], None]) -> Any:
         """Start pushing wake-ups to ``on_notify``; ``None`` if the store cannot."""
         return None
+
+    # -- cancel pushes (``log.cancel_push``) ---------------------------------------------
+
+    def notify_cancel(self, conn: Connection | RawTx, run_id: str) -> None:  # noqa: B027 - a no-op by default
+        """Push a cancel request of ``run_id`` to its holder when this transaction commits
+        (where the store pushes it inside the transaction)."""
+
+    def cancels_committed(self) -> None:  # noqa: B027 - a no-op by default
+        """After a transaction that recorded cancel requests committed (a store whose
+        pushes are not transactional sends them now)."""
+
+    def listen_cancels(self, on_cancel: Callable[[str], None]) -> Any:
+        """Start pushing cancel requests to ``on_cancel`` (a run id, ``""``: look them up);
+        an object with ``stop()``, or ``None`` if the store cannot push them."""
+        return None

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
+from durable.log.cancel_push import CHANNEL_SQL, PgCancelListener
 from durable.log.dialect import Dialect, RawTx, cursor
 from durable.redact import scrub
 
@@ -94,6 +95,7 @@ class PostgresDialect(Dialect):
         )
         self._clock_offset = 0.0
         self._clock_synced = -CLOCK_RESYNC
+        self._cancel_channel: str | None = None
 
     @property
     def fast_engine(self) -> sa.Engine:
@@ -135,6 +137,18 @@ class PostgresDialect(Dialect):
     def listen(self, on_notify: Callable[[str], None]) -> Listener | None:
         """Start a thread that calls ``on_notify(queue)`` for every wake-up."""
         return Listener(self.url, on_notify)
+
+    def notify_cancel(self, conn: Connection | RawTx, run_id: str) -> None:
+        """``NOTIFY`` the log's own cancel channel (its name read once), payload the id."""
+        cur = cursor(conn)
+        if self._cancel_channel is None:
+            cur.execute(CHANNEL_SQL)
+            self._cancel_channel = str(cur.fetchone()[0])
+        cur.execute("SELECT pg_notify(%s, %s)", (self._cancel_channel, run_id))
+
+    def listen_cancels(self, on_cancel: Callable[[str], None]) -> PgCancelListener:
+        """Start a thread that calls ``on_cancel(run_id)`` for every cancel request."""
+        return PgCancelListener(self.url, on_cancel)
 
 
 class Listener:

@@ -15,6 +15,7 @@ has no ``deadline_at``; the lease that first takes it sets ``deadline_at = now +
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -45,7 +46,7 @@ from durable.log.rows import (
     select_run,
     status_is,
 )
-from durable.log.schema import events, runs
+from durable.log.schema import OPEN_CANCEL_REQUEST, events, runs
 from durable.log.store import JournalRow, NewRun, RunFilter, RunRow
 from durable.states import Status, WaitFor
 
@@ -310,25 +311,51 @@ class Runs:
 
     def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
         """See :meth:`Store.cancel`."""
+        asked: builtins.list[str] = []
         with self._db.write() as c:
             now = self._db.now(c)
             row = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
             if row is None:
                 return None
-            done = self._cancel_tree(c, run_id, reason, now)
-            return self._reread(c, run_id), done
+            done = self._cancel_tree(c, run_id, reason, now, asked)
+            got = self._reread(c, run_id), done
+        if asked:
+            self._db.dialect.cancels_committed()
+        return got
 
-    def _cancel_tree(self, c: Connection, run_id: str, reason: str, now: float) -> bool:
-        """Cancel ``run_id`` and its unfinished children; whether ``run_id`` itself was
-        unfinished (and is now cancelled)."""
-        if not self.end(c, run_id, NewEvent(T.RUN_CANCELLED, CancelData(text=reason)), now):
+    def _cancel_tree(
+        self, c: Connection, run_id: str, reason: str, now: float, asked: builtins.list[str]
+    ) -> bool:
+        """Cancel ``run_id`` and its unfinished children: a run that a live lease holds is
+        asked to stop (its id joins ``asked``), any other unfinished run ends at once.
+        Whether this call cancelled ``run_id`` or asked its holder to."""
+        held = c.execute(
+            sa.select(runs.c.status, runs.c.lease_expires_at, runs.c.cancel_requested_at)
+            .where(runs.c.id == run_id)
+            .with_for_update()
+        ).first()
+        if held is None:
+            return False
+        if held.status == Status.RUNNING.value and (held.lease_expires_at or 0.0) > now:
+            if held.cancel_requested_at is not None:
+                return False  # asked already; its holder is on it
+            c.execute(sa.update(runs).where(runs.c.id == run_id).values(cancel_requested_at=now))
+            self._db.dialect.notify_cancel(c, run_id)
+            asked.append(run_id)
+        elif not self.end(c, run_id, NewEvent(T.RUN_CANCELLED, CancelData(text=reason)), now):
             return False
         children = c.execute(
             sa.select(runs.c.id).where(runs.c.parent_id == run_id, not_ended())
         ).all()
         for (child_id,) in children:
-            self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now)
+            self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now, asked)
         return True
+
+    def cancel_requests(self) -> builtins.list[RunRow]:
+        """See :meth:`Store.cancel_requests`."""
+        with self._db.read() as c:
+            rows = c.execute(sa.select(*RUN_COLUMNS).where(sa.text(OPEN_CANCEL_REQUEST)))
+            return [run_row(r) for r in rows]
 
     def resume(self, run_id: str) -> RunRow | None:
         """See :meth:`Store.resume`; the run's deadline is cleared, so that its timeout
@@ -354,6 +381,7 @@ class Runs:
                     output=None,
                     stalls=0,
                     deadline_at=None,
+                    cancel_requested_at=None,
                     updated_at=now,
                     last_seq=runs.c.last_seq + 1,
                 )

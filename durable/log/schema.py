@@ -9,9 +9,20 @@ import sys
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals", "workers"]
+from durable.types import TERMINAL
 
-SCHEMA_VERSION = 4
+__all__ = [
+    "OPEN_CANCEL_REQUEST",
+    "SCHEMA_VERSION",
+    "events",
+    "meta",
+    "metadata",
+    "runs",
+    "signals",
+    "workers",
+]
+
+SCHEMA_VERSION = 5
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -21,6 +32,9 @@ SCHEMA_VERSION = 4
 4. ``durable_runs.options`` (a run's own options over its workflow's, such as its retry
    policy) and ``durable_runs.version`` (the code version it started under); the
    ``durable_workers`` table (the workers that heartbeat against the log).
+5. ``durable_runs.cancel_requested_at``: a client asked the worker holding the run to stop
+   it (the run ends ``cancelled`` once its code has stopped, or its grace is over), and the
+   partial index of the runs with such a request still open.
 """
 
 metadata = sa.MetaData(
@@ -30,6 +44,12 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+OPEN_CANCEL_REQUEST = "cancel_requested_at IS NOT NULL AND status NOT IN ({})".format(
+    ", ".join(f"'{s}'" for s in sorted(s.value for s in TERMINAL))
+)
+"""The runs whose holder was asked to cancel them and that have not ended yet (v5): the
+predicate of their partial index, and of the one read that looks for them."""
 
 _Id = sa.String(255)
 _Time = sa.Float(precision=53)
@@ -69,6 +89,7 @@ runs = sa.Table(
     sa.Column("started_at", _Time, comment="when a worker first took it (v2)"),
     sa.Column("options", sa.LargeBinary, comment="its own options, msgpack (v4)"),
     sa.Column("version", _Id, comment="the code version it started under (v4)"),
+    sa.Column("cancel_requested_at", _Time, comment="a client asked its holder to cancel it (v5)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -83,6 +104,12 @@ runs = sa.Table(
     sa.Index("ix_durable_runs_created_at", "created_at"),
     sa.Index("ix_durable_runs_queue_started_at", "queue", "started_at"),
     sa.Index("ix_durable_runs_queue_status", "queue", "status"),
+    sa.Index(
+        "ix_durable_runs_cancel_requested",
+        "id",
+        sqlite_where=sa.text(OPEN_CANCEL_REQUEST),
+        postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
+    ),
 )
 
 events = sa.Table(

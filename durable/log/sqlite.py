@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
+from durable.log.cancel_push import cancel_fifo_dir
 from durable.log.dialect import Dialect, RawTx
 from durable.log.wakeup import FifoListener, fifo_dir, wake_all
 
@@ -149,6 +150,7 @@ class SqliteDialect(Dialect):
         )
         path = sqlite_path(url)
         self._wake_dir = fifo_dir(path) if path is not None else None
+        self._cancel_dir = cancel_fifo_dir(path) if path is not None else None
 
     @property
     def fast_engine(self) -> sa.Engine:
@@ -196,3 +198,13 @@ class SqliteDialect(Dialect):
         if self._wake_dir is None:
             return None
         return FifoListener(self._wake_dir, on_notify)
+
+    def cancels_committed(self) -> None:
+        if self._cancel_dir is not None:
+            wake_all(self._cancel_dir)  # never raises
+
+    def listen_cancels(self, on_cancel: Callable[[str], None]) -> FifoListener | None:
+        """A FIFO of its own that cancel requests of other processes wake."""
+        if self._cancel_dir is None:
+            return None
+        return FifoListener(self._cancel_dir, on_cancel)

@@ -104,6 +104,12 @@ class SqlStore(Store):
     def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
         return self.runs.cancel(run_id, reason)
 
+    def cancel_requests(self) -> list[RunRow]:
+        return self.runs.cancel_requests()
+
+    def listen_cancels(self, on_cancel: Callable[[str], None]) -> Any:
+        return self.db.dialect.listen_cancels(on_cancel)
+
     def resume(self, run_id: str) -> RunRow | None:
         return self.runs.resume(run_id)
 

@@ -98,6 +98,9 @@ class RunRow:
     started_at: float | None = None
     options: bytes | None = None
     version: str | None = None
+    cancel_requested_at: float | None = None
+    """When a client asked the worker holding the run to cancel it (``None``: never, or
+    the run was resumed since)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,10 +362,26 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
-        """End a non-terminal run ``cancelled`` (bumping the epoch, appending
-        ``run_cancelled``), and its unfinished children likewise. Returns the run's row and
-        whether this call cancelled it (``False``: it had already ended, cancelled or not, and
-        is left as it is). ``None``: no such run."""
+        """Cancel a non-terminal run, and its unfinished children likewise.
+
+        A run that a live lease holds (``running``, its lease not expired) is *asked* to
+        stop: ``cancel_requested_at`` is set and the request pushed to its holder
+        (:meth:`listen_cancels`), which ends it ``cancelled`` once its code has stopped.
+        Any other unfinished run ends at once: the epoch is bumped and ``run_cancelled``
+        appended. Returns the run's row and whether this call cancelled it or asked its
+        holder to (``False``: it had ended already, or its holder was asked already).
+        ``None``: no such run."""
+
+    def cancel_requests(self) -> list[RunRow]:
+        """The runs whose holder was asked to cancel them and that have not ended yet (one
+        read of a partial index: as many rows as open requests)."""
+        return []
+
+    def listen_cancels(self, on_cancel: Callable[[str], None]) -> Any:
+        """Push cancel requests to ``on_cancel`` from a background thread: the run's id, or
+        ``""`` when the store does not say which (then read :meth:`cancel_requests`).
+        Returns an object with ``stop()``, or ``None`` where the store cannot push them."""
+        return None
 
     @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:

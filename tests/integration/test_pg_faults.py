@@ -138,14 +138,18 @@ def terminate_sessions(db_url: str, application_name: str) -> int:
     return sum(1 for (ok,) in rows if ok)
 
 
-def count_sessions(db_url: str, application_name: str, *, listening: bool = False) -> int:
+def count_sessions(
+    db_url: str, application_name: str, *, listening: bool = False, cancels: bool = False
+) -> int:
     """How many sessions are named ``application_name`` (``listening``: whose last statement
-    was a ``LISTEN``, i.e. the wake-up listener's)."""
+    was a ``LISTEN``, i.e. the wake-up listener's; ``cancels``: the cancel listener's)."""
     import psycopg
 
     sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-    if listening:
-        sql += " AND query ILIKE 'LISTEN %%'"
+    if cancels:
+        sql += " AND query ILIKE 'LISTEN durable_cancel_%%'"
+    elif listening:
+        sql += " AND query ILIKE 'LISTEN %%' AND query NOT ILIKE 'LISTEN durable_cancel_%%'"
     with psycopg.connect(server_url(db_url), autocommit=True, connect_timeout=10) as conn:
         row = conn.execute(sql, (application_name,)).fetchone()
     return int(row[0]) if row else 0
@@ -226,6 +230,12 @@ def test_worker_survives_its_sessions_being_terminated_mid_run(
         lambda: count_sessions(db_url, name, listening=True) == 1,
         15,
         "the worker's listener to reconnect",
+        procs,
+    )
+    wait_for(
+        lambda: count_sessions(db_url, name, cancels=True) == 1,
+        15,
+        "the worker's cancel listener to reconnect",
         procs,
     )
     assert_no_stranded_runs(check)

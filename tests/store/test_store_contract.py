@@ -20,6 +20,7 @@ import pytest
 from durable.errors import IdConflictError, StoreError
 from durable.events import (
     OUTCOME_KIND,
+    CancelData,
     ChildData,
     ErrorInfo,
     EventType,
@@ -75,6 +76,10 @@ def run_failed(error_type: str = "ValueError", message: str = "boom") -> NewEven
 
 def suspended(wake_at: float | None = None, waiting_for: WaitFor | None = None) -> NewEvent:
     return NewEvent(T.RUN_SUSPENDED, SuspendData(wake_at=wake_at, waiting_for=waiting_for))
+
+
+def run_cancelled() -> NewEvent:
+    return NewEvent(T.RUN_CANCELLED, CancelData(text="asked"))
 
 
 def child_started(pos: int, child_id: str) -> NewEvent:
@@ -538,7 +543,8 @@ def test_seq_stays_gapless_through_a_whole_life(store: Store) -> None:
     prog = NewEvent(T.PROGRESS, ProgressData(value=0.5))
     stage = NewEvent(T.STAGE_ENTERED, StageData(), name="pay")
     assert append1(store, AppendRequest("r1", ls.epoch, [stage, prog, step_completed(2)])).ok
-    store.cancel("r1", "test")
+    store.cancel("r1", "test")  # held: its holder is asked, and ends it
+    assert append1(store, AppendRequest("r1", ls.epoch, [run_cancelled()])).ok
     store.resume("r1")
     ls = take(store, "r1")
     assert append1(store, AppendRequest("r1", ls.epoch, [run_completed(42)])).ok
@@ -629,14 +635,18 @@ def test_cancel_bumps_the_epoch_and_cancels_unfinished_children(store: Store) ->
         AppendRequest(
             "parent",
             ls.epoch,
-            [child_started(i, f"parent:{i}") for i in (1, 2, 3)],
+            [
+                *(child_started(i, f"parent:{i}") for i in (1, 2, 3)),
+                suspended(waiting_for=WaitFor.children()),
+            ],
             new_runs=kids,
         ),
     )
     assert res.ok
+    sleeping = run(store, "parent")
     done = take(store, "parent:1")
     assert append1(store, AppendRequest("parent:1", done.epoch, [run_completed()])).ok
-    take(store, "parent:2")  # running under a lease
+    held = take(store, "parent:2")  # running under a lease
     grandchild = new_run("parent:3:1", parent_id="parent:3")
     store.create_run(grandchild)
 
@@ -644,15 +654,21 @@ def test_cancel_bumps_the_epoch_and_cancels_unfinished_children(store: Store) ->
     assert got is not None
     row, cancelled = got
     assert cancelled and row.status == "cancelled"
-    assert row.lease_epoch > ls.epoch
+    assert row.lease_epoch > sleeping.lease_epoch
     last = store.read_journal("parent")[-1]
     assert (last.type, last.epoch) == (T.RUN_CANCELLED, row.lease_epoch)
     assert decode_data(last.type, last.data).text == "user asked"
     assert run(store, "parent:1").status == "completed"
-    for rid in ("parent:2", "parent:3", "parent:3:1"):
+    for rid in ("parent:3", "parent:3:1"):
         assert run(store, rid).status == "cancelled"
         assert store.read_journal(rid)[-1].type == T.RUN_CANCELLED
-    # the holder's next append fails (G7/G11)
+    # The child a live lease holds is asked to stop, not ended (G11): its holder ends it.
+    asked = run(store, "parent:2")
+    assert asked.status == "running" and asked.cancel_requested_at is not None
+    assert [r.id for r in store.cancel_requests()] == ["parent:2"]
+    assert append1(store, AppendRequest("parent:2", held.epoch, [run_cancelled()])).ok
+    assert store.cancel_requests() == []
+    # the old holder's next append fails (G7/G11)
     assert not append1(store, AppendRequest("parent", ls.epoch, [step_completed(9)])).ok
     assert store.lease("w", FAR, [WF], None, 10) == []
     for rid in ("parent", "parent:1", "parent:2", "parent:3", "parent:3:1"):
@@ -674,6 +690,73 @@ def test_cancel_of_a_sleeping_run_is_immediate(store: Store) -> None:
     assert_row_is_fold(store, "r1")
 
 
+def test_cancel_of_a_held_run_asks_its_holder(store: Store) -> None:
+    store.create_run(new_run("r1"))
+    ls = take(store, "r1")
+    got = store.cancel("r1", "stop")
+    assert got is not None
+    row, asked = got
+    assert asked and row.status == "running" and row.cancel_requested_at is not None
+    assert row.lease_epoch == ls.epoch  # the holder may still record what its code does
+    assert append1(store, AppendRequest("r1", ls.epoch, [step_completed(1)])).ok
+    # A second cancel: asked already, nothing changes.
+    assert store.cancel("r1", "again") == (run(store, "r1"), False)
+    assert [r.id for r in store.cancel_requests()] == ["r1"]
+    assert append1(store, AppendRequest("r1", ls.epoch, [run_cancelled()])).ok
+    assert run(store, "r1").status == "cancelled" and store.cancel_requests() == []
+    assert store.cancel("r1", "late") == (run(store, "r1"), False)
+    # Resumed, the run carries no request any more.
+    assert store.resume("r1") is not None
+    assert run(store, "r1").cancel_requested_at is None
+    assert_row_is_fold(store, "r1")
+
+
+def test_a_request_left_on_a_run_that_suspended_is_carried_out_by_a_cancel(
+    store: Store,
+) -> None:
+    store.create_run(new_run("r1"))
+    ls = take(store, "r1")
+    store.cancel("r1", "stop")  # asked, and the holder's suspension commits just after
+    assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=time.time() + FAR)])).ok
+    assert [(r.id, r.status) for r in store.cancel_requests()] == [("r1", "sleeping")]
+    got = store.cancel("r1", "stop")  # no worker holds it now: ends at once
+    assert got is not None and got[1] and got[0].status == "cancelled"
+    assert store.cancel_requests() == []
+    assert_row_is_fold(store, "r1")
+
+
+def test_cancel_of_a_run_whose_lease_expired_ends_it_at_once(store: Store) -> None:
+    store.create_run(new_run("r1"))
+    ls = take(store, "r1", ttl=0.05)
+    time.sleep(0.1)
+    got = store.cancel("r1", "stop")
+    assert got is not None and got[1] and got[0].status == "cancelled"
+    assert not append1(store, AppendRequest("r1", ls.epoch, [step_completed(1)])).ok
+    assert store.cancel_requests() == []
+
+
+def test_cancel_requests_are_pushed_to_listeners(store: Store) -> None:
+    heard: list[str] = []
+    arrived = threading.Event()
+
+    def on_cancel(run_id: str) -> None:
+        heard.append(run_id)
+        if run_id or store.cancel_requests():
+            arrived.set()
+
+    handle = store.listen_cancels(on_cancel)
+    assert handle is not None
+    try:
+        store.create_run(new_run("r1"))
+        take(store, "r1")
+        # A Postgres listener that was not LISTENing yet looks the requests up once it is.
+        store.cancel("r1", "stop")
+        assert arrived.wait(10)
+        assert "r1" in heard or [r.id for r in store.cancel_requests()] == ["r1"]
+    finally:
+        handle.stop()
+
+
 def test_cancel_of_an_ended_or_unknown_run(store: Store) -> None:
     assert store.cancel("ghost", "x") is None
     store.create_run(new_run("r1"))
@@ -692,6 +775,7 @@ def test_resume_makes_an_ended_run_pending_again(store: Store, how: str) -> None
     if how == "failed":
         assert append1(store, AppendRequest("r1", ls.epoch, [run_failed()])).ok
     else:
+        assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=FAR)])).ok
         store.cancel("r1", "x")
     ended = run(store, "r1")
     assert ended.status == how
