@@ -48,7 +48,20 @@ def _to_v4(conn: Connection) -> None:
     workers.create(conn)
 
 
-UPGRADES: dict[int, Callable[[Connection], None]] = {2: _to_v2, 3: _to_v3, 4: _to_v4}
+def _to_v5(conn: Connection) -> None:
+    """``durable_runs.step`` and ``.step_progress``; a workflow's completed runs by end."""
+    _add_column(conn, runs, "step")
+    _add_column(conn, runs, "step_progress")
+    name = "ix_durable_runs_workflow_status_finished_at"
+    next(i for i in runs.indexes if i.name == name).create(conn)
+
+
+UPGRADES: dict[int, Callable[[Connection], None]] = {
+    2: _to_v2,
+    3: _to_v3,
+    4: _to_v4,
+    5: _to_v5,
+}
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 __all__ = ["SCHEMA_VERSION", "events", "meta", "metadata", "runs", "signals", "workers"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -21,6 +21,9 @@ SCHEMA_VERSION = 4
 4. ``durable_runs.options`` (a run's own options over its workflow's, such as its retry
    policy) and ``durable_runs.version`` (the code version it started under); the
    ``durable_workers`` table (the workers that heartbeat against the log).
+5. ``durable_runs.step`` (the step the run is executing now) and ``.step_progress`` (the
+   progress reported for the work in flight), for a run's progress and time left; the index
+   of a workflow's completed runs by ``finished_at`` (how many steps its last run took).
 """
 
 metadata = sa.MetaData(
@@ -69,6 +72,8 @@ runs = sa.Table(
     sa.Column("started_at", _Time, comment="when a worker first took it (v2)"),
     sa.Column("options", sa.LargeBinary, comment="its own options, msgpack (v4)"),
     sa.Column("version", _Id, comment="the code version it started under (v4)"),
+    sa.Column("step", _Id, comment="the step it executes now, NULL between steps (v5)"),
+    sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -83,6 +88,7 @@ runs = sa.Table(
     sa.Index("ix_durable_runs_created_at", "created_at"),
     sa.Index("ix_durable_runs_queue_started_at", "queue", "started_at"),
     sa.Index("ix_durable_runs_queue_status", "queue", "status"),
+    sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
 )
 
 events = sa.Table(

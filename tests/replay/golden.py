@@ -60,8 +60,8 @@ def _row_doc(row: RunRow) -> dict[str, Any]:
     return out
 
 
-_LATER_FIELDS = {"started_at", "options", "version"}
-"""Run columns added after the golden journals were recorded (schema v2, v4)."""
+_LATER_FIELDS = {"started_at", "options", "version", "step", "step_progress"}
+"""Run columns added after the golden journals were recorded (schema v2, v4, v5)."""
 
 
 def _event_doc(r: JournalRow) -> dict[str, Any]:
