@@ -309,3 +309,34 @@ def test_cancel_and_resume_say_when_a_run_had_finished(db_url: str) -> None:
     assert resume.stdout.strip() == f"{run_id} (greet) is already completed: left as it is"
     assert listed.returncode == 0 and run_id in listed.stdout  # `runs --database URL list`
     assert ok_json(*db, "runs", "show", run_id)["run"]["status"] == "completed"
+
+
+def test_start_with_run_options_and_list_shows_progress(db_url: str, worker: Proc) -> None:
+    db = ["--database", db_url]
+    ok_json(*db, "start", "fails", "1", "--id", "r-1", "--retries", "1", "--run-timeout", "1h")
+    r = durable_cli(*db, "start", "fails", "2", "--id", "r-0", "--retries", "0", "--wait")
+    assert r.returncode == 1, r.stderr
+    with durable.Client(db_url) as client:
+        with pytest.raises(durable.RunFailedError):
+            client.result("r-1", timeout=60)
+        # one retry of the workflow code: the second attempt failed for good
+        assert client.get("r-1").info().attempt == 2
+        assert client.get("r-0").info().attempt == 1
+        assert client._store.get_run("r-1").timeout == 3600.0
+    table = durable_cli(*db, "runs", "list")
+    assert table.returncode == 0
+    assert table.stdout.split()[:8] == [
+        "ID",
+        "WORKFLOW",
+        "STATUS",
+        "QUEUE",
+        "ATTEMPT",
+        "PROGRESS",
+        "ETA",
+        "DOING",
+    ]
+    listed = {x["id"]: x for x in ok_json(*db, "runs", "list")}
+    assert listed["r-1"]["progress"] == 0.0 and listed["r-1"]["eta"] is None
+    bad = durable_cli(*db, "start", "fails", "1", "--retries", "-1")
+    assert bad.returncode == 2 and "--retries" in bad.stderr
+    assert worker.terminate(timeout=60) == 0, worker.describe()
