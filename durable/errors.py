@@ -106,8 +106,8 @@ class InvalidArgumentError(SerializationError):
 
 
 class InvalidOptionError(DurableError, ValueError):
-    """A run option (``client.start(timeout=, retry=)``, ``durable start --timeout
-    --retries``) is of the wrong kind or out of range. Nothing was written."""
+    """A run option (``client.start(timeout=, retry=)``, ``durable start --run-timeout``)
+    is of the wrong kind or out of range. Nothing was written."""
 
 
 class UnknownWorkflowError(DurableError):

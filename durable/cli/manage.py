@@ -58,7 +58,9 @@ def start(ctx: Context) -> int:
             **kwargs,
         )
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, durable.DurableError):
+        if isinstance(exc, durable.DurableError) and not isinstance(
+            exc, durable.InvalidOptionError
+        ):
             raise
         raise CliError(str(exc), USAGE) from None
     if not a.wait:

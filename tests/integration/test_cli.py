@@ -339,4 +339,5 @@ def test_start_with_run_options_and_list_shows_progress(db_url: str, worker: Pro
     assert listed["r-1"]["progress"] == 0.0 and listed["r-1"]["eta"] is None
     bad = durable_cli(*db, "start", "fails", "1", "--retries", "-1")
     assert bad.returncode == 2 and "--retries" in bad.stderr
+    one_line_error(durable_cli(*db, "start", "fails", "1", "--run-timeout", "0"), 2, "timeout")
     assert worker.terminate(timeout=60) == 0, worker.describe()
