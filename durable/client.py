@@ -21,6 +21,7 @@ import msgspec
 from durable.client_admin import AdminOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
+from durable.engine.policy import Retry, retry_options
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
 from durable.engine.replaying import replay_run
@@ -36,8 +37,10 @@ from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
+from durable.options import RunOptions, check_timeout, encode_options
 from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
+from durable.run_progress import progress_of
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
 from durable.types import TERMINAL, CancelOutcome, LogEvent, RunInfo, Status, WorkerInfo
@@ -72,13 +75,20 @@ def _check_name(what: str, value: str) -> str:
     return value
 
 
+def _run_options(timeout: Any, retry: Any) -> RunOptions:
+    """A run's own options, checked (``InvalidOptionError``) before anything is written."""
+    return RunOptions(timeout=check_timeout(timeout), retry=retry_options(retry))
+
+
 def _ts(x: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(x, dt.UTC) if x is not None else None
 
 
-def run_info(row: RunRow) -> RunInfo:
-    """The public view of a ``runs`` row."""
+def run_info(row: RunRow, expected_steps: int | None = None, now: float | None = None) -> RunInfo:
+    """The public view of a ``runs`` row; ``expected_steps``: how many steps the last
+    completed run of its workflow took (its progress is measured against it)."""
     err = f"{row.error_type}: {row.error_message}" if row.error_type else None
+    progress, eta = progress_of(row, expected_steps, time.time() if now is None else now)
     return RunInfo(
         id=row.id,
         workflow=row.workflow,
@@ -87,7 +97,9 @@ def run_info(row: RunRow) -> RunInfo:
         attempt=row.attempt,
         created_at=dt.datetime.fromtimestamp(row.created_at, dt.UTC),
         updated_at=dt.datetime.fromtimestamp(row.updated_at, dt.UTC),
-        progress=row.progress,
+        progress=progress,
+        eta=eta,
+        step=row.step,
         error=err,
         priority=row.priority,
         parent_id=row.parent_id,
@@ -201,6 +213,8 @@ class Client(AdminOps, WorkerOps):
         queue: str | None = None,
         priority: int = 0,
         delay: float | dt.timedelta = 0.0,
+        timeout: float | dt.timedelta | None = None,
+        retry: Retry | None = None,
         **kwargs: Any,
     ) -> RunHandle:
         """Start a run of ``workflow`` with ``args``/``kwargs``; return its handle at once.
@@ -213,14 +227,22 @@ class Client(AdminOps, WorkerOps):
             queue: the queue to run on (default: the workflow's).
             priority: higher runs first; FIFO within a priority.
             delay: seconds (or a timedelta) before the run may start.
+            timeout: this run's timeout in seconds (or a timedelta), counted from its first
+                start, over the workflow's own (``None``: the workflow's).
+            retry: this run's retry policy of its workflow code (a :class:`Retry`), over
+                the workflow's own (``None``: the workflow's; ``Retry(attempts=1)``: none).
 
         Raises:
             UnknownWorkflowError: ``app.client()`` does not know that name.
+            InvalidArgumentError: an argument does not fit the workflow's annotation of its
+                parameter (checked when the client has the workflow's definition).
+            InvalidOptionError: ``timeout`` or ``retry`` is of the wrong kind or out of range.
             SerializationError: an argument cannot be encoded (nothing is written).
             PayloadTooLargeError: the encoded arguments are over the limit.
         """
         name, wf = self._resolve(workflow)
-        new = self._new_run(name, wf, args, kwargs, id, queue, priority, delay)
+        opts = _run_options(timeout, retry)
+        new = self._new_run(name, wf, args, kwargs, id, queue, priority, delay, opts)
         row, created = self._store.create_run(new)
         if not created:
             if row.workflow != name:
@@ -245,6 +267,8 @@ class Client(AdminOps, WorkerOps):
         queue: str | None = None,
         priority: int = 0,
         delay: float | dt.timedelta = 0.0,
+        timeout: float | dt.timedelta | None = None,
+        retry: Retry | None = None,
     ) -> list[RunHandle]:
         """Start one run of ``workflow`` per item of ``args``, all in one transaction.
 
@@ -256,12 +280,13 @@ class Client(AdminOps, WorkerOps):
             ids: the runs' ids (idempotency keys), one per item; an id that exists keeps its
                 run (``IdConflictError`` if it belongs to another workflow, and then nothing
                 is written). Default: new UUIDv7s.
-            queue, priority, delay: as for :meth:`start`, for every run.
+            queue, priority, delay, timeout, retry: as for :meth:`start`, for every run.
 
         Returns:
             The handles, in the order of ``args``.
         """
         name, wf = self._resolve(workflow)
+        opts = _run_options(timeout, retry)
         items = [a if isinstance(a, tuple) else (a,) for a in args]
         if ids is not None:
             ids = list(ids)
@@ -271,7 +296,7 @@ class Client(AdminOps, WorkerOps):
                 raise ValueError("ids repeat within one start_many")
         new = [
             self._new_run(
-                name, wf, a, {}, ids[i] if ids is not None else None, queue, priority, delay
+                name, wf, a, {}, ids[i] if ids is not None else None, queue, priority, delay, opts
             )
             for i, a in enumerate(items)
         ]
@@ -295,6 +320,7 @@ class Client(AdminOps, WorkerOps):
         queue: str | None,
         priority: int,
         delay: float | dt.timedelta,
+        options: RunOptions | None = None,
         parent_id: str | None = None,
     ) -> NewRun:
         run_id = _check_name("id", id) if id is not None else new_run_id()
@@ -312,6 +338,10 @@ class Client(AdminOps, WorkerOps):
             except TypeError as exc:
                 raise TypeError(f"arguments do not fit workflow {name!r}: {exc}") from None
         data = self._codec.encode_args(args, kwargs, f"arguments of workflow {name!r}")
+        if wf is not None:
+            wf.signature.check_types(data, f"workflow {name!r}")
+        own = options or RunOptions()
+        timeout = own.timeout if own.timeout is not None else (wf.timeout if wf else None)
         return NewRun(
             id=run_id,
             workflow=name,
@@ -319,9 +349,10 @@ class Client(AdminOps, WorkerOps):
             input=data,
             priority=priority,
             delay=delay,
-            timeout=wf.timeout if wf else None,
+            timeout=timeout,
             parent_id=parent_id,
             trace_context=self._telemetry.start_context(name, run_id, q),
+            options=encode_options(own),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -354,7 +385,19 @@ class Client(AdminOps, WorkerOps):
         rows = self._store.list_runs(
             _RunFilter(status=st, workflow=wf_name, queue=queue, limit=limit)
         )
-        return [run_info(r) for r in rows]
+        return self._infos(rows)
+
+    def _infos(self, rows: Sequence[RunRow]) -> list[RunInfo]:
+        """The public views of ``rows``, their progress measured against the last completed
+        run of each workflow (one look-up per workflow that needs it)."""
+        need = [
+            r.workflow
+            for r in rows
+            if r.status is not Status.COMPLETED and r.progress is None and r.started_at is not None
+        ]
+        expected = self._store.steps_of_last_completed(need) if need else {}
+        now = time.time()
+        return [run_info(r, expected.get(r.workflow), now) for r in rows]
 
     def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
         """The run's journal, oldest first (only the events with ``seq > after``)."""
@@ -509,6 +552,7 @@ class Client(AdminOps, WorkerOps):
             input=row.input,
             priority=row.priority,
             timeout=row.timeout,
+            options=row.options,
             forked_from=run_id,
             trace_context=self._telemetry.start_context(row.workflow, new_id, row.queue),
         )
@@ -573,7 +617,7 @@ class RunHandle:
 
     def info(self) -> RunInfo:
         """A snapshot of the run."""
-        return run_info(self._client._row(self.id))
+        return self._client._infos([self._client._row(self.id)])[0]
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait for the run to end and return its result (see ``Client.result``)."""

@@ -17,7 +17,12 @@ from typing import Any
 
 import msgspec
 
-from durable.errors import CorruptJournalError, PayloadTooLargeError, SerializationError
+from durable.errors import (
+    CorruptJournalError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    SerializationError,
+)
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "Codec", "Signature", "return_type"]
 
@@ -126,27 +131,64 @@ class Signature:
         """Raise ``TypeError`` if the arguments do not fit the function's parameters."""
         self._sig.bind(*args, **kwargs)
 
-    def decode_args(self, data: bytes) -> tuple[list[Any], dict[str, Any]]:
-        """Decode a stored ``(args, kwargs)`` payload into the annotated parameter types."""
-        try:
-            raw_args, raw_kwargs = _args_decoder.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise CorruptJournalError(f"undecodable arguments: {exc}") from exc
+    def _types(self, n_args: int, names: Any) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+        """The parameter name and decoding type of each of ``n_args`` positional arguments
+        and of each keyword argument in ``names``."""
         positional = [
             p
             for p in self._params
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
         ]
-        args: list[Any] = []
-        for i, raw in enumerate(raw_args):
+        out: list[tuple[str, Any]] = []
+        for i in range(n_args):
             if i < len(positional) and positional[i].kind is not inspect.Parameter.VAR_POSITIONAL:
-                t = self._hints[positional[i].name]
+                p = positional[i]
+                out.append((p.name, self._hints[p.name]))
             elif positional and positional[-1].kind is inspect.Parameter.VAR_POSITIONAL:
-                t = Any
-                if i >= len(positional) - 1:
-                    t = self._hints.get(positional[-1].name, Any)
+                p = positional[-1]
+                out.append((f"*{p.name}", Any if i < len(positional) - 1 else self._hints[p.name]))
             else:
-                t = Any
-            args.append(Codec.decode(raw, t))
-        kwargs = {k: Codec.decode(raw, self._hints.get(k, Any)) for k, raw in raw_kwargs.items()}
+                out.append((f"#{i}", Any))
+        return out, {k: self._hints.get(k, Any) for k in names}
+
+    def _raw(self, data: bytes) -> _RawArgs:
+        try:
+            return _args_decoder.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise CorruptJournalError(f"undecodable arguments: {exc}") from exc
+
+    def decode_args(self, data: bytes) -> tuple[list[Any], dict[str, Any]]:
+        """Decode a stored ``(args, kwargs)`` payload into the annotated parameter types."""
+        raw_args, raw_kwargs = self._raw(data)
+        types, kw = self._types(len(raw_args), raw_kwargs)
+        args = [Codec.decode(raw, t) for raw, (_, t) in zip(raw_args, types, strict=True)]
+        kwargs = {k: Codec.decode(raw, kw[k]) for k, raw in raw_kwargs.items()}
         return args, kwargs
+
+    def check_types(self, data: bytes, what: str) -> None:
+        """Check that encoded ``(args, kwargs)`` decode into the annotated parameter types,
+        as the worker will decode them.
+
+        Raises:
+            InvalidArgumentError: one does not; the message names the parameter and the type
+                it expects.
+        """
+        raw_args, raw_kwargs = self._raw(data)
+        types, kw = self._types(len(raw_args), raw_kwargs)
+        pairs = [(raw, n, t) for raw, (n, t) in zip(raw_args, types, strict=True)]
+        pairs += [(raw, k, kw[k]) for k, raw in raw_kwargs.items()]
+        for raw, name, t in pairs:
+            if t is Any:
+                continue
+            try:
+                Codec.decode(raw, t)
+            except msgspec.ValidationError as exc:
+                raise InvalidArgumentError(
+                    f"argument {name.lstrip('*')!r} of {what} does not fit its annotation "
+                    f"{_type_name(t)}: {exc}"
+                ) from None
+
+
+def _type_name(t: Any) -> str:
+    """How an annotation is shown in a message: ``int``, ``list[str]``."""
+    return t.__name__ if isinstance(t, type) and not typing.get_args(t) else repr(t)

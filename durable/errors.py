@@ -8,6 +8,8 @@
           ├── RunFailedError               a run ended FAILED (.run_id, .error_type, .error_message)
           ├── RunCancelledError            a run ended CANCELLED
           ├── SerializationError (TypeError)   a value msgspec cannot encode or decode
+          │    └── InvalidArgumentError    a start argument that does not fit the annotation
+          ├── InvalidOptionError (ValueError)  a run option (timeout, retry) out of range
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
@@ -36,6 +38,8 @@ __all__ = [
     "CorruptJournalError",
     "DurableError",
     "IdConflictError",
+    "InvalidArgumentError",
+    "InvalidOptionError",
     "LeaseLostError",
     "LogSchemaError",
     "NonDeterminismError",
@@ -94,6 +98,16 @@ class RunCancelledError(DurableError):
 
 class SerializationError(DurableError, TypeError):
     """A value cannot be encoded (or decoded) by msgspec; nothing was written."""
+
+
+class InvalidArgumentError(SerializationError):
+    """An argument of ``client.start`` does not fit the workflow's annotation of its
+    parameter; the message names the parameter and the type expected. Nothing was written."""
+
+
+class InvalidOptionError(DurableError, ValueError):
+    """A run option (``client.start(timeout=, retry=)``, ``durable start --run-timeout``)
+    is of the wrong kind or out of range. Nothing was written."""
 
 
 class UnknownWorkflowError(DurableError):

@@ -225,9 +225,20 @@ class MessageData(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class StepStartedData(msgspec.Struct, frozen=True, omit_defaults=True):
-    """``step_started``: an attempt of a step begins, inside ``stage``."""
+    """``step_started``: an attempt of a step begins, inside ``stage``, called with ``args``
+    (the encoded ``(positional, keyword)`` arguments; absent in journals written before
+    arguments were recorded)."""
 
     stage: str | None = None
+    args: msgspec.Raw | None = None
+
+
+class _StepStartedDataWire(msgspec.Struct, frozen=True):
+    """How ``step_started`` decodes: msgspec decodes ``Raw | None`` as ``null`` only, so the
+    arguments decode as a ``Raw`` that is empty when absent (never a valid encoding)."""
+
+    stage: str | None = None
+    args: msgspec.Raw = msgspec.Raw()
 
 
 class LeaseData(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -304,6 +315,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoders = {t: msgspec.msgpack.Decoder(cls) for t, cls in _PAYLOAD.items()}
 _signal_decoder = msgspec.msgpack.Decoder(_SignalDataWire)
 _suspend_decoder = msgspec.msgpack.Decoder(_SuspendDataWire)
+_step_started_decoder = msgspec.msgpack.Decoder(_StepStartedDataWire)
 
 
 class NewEvent(msgspec.Struct, frozen=True):
@@ -331,6 +343,9 @@ def decode_data(type_: str, data: bytes) -> Any:
     if type_ == T.SIGNAL_RECEIVED:
         w = _signal_decoder.decode(data)
         return SignalData(w.payload if len(w.payload) else None, w.timed_out, w.signal_id)
+    if type_ == T.STEP_STARTED:
+        st = _step_started_decoder.decode(data)
+        return StepStartedData(st.stage, st.args if len(st.args) else None)
     if type_ == T.RUN_SUSPENDED:
         sw = _suspend_decoder.decode(data)
         wait = sw.waiting_for

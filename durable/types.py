@@ -99,7 +99,9 @@ class RunInfo:
     updated_at: datetime
     """When its row last changed (UTC)."""
     progress: float | None = None
-    """The last run-level ``durable.progress`` value (1.0 once completed)."""
+    """How far the whole run is, from 0.0 to 1.0 (1.0 once completed; ``None`` only before a
+    worker first takes it): the last run-level ``durable.progress`` value if the workflow
+    reports one, else derived from its steps (see the docs on progress and time left)."""
     error: str | None = None
     """``"ErrorType: message"`` when failed, else ``None``."""
     priority: int = 0
@@ -131,6 +133,13 @@ class RunInfo:
     use it as an idempotency key for the step's effects elsewhere."""
     worker_id: str | None = None
     """Inside a run (``durable.info()`` only): the identity of the executing worker."""
+    eta: float | None = None
+    """Estimated seconds until the run completes, from its rate of progress since it first
+    started; 0.0 once completed, ``None`` when there is no estimate (no progress yet, or
+    the run failed or was cancelled)."""
+    step: str | None = None
+    """The step the run is executing now (the one started last, if several run at once);
+    ``None`` between steps, while it sleeps or waits, and once it has ended."""
 
 
 @dataclass(frozen=True, slots=True)

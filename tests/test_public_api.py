@@ -25,6 +25,8 @@ PUBLIC = [
     "DurableError",
     "EmbeddedWorker",
     "IdConflictError",
+    "InvalidArgumentError",
+    "InvalidOptionError",
     "LeaseLostError",
     "LogEvent",
     "LogSchemaError",
@@ -209,6 +211,9 @@ def test_client_methods() -> None:
     start = params(durable.Client.start)
     assert {"id", "queue", "priority", "delay"} <= set(start)
     assert start["priority"].default == 0
+    assert start["timeout"].default is None and start["retry"].default is None
+    many = params(durable.Client.start_many)
+    assert many["timeout"].default is None and many["retry"].default is None
     lr = params(durable.Client.list_runs)
     assert {n: lr[n].default for n in ("status", "workflow", "queue", "limit")} == {
         "status": None,
@@ -268,6 +273,9 @@ def test_value_types_have_the_documented_fields() -> None:
         "updated_at",
         "progress",
         "error",
+        "eta",
+        "stage",
+        "step",
     } <= run_info
     log_event = {f.name for f in dataclasses.fields(durable.LogEvent)}
     assert {"seq", "type", "name", "position", "attempt", "at", "data"} <= log_event
@@ -315,6 +323,8 @@ ERRORS = [
     "PayloadTooLargeError",
     "PermanentError",
     "IdConflictError",
+    "InvalidArgumentError",
+    "InvalidOptionError",
     "LogSchemaError",
     "CorruptJournalError",
     "NotInRunError",
@@ -334,6 +344,9 @@ def test_errors_derive_from_durable_error(name: str) -> None:
 def test_errors_with_a_second_base() -> None:
     assert issubclass(durable.SerializationError, TypeError)
     assert issubclass(durable.RunNotFoundError, LookupError)
+    assert issubclass(durable.InvalidArgumentError, durable.SerializationError)
+    assert issubclass(durable.InvalidArgumentError, TypeError)
+    assert issubclass(durable.InvalidOptionError, ValueError)
 
 
 def test_run_failed_error_attributes() -> None:

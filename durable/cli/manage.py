@@ -42,13 +42,25 @@ def start(ctx: Context) -> int:
     a = ctx.args
     args, kwargs = _arguments(ctx)
     delay = parse_duration(a.delay) if a.delay else 0.0
+    run_timeout = parse_duration(a.run_timeout) if a.run_timeout else None
+    retry = durable.Retry(attempts=a.retries + 1) if a.retries is not None else None
     client = ctx.client()
     try:
         h = client.start(
-            a.workflow, *args, id=a.id, queue=a.queue, priority=a.priority, delay=delay, **kwargs
+            a.workflow,
+            *args,
+            id=a.id,
+            queue=a.queue,
+            priority=a.priority,
+            delay=delay,
+            timeout=run_timeout,
+            retry=retry,
+            **kwargs,
         )
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, durable.DurableError):
+        if isinstance(exc, durable.DurableError) and not isinstance(
+            exc, durable.InvalidOptionError
+        ):
             raise
         raise CliError(str(exc), USAGE) from None
     if not a.wait:

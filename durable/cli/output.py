@@ -120,6 +120,21 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def fmt_eta(info: durable.RunInfo) -> str:
+    """A run's time left for people (``~3m20s``), or ``""`` without an estimate or once it
+    has ended."""
+    if info.eta is None or info.status.is_terminal:
+        return ""
+    return "~" + fmt_seconds(info.eta)
+
+
+def fmt_doing(info: durable.RunInfo) -> str:
+    """What an unfinished run does now: ``stage/step``, ``stage``, ``step`` or ``""``."""
+    if info.status.is_terminal:
+        return ""
+    return "/".join(x for x in (info.stage, info.step) if x)
+
+
 def fmt_seconds(s: float | None) -> str:
     """A duration for people: ``850ms``, ``12.5s``, ``3m20s``, ``2h05m``."""
     if s is None:

@@ -175,6 +175,18 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     st.add_argument("--delay", metavar="DURATION", help="start no sooner than this (30s, 5m)")
     st.add_argument("--wait", action="store_true", help="wait for the result and print it")
     st.add_argument("--timeout", metavar="DURATION", help="with --wait: give up after this")
+    st.add_argument(
+        "--run-timeout",
+        metavar="DURATION",
+        help="the run's own timeout, from its first start, over the workflow's (30s, 2h)",
+    )
+    st.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        metavar="N",
+        help="retry the run's workflow code N times after a failure, over the workflow's "
+        "policy (0: never)",
+    )
     st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
     for name, fn, text in (
         ("resume", manage.resume, "continue a failed or cancelled run from its journal"),

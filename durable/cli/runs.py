@@ -7,6 +7,8 @@ from durable.cli.output import (
     dump_json,
     event_dict,
     event_summary,
+    fmt_doing,
+    fmt_eta,
     fmt_time,
     run_dict,
     table,
@@ -31,7 +33,18 @@ def runs_list(ctx: Context) -> int:
         dump_json([run_dict(i) for i in infos])
         return 0
     table(
-        ["ID", "WORKFLOW", "STATUS", "QUEUE", "ATTEMPT", "PROGRESS", "CREATED", "ERROR"],
+        [
+            "ID",
+            "WORKFLOW",
+            "STATUS",
+            "QUEUE",
+            "ATTEMPT",
+            "PROGRESS",
+            "ETA",
+            "DOING",
+            "CREATED",
+            "ERROR",
+        ],
         [
             (
                 i.id,
@@ -40,6 +53,8 @@ def runs_list(ctx: Context) -> int:
                 i.queue,
                 i.attempt,
                 _progress(i.progress),
+                fmt_eta(i),
+                fmt_doing(i),
                 fmt_time(i.created_at),
                 i.error or "",
             )
@@ -69,6 +84,8 @@ def runs_show(ctx: Context) -> int:
         ("parent", info.parent_id),
         ("stage", info.stage),
         ("progress", _progress(info.progress)),
+        ("time left", fmt_eta(info)),
+        ("step", info.step),
         ("steps completed", info.steps_completed),
         ("created", fmt_time(info.created_at)),
         ("updated", fmt_time(info.updated_at)),

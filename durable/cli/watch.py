@@ -19,6 +19,7 @@ from durable.cli.output import (
     dump_json,
     event_dict,
     event_summary,
+    fmt_eta,
     fmt_time,
     plural,
     run_dict,
@@ -71,6 +72,8 @@ class ProgressView:
         """The screen for ``info``: one line per bar, then the status and the last message."""
         run_fraction = 1.0 if info.status is durable.Status.COMPLETED else info.progress
         steps = f"{plural(info.steps_completed, 'step')} done"
+        if fmt_eta(info):
+            steps += f", {fmt_eta(info)} left"
         out = [f"{info.workflow} {info.id}", f"  run    {bar(run_fraction)}  {steps}"]
         width = max((len(s) for s in self.stages), default=0)
         for name, value in self.stages.items():
@@ -135,5 +138,8 @@ def runs_watch(ctx: Context) -> int:
     if ctx.json:
         dump_json({"run": run_dict(info)}, out, lines=True)
     elif not live:
-        print(f"run {info.id} {info.status.value}" + (f": {info.error}" if info.error else ""))
+        err = f": {info.error}" if info.error else ""
+        stopped = info.progress is not None and info.status is not durable.Status.COMPLETED
+        at = f" (stopped at {info.progress:.0%})" if stopped else ""
+        print(f"run {info.id} {info.status.value}{err}{at}")
     return exit_code_of(info.status)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import random as _random
 from dataclasses import dataclass, field
+from typing import Any
 
-from durable.errors import PermanentError
+from durable.errors import InvalidOptionError, PermanentError
+from durable.options import RetryOptions, RunOptions
 
-__all__ = ["Retry", "is_retryable"]
+__all__ = ["Retry", "RunRetry", "is_retryable", "retry_options", "run_retry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,4 +59,69 @@ def is_retryable(policy: Retry | None, exc: BaseException, attempt: int) -> bool
         return False
     if isinstance(exc, PermanentError):
         return False
+    if isinstance(policy, RunRetry) and _named(exc, policy.non_retryable_names):
+        return False
     return not (policy.non_retryable and isinstance(exc, policy.non_retryable))
+
+
+@dataclass(frozen=True, slots=True)
+class RunRetry(Retry):
+    """A run's own retry policy (``client.start(retry=...)``) as the worker rebuilds it from
+    the run's row: its non-retryable types are known by ``(module, qualified name)`` only,
+    matched against the raised exception's classes (no module is imported)."""
+
+    non_retryable_names: frozenset[tuple[str, str]] = field(default=frozenset())
+
+
+def _named(exc: BaseException, names: frozenset[tuple[str, str]]) -> bool:
+    return any((c.__module__, c.__qualname__) in names for c in type(exc).__mro__)
+
+
+def run_retry(options: RunOptions, default: Retry | None) -> Retry | None:
+    """The retry policy of a run's workflow code: its own (``options.retry``) over its
+    workflow's ``default``."""
+    r = options.retry
+    if r is None:
+        return default
+    return RunRetry(
+        attempts=r.attempts,
+        initial_delay=r.initial_delay,
+        backoff=r.backoff,
+        max_delay=r.max_delay,
+        jitter=r.jitter,
+        non_retryable_names=frozenset(r.non_retryable),
+    )
+
+
+def retry_options(retry: Any) -> RetryOptions | None:
+    """``client.start(retry=...)`` as stored: a :class:`Retry`, or ``None`` (the workflow's).
+
+    Raises:
+        InvalidOptionError: not a ``Retry``, or a number in it out of range.
+    """
+    if retry is None:
+        return None
+    if not isinstance(retry, Retry):
+        raise InvalidOptionError(
+            f"retry must be a durable.Retry (or None: the workflow's), not {type(retry).__name__}"
+        )
+    for what, v in (
+        ("initial_delay", retry.initial_delay),
+        ("backoff", retry.backoff),
+        ("max_delay", retry.max_delay),
+    ):
+        if not math.isfinite(v):
+            raise InvalidOptionError(f"Retry.{what} must be finite, not {v!r}")
+    if isinstance(retry.attempts, bool) or not isinstance(retry.attempts, int):
+        raise InvalidOptionError("Retry.attempts must be an int")
+    names = tuple((t.__module__, t.__qualname__) for t in retry.non_retryable)
+    if isinstance(retry, RunRetry):
+        names += tuple(sorted(retry.non_retryable_names))
+    return RetryOptions(
+        attempts=retry.attempts,
+        initial_delay=float(retry.initial_delay),
+        backoff=float(retry.backoff),
+        max_delay=float(retry.max_delay),
+        jitter=bool(retry.jitter),
+        non_retryable=names,
+    )

@@ -20,7 +20,7 @@ import msgspec
 
 from durable.engine.cancelling import Cancellation
 from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
-from durable.engine.policy import is_retryable
+from durable.engine.policy import Retry, is_retryable, run_retry
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import HINT, Journal
 from durable.engine.runtime import RunState, _current, error_info
@@ -44,6 +44,7 @@ from durable.events import (
 )
 from durable.events import EventType as T
 from durable.log.store import Lease
+from durable.options import decode_options
 from durable.states import AbortReason, SuspendReason, WaitFor
 from durable.telemetry import NO_RUN
 from durable.types import WorkerEvent
@@ -91,6 +92,8 @@ class Runner:
         self.pool = workflow_pool
         self.notify = notify
         self.clock_offset = clock_offset
+        self.retry: Retry | None = None
+        """The retry policy of the workflow code: the run's own over the workflow's."""
         self.state: RunState | None = None
         self.stop: asyncio.Future[AbortReason] = asyncio.get_running_loop().create_future()
         self._task: asyncio.Task[Any] | None = None
@@ -243,6 +246,7 @@ class Runner:
                 rows = await asyncio.to_thread(self.s.store.read_journal, row.id)
                 journal = Journal(row.id, rows)
             args, kwargs = wf.signature.decode_args(row.input)
+            self.retry = run_retry(decode_options(row.options), wf.retry)
         except (CorruptJournalError, msgspec.ValidationError) as exc:
             await self._fail_with(
                 ErrorInfo("CorruptJournalError", str(exc), "durable.errors"), wf, exc
@@ -324,7 +328,8 @@ class Runner:
 
     async def _timeout(self, wf: WorkflowDef) -> None:
         assert self.state is not None
-        exc = TimeoutError(f"workflow {wf.name!r} timed out after {wf.timeout}s")
+        limit = self.lease.run.timeout if self.lease.run.timeout is not None else wf.timeout
+        exc = TimeoutError(f"workflow {wf.name!r} timed out after {limit}s")
         await self._fail(exc, wf)
 
     async def _ended_with(self, state: RunState, wf: WorkflowDef, exc: BaseException) -> None:
@@ -351,9 +356,9 @@ class Runner:
         if not _reported(exc, self._step_errors):  # a step's failure: ERROR already fired
             self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
         attempt = self.lease.run.attempt
-        if is_retryable(wf.retry, exc, attempt):
-            assert wf.retry is not None
-            wake = state.now() + wf.retry.delay(attempt, self.s.rng)
+        if is_retryable(self.retry, exc, attempt):
+            assert self.retry is not None
+            wake = state.now() + self.retry.delay(attempt, self.s.rng)
             events = [
                 NewEvent(
                     T.RUN_RETRY_SCHEDULED,

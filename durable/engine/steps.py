@@ -176,11 +176,37 @@ class StepCalls:
         cls = run.s.registry.error_type(err.module, err.type)
         return [failed], None, exc if cls is not None else _rebuild(run.s.registry, err), None
 
-    def _scope(self, step: StepDef, pos: int, attempt: int) -> StepScope:
+    def _encode_args(
+        self, step: StepDef, pos: int, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[bytes | None, list[NewEvent]]:
+        """The step's encoded arguments, or (when they cannot be encoded or are too large)
+        the permanent ``step_failed`` that records it: the body never runs."""
+        run = self.run
+        try:
+            return run.s.codec.encode_args(args, kwargs, f"arguments of step {step.name!r}"), []
+        except (SerializationError, PayloadTooLargeError) as exc:
+            if run.on_step_error is not None:
+                run.on_step_error(exc)
+            failed = NewEvent(
+                T.STEP_FAILED,
+                Failure(error=error_info(exc), retryable=False, stage=run.stage),
+                position=pos,
+                name=step.name,
+                attempt=attempt,
+            )
+            return None, [failed]
+
+    def _refused(self, events: list[NewEvent]) -> BaseException:
+        """What the workflow gets for arguments that could not be recorded."""
+        failure = events[0].data
+        assert isinstance(failure, Failure)
+        return _rebuild(self.run.s.registry, failure.error)
+
+    def _scope(self, step: StepDef, pos: int, attempt: int, raw_args: bytes) -> StepScope:
         """The body's scope; journals ``step_started`` (without waiting for the commit)."""
         run = self.run
         stage = run.stage
-        data = StepStartedData(stage=stage)
+        data = StepStartedData(stage=stage, args=msgspec.Raw(raw_args))
         run.emit(NewEvent(T.STEP_STARTED, data, position=pos, name=step.name, attempt=attempt))
         obs = run.obs.step(step.name, pos, attempt, stage)
         return StepScope(step.name, pos, attempt, stage, obs)
@@ -191,7 +217,11 @@ class StepCalls:
         if slot is not None and slot.completed:
             return self._replayed(step, pos, slot)
         run = self.run
-        scope = self._scope(step, pos, attempt)
+        raw_args, refused = self._encode_args(step, pos, attempt, args, kwargs)
+        if raw_args is None:
+            run.commit(refused)
+            raise self._refused(refused)
+        scope = self._scope(step, pos, attempt, raw_args)
         started = run.now()
         result: Any = None
         exc: BaseException | None = None
@@ -264,7 +294,11 @@ class StepCalls:
         try:
             if run.aborted is not None:
                 raise Abort(run.aborted)
-            scope = self._scope(step, pos, attempt)
+            raw_args, refused = self._encode_args(step, pos, attempt, args, kwargs)
+            if raw_args is None:
+                await run.commit_async(refused)
+                raise self._refused(refused)
+            scope = self._scope(step, pos, attempt, raw_args)
             started = run.now()
             result: Any = None
             exc: BaseException | None = None

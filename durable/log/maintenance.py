@@ -216,3 +216,21 @@ class Maintenance:
             )
             rows = c.execute(q).all()
         return now, [(str(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    def steps_of_last_completed(self, workflows: Sequence[str]) -> dict[str, int]:
+        """See :meth:`Store.steps_of_last_completed`: one indexed look-up per workflow."""
+        out: dict[str, int] = {}
+        if not workflows:
+            return out
+        with self._db.read() as c:
+            for wf in sorted(set(workflows)):
+                q = (
+                    sa.select(runs.c.steps_completed)
+                    .where(runs.c.workflow == wf, status_is(Status.COMPLETED))
+                    .order_by(runs.c.finished_at.desc())
+                    .limit(1)
+                )
+                n = c.execute(q).scalar()
+                if n is not None:
+                    out[wf] = int(n)
+        return out

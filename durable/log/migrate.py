@@ -49,9 +49,14 @@ def _to_v4(conn: Connection) -> None:
 
 
 def _to_v5(conn: Connection) -> None:
-    """``durable_runs.cancel_requested_at`` and the index of the open cancel requests."""
+    """``durable_runs.cancel_requested_at`` and the index of the open cancel requests;
+    ``durable_runs.step`` and ``.step_progress``; a workflow's completed runs by end."""
     _add_column(conn, runs, "cancel_requested_at")
     next(i for i in runs.indexes if i.name == "ix_durable_runs_cancel_requested").create(conn)
+    _add_column(conn, runs, "step")
+    _add_column(conn, runs, "step_progress")
+    name = "ix_durable_runs_workflow_status_finished_at"
+    next(i for i in runs.indexes if i.name == name).create(conn)
 
 
 UPGRADES: dict[int, Callable[[Connection], None]] = {

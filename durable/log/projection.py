@@ -1,4 +1,13 @@
-"""The ``runs`` row as a fold of the journal: what each appended event changes in it."""
+"""The ``runs`` row as a fold of the journal: what each appended event changes in it.
+
+Besides the status and what the run waits for, the row follows what the run is doing now,
+for its progress and time left (``RunInfo.progress``, ``.eta``, ``.stage``, ``.step``):
+``stage`` (entered, left), ``step`` (set by ``step_started``, cleared when the step's try ends,
+the run hands its lease back or ends), ``steps_completed``, ``progress`` (the run-level value
+the workflow reports, 1.0 at completion) and ``step_progress`` (the last value reported below
+the run's level: by the step in flight, or by the stage between steps; cleared when a step
+starts or ends). Each is a literal in the append's one fenced update: nothing is read.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from durable.events import EventType as T
-from durable.events import Failure, NewEvent, ProgressData, ResultData, SuspendData
+from durable.events import (
+    Failure,
+    NewEvent,
+    ProgressData,
+    ProgressScope,
+    ResultData,
+    SuspendData,
+)
 from durable.log.schema import runs
 from durable.states import Status, WaitFor
 
@@ -40,16 +56,27 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
     completed = 0
     for ev, _raw in zip(events, encoded, strict=True):
         t = ev.type
-        if t == T.STEP_COMPLETED:
+        if t == T.STEP_STARTED:
+            v["step"] = ev.name
+            v["step_progress"] = None
+        elif t == T.STEP_COMPLETED:
             completed += 1
+            v["step"] = None
+            v["step_progress"] = None
+        elif t == T.STEP_FAILED:
+            v["step"] = None
+            v["step_progress"] = None
         elif t == T.STAGE_ENTERED:
             v["stage"] = ev.name
         elif t == T.STAGE_LEFT:
             v["stage"] = getattr(ev.data, "stage", None)
         elif t == T.PROGRESS:
             d = ev.data
-            if isinstance(d, ProgressData) and d.scope == "run":
-                v["progress"] = d.value
+            if isinstance(d, ProgressData):
+                if d.scope == ProgressScope.RUN:
+                    v["progress"] = d.value
+                else:
+                    v["step_progress"] = d.value
         elif t == T.RUN_COMPLETED:
             d = ev.data
             assert isinstance(d, ResultData)
@@ -69,6 +96,7 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
             d = ev.data
             assert isinstance(d, SuspendData)
             p.releases = True
+            v["step"] = None
             p.wake_at = d.wake_at
             p.waiting_for = d.waiting_for
             v.update(
@@ -80,7 +108,7 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
     if completed:
         p.increments["steps_completed"] = completed
     if p.ends:
-        v.update(finished_at=now, due_at=None, wake_at=None, waiting_for=None)
+        v.update(finished_at=now, due_at=None, wake_at=None, waiting_for=None, step=None)
     if p.ends or p.releases:
         v.update(lease_owner=None, lease_expires_at=None)
         p.increments["lease_epoch"] = 1

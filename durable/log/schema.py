@@ -35,6 +35,9 @@ SCHEMA_VERSION = 5
 5. ``durable_runs.cancel_requested_at``: a client asked the worker holding the run to stop
    it (the run ends ``cancelled`` once its code has stopped, or its grace is over), and the
    partial index of the runs with such a request still open.
+   ``durable_runs.step`` (the step the run is executing now) and ``.step_progress`` (the
+   progress reported for the work in flight), for a run's progress and time left; the index
+   of a workflow's completed runs by ``finished_at`` (how many steps its last run took).
 """
 
 metadata = sa.MetaData(
@@ -90,6 +93,8 @@ runs = sa.Table(
     sa.Column("options", sa.LargeBinary, comment="its own options, msgpack (v4)"),
     sa.Column("version", _Id, comment="the code version it started under (v4)"),
     sa.Column("cancel_requested_at", _Time, comment="a client asked its holder to cancel it (v5)"),
+    sa.Column("step", _Id, comment="the step it executes now, NULL between steps (v5)"),
+    sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -110,6 +115,7 @@ runs = sa.Table(
         sqlite_where=sa.text(OPEN_CANCEL_REQUEST),
         postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
     ),
+    sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
 )
 
 events = sa.Table(

@@ -158,6 +158,9 @@ class SqlStore(Store):
 
     # -- maintenance ---------------------------------------------------------------------
 
+    def steps_of_last_completed(self, workflows: Sequence[str]) -> dict[str, int]:
+        return self.maintenance.steps_of_last_completed(workflows)
+
     def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:
         return self.maintenance.queue_backlog()
 

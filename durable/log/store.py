@@ -101,6 +101,11 @@ class RunRow:
     cancel_requested_at: float | None = None
     """When a client asked the worker holding the run to cancel it (``None``: never, or
     the run was resumed since)."""
+    step: str | None = None
+    """The step the run executes now (``None`` between steps, suspended or ended)."""
+    step_progress: float | None = None
+    """The last progress reported below the run's level (by the step in flight, or by the
+    stage between steps); ``None`` until one is, and again once a step starts or ends."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +410,12 @@ class Store(abc.ABC):
         ``False``: no such run."""
 
     # -- maintenance ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def steps_of_last_completed(self, workflows: Sequence[str]) -> dict[str, int]:
+        """For each of ``workflows`` that has a completed run, the number of steps its most
+        recently finished completed run completed (what a run's progress is measured
+        against). Workflows without a completed run are left out."""
 
     @abc.abstractmethod
     def prune(

@@ -346,3 +346,35 @@ def test_workers_lists_the_live_workers_and_runs_show_says_when_there_is_none(
     assert ok_json(*db, "runs", "show", "early")["no_live_worker"] is False
     assert worker.terminate(timeout=60) == 0, worker.describe()
     assert ok_json(*db, "workers") == []
+
+
+def test_start_with_run_options_and_list_shows_progress(db_url: str, worker: Proc) -> None:
+    db = ["--database", db_url]
+    ok_json(*db, "start", "fails", "1", "--id", "r-1", "--retries", "1", "--run-timeout", "1h")
+    r = durable_cli(*db, "start", "fails", "2", "--id", "r-0", "--retries", "0", "--wait")
+    assert r.returncode == 1, r.stderr
+    with durable.Client(db_url) as client:
+        with pytest.raises(durable.RunFailedError):
+            client.result("r-1", timeout=60)
+        # one retry of the workflow code: the second attempt failed for good
+        assert client.get("r-1").info().attempt == 2
+        assert client.get("r-0").info().attempt == 1
+        assert client._store.get_run("r-1").timeout == 3600.0
+    table = durable_cli(*db, "runs", "list")
+    assert table.returncode == 0
+    assert table.stdout.split()[:8] == [
+        "ID",
+        "WORKFLOW",
+        "STATUS",
+        "QUEUE",
+        "ATTEMPT",
+        "PROGRESS",
+        "ETA",
+        "DOING",
+    ]
+    listed = {x["id"]: x for x in ok_json(*db, "runs", "list")}
+    assert listed["r-1"]["progress"] == 0.0 and listed["r-1"]["eta"] is None
+    bad = durable_cli(*db, "start", "fails", "1", "--retries", "-1")
+    assert bad.returncode == 2 and "--retries" in bad.stderr
+    one_line_error(durable_cli(*db, "start", "fails", "1", "--run-timeout", "0"), 2, "timeout")
+    assert worker.terminate(timeout=60) == 0, worker.describe()

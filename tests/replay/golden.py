@@ -60,7 +60,14 @@ def _row_doc(row: RunRow) -> dict[str, Any]:
     return out
 
 
-_LATER_FIELDS = {"started_at", "options", "version", "cancel_requested_at"}
+_LATER_FIELDS = {
+    "started_at",
+    "options",
+    "version",
+    "cancel_requested_at",
+    "step",
+    "step_progress",
+}
 """Run columns added after the golden journals were recorded (schema v2, v4, v5)."""
 
 

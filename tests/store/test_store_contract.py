@@ -27,6 +27,7 @@ from durable.events import (
     Failure,
     NewEvent,
     ProgressData,
+    ProgressScope,
     ResultData,
     RunStartedData,
     SignalData,
@@ -552,6 +553,50 @@ def test_seq_stays_gapless_through_a_whole_life(store: Store) -> None:
     assert len(journal) == 13
     row = run(store, "r1")
     assert (row.status, row.output, row.progress, row.stage) == ("completed", enc(42), 1.0, "pay")
+
+
+def test_the_row_follows_the_step_in_flight_and_its_progress(store: Store) -> None:
+    store.create_run(new_run("r1"))
+    ls = take(store, "r1")
+
+    def step_progress(v: float, scope: ProgressScope) -> NewEvent:
+        return NewEvent(T.PROGRESS, ProgressData(value=v, scope=scope), name="fetch")
+
+    def row_now() -> tuple[Any, ...]:
+        r = run(store, "r1")
+        return (r.step, r.step_progress, r.progress, r.steps_completed)
+
+    assert append1(store, AppendRequest("r1", ls.epoch, [step_started(1, "fetch")])).ok
+    assert row_now() == ("fetch", None, None, 0)
+    fraction = step_progress(0.4, ProgressScope.STEP)
+    assert append1(store, AppendRequest("r1", ls.epoch, [fraction])).ok
+    assert row_now() == ("fetch", 0.4, None, 0)
+    assert append1(store, AppendRequest("r1", ls.epoch, [step_completed(1, name="fetch")])).ok
+    assert row_now() == (None, None, None, 1)
+    stage_p = step_progress(0.5, ProgressScope.STAGE)
+    run_p = NewEvent(T.PROGRESS, ProgressData(value=0.3))
+    assert append1(store, AppendRequest("r1", ls.epoch, [stage_p, run_p, step_started(2)])).ok
+    assert row_now() == ("step", None, 0.3, 1)
+    assert append1(store, AppendRequest("r1", ls.epoch, [suspended(wake_at=0.0)])).ok
+    assert row_now()[0] is None
+    ls = take(store, "r1")
+    assert append1(store, AppendRequest("r1", ls.epoch, [step_started(2), run_completed()])).ok
+    assert row_now() == (None, None, 1.0, 1)
+    assert_row_is_fold(store, "r1")
+
+
+def test_steps_of_the_last_completed_run_of_each_workflow(store: Store) -> None:
+    assert store.steps_of_last_completed([WF, "other"]) == {}
+    for run_id, steps in (("a", 2), ("b", 3)):
+        store.create_run(new_run(run_id))
+        ls = take(store, run_id)
+        done = [step_completed(i) for i in range(1, steps + 1)]
+        assert append1(store, AppendRequest(run_id, ls.epoch, [*done, run_completed()])).ok
+    store.create_run(new_run("c"))
+    ls = take(store, "c")
+    evs = [step_completed(i) for i in range(1, 6)]
+    assert append1(store, AppendRequest("c", ls.epoch, [*evs, run_failed()])).ok
+    assert store.steps_of_last_completed([WF, WF, "other"]) == {WF: 3}
 
 
 # ---------------------------------------------------------------- heartbeat, release
