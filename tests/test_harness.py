@@ -84,9 +84,10 @@ def test_a_new_session_is_signalled_as_a_whole_group(processes: Processes, tmp_p
     pidfile = tmp_path / "grandchild.pid"
     script = textwrap.dedent(
         f"""
-        import subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        open({str(pidfile)!r}, "w").write(str(child.pid))
+        import os, sys, time
+        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        child = os.posix_spawn(sys.executable, argv, os.environ)
+        open({str(pidfile)!r}, "w").write(str(child))
         time.sleep(60)
         """
     )
