@@ -20,12 +20,12 @@ import enum
 import inspect
 import io
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.processes import run
 
 import durable
 from durable.cli.main import main as cli_main
@@ -259,13 +259,7 @@ def test_every_help_text_is_free_of_workplace_references() -> None:
 
 
 def test_the_installed_script_answers_help() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "durable.cli", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run([sys.executable, "-m", "durable.cli", "--help"], timeout=60)
     assert done.returncode == 0, done.stderr
     assert "usage: durable" in done.stdout
     assert not _hits(done.stdout)

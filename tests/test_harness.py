@@ -3,6 +3,7 @@ reaped; faults really injected around a real store, on every backend."""
 
 from __future__ import annotations
 
+import ast
 import signal
 import sys
 import textwrap
@@ -84,9 +85,10 @@ def test_a_new_session_is_signalled_as_a_whole_group(processes: Processes, tmp_p
     pidfile = tmp_path / "grandchild.pid"
     script = textwrap.dedent(
         f"""
-        import subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        open({str(pidfile)!r}, "w").write(str(child.pid))
+        import os, sys, time
+        argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        child = os.posix_spawn(sys.executable, argv, os.environ)
+        open({str(pidfile)!r}, "w").write(str(child))
         time.sleep(60)
         """
     )
@@ -166,6 +168,36 @@ def test_a_failed_test_reports_its_childrens_output(tmp_path: Path) -> None:
     done = run([*argv, "-p", "no:randomly", tmp_path], cwd=tmp_path, timeout=120)
     assert done.returncode == 1, done.describe()
     assert "child processes" in done.stdout and "CHILD-SAYS-HI" in done.stdout, done.stdout
+
+
+SPAWNING_MODULES = {"subprocess", "multiprocessing"}
+"""Modules a test reaches processes through only by way of ``harness/processes.py``."""
+
+
+def _spawning_imports(path: Path) -> list[str]:
+    """The imports of :data:`SPAWNING_MODULES` in ``path`` (child scripts in strings aside)."""
+    hits = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        hits += [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for n in names
+            if n.split(".")[0] in SPAWNING_MODULES
+        ]
+    return hits
+
+
+def test_only_the_harness_starts_processes() -> None:
+    files = [
+        p for p in sorted(TESTS.rglob("*.py")) if "harness" not in p.relative_to(TESTS).parts[:1]
+    ]
+    assert len(files) > 20, files
+    hits = [hit for path in files for hit in _spawning_imports(path)]
+    assert hits == [], "start processes with tests/harness/processes.py, not directly"
 
 
 # ---------------------------------------------------------------- faults

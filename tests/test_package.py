@@ -11,14 +11,15 @@ quickstart and ``durable --help`` with it.
 from __future__ import annotations
 
 import email.parser
+import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from harness.processes import run
 
 import durable
 
@@ -48,13 +49,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(SOURCE, src / "durable", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(src)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    # The build sees this process's own PYTHONPATH, not the work tree put in front of it.
+    argv = [sys.executable, "-m", "build", "--outdir", out, src]
+    done = run(argv, cwd=src, env={"PYTHONPATH": os.environ.get("PYTHONPATH")}, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     wheels = list(out.glob("*.whl"))
     sdists = list(out.glob("*.tar.gz"))

@@ -7,19 +7,13 @@ directory, which the command reads too), and SQLite or Postgres named by
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from harness.processes import Finished, Processes, run
 
 import durable
 
@@ -29,27 +23,13 @@ SCRIPT = Path(sys.executable).parent / "durable"
 DURABLE = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "durable.cli"]
 
 
-def _env(db_url: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("DURABLE_DATABASE_URL", None)
-    env.pop("DURABLE_WORKER_ID", None)
-    if db_url is not None:
-        env["DURABLE_DATABASE_URL"] = db_url
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+def _env(db_url: str | None) -> dict[str, str | None] | None:
+    """What a child's environment adds to the harness's (which has no ``DURABLE_*``)."""
+    return None if db_url is None else {"DURABLE_DATABASE_URL": db_url}
 
 
-def _run(cmd: list[str], cwd: Path, db_url: str | None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=_env(db_url),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+def _run(cmd: list[str], cwd: Path, db_url: str | None) -> Finished:
+    return run(cmd, cwd=cwd, env=_env(db_url), timeout=120)
 
 
 @pytest.fixture
@@ -58,33 +38,6 @@ def user_dir(tmp_path: Path) -> Path:
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "quickstart.py").write_text(QUICKSTART.read_text())
     return tmp_path
-
-
-@pytest.fixture
-def spawn(user_dir: Path) -> Iterator[Any]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(args: list[str], db_url: str | None, out: Path) -> subprocess.Popen[str]:
-        with out.open("w") as f:
-            proc = subprocess.Popen(
-                [sys.executable, *args],
-                cwd=user_dir,
-                env=_env(db_url),
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                text=True,
-            )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def test_durable_runs_list_finds_the_quickstart_run_by_default(user_dir: Path) -> None:
@@ -124,22 +77,9 @@ def test_an_explicit_database_is_in_the_command_it_prints(user_dir: Path, db_url
     assert "completed" in shown.stdout
 
 
-def _wait_for(
-    path: Path, pattern: str, proc: subprocess.Popen[str], timeout: float
-) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        m = re.search(pattern, path.read_text(errors="replace"))
-        if m is not None:
-            return m
-        assert proc.poll() is None, path.read_text(errors="replace")
-        assert time.monotonic() < deadline, path.read_text(errors="replace")
-        time.sleep(0.05)
-
-
 @pytest.mark.timeout(240)
 def test_after_a_complete_run_the_tip_shows_a_crash_and_a_resume_again(
-    user_dir: Path, db_url: str, spawn: Any
+    user_dir: Path, db_url: str, processes: Processes
 ) -> None:
     first = _run(
         [sys.executable, "examples/quickstart.py", "--step-seconds", "0"], user_dir, db_url
@@ -153,18 +93,24 @@ def test_after_a_complete_run_the_tip_shows_a_crash_and_a_resume_again(
 
     # The tip: start a fresh run, kill it, then run the command it prints.
     fresh_cmd = [*shlex.split(m.group(1))[1:], "--step-seconds", "0.3"]
-    out = user_dir / "fresh.out"
-    proc = spawn(fresh_cmd, db_url, out)
-    tip = _wait_for(out, r"tip: .* run `(python [^`]*)` to resume run (quickstart-\w+)", proc, 60)
+    proc = processes.start(
+        [sys.executable, *fresh_cmd],
+        name="fresh",
+        cwd=user_dir,
+        env=_env(db_url),
+        new_session=True,
+    )
+    pattern = r"tip: .* run `(python [^`]*)` to resume run (quickstart-\w+)"
+    tip = proc.wait_for(lambda: re.search(pattern, proc.output()), 60, "the tip")
     resume_cmd, run_id = shlex.split(tip.group(1)), tip.group(2)
     assert run_id != "quickstart-1" and resume_cmd[-2:] == ["--id", run_id], tip.group(0)
     with durable.Client(db_url) as client:
-        deadline = time.monotonic() + 60
-        while sum(e.type == "step_completed" for e in client.events(run_id)) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.wait_for(
+            lambda: sum(e.type == "step_completed" for e in client.events(run_id)) >= 2,
+            60,
+            "two completed steps",
+        )
+        proc.kill()  # SIGKILL to its whole process group
         assert client.get(run_id).status() is not durable.Status.COMPLETED
 
     resumed = _run([sys.executable, *resume_cmd[1:]], user_dir, db_url)

@@ -1,7 +1,8 @@
 """What the ``durable`` command says: counts in agreement, times to the millisecond, what a
 waiting run waits for, the error a replay names, and never a database password.
 
-Real subprocesses (the helpers of test_cli.py) on real logs, SQLite and Postgres.
+Real subprocesses (the process harness, and the helpers of test_cli.py) on real logs, SQLite
+and Postgres.
 """
 
 from __future__ import annotations
@@ -9,24 +10,17 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.processes import child_env
+from harness.processes import Processes, run
 from test_cli import COMMAND, PROCS, cliapp, durable_cli, ok_json, one_line_error
 
 import durable
 from durable.redact import redact_url, scrub
-
-
-def _env() -> dict[str, str]:
-    """The environment of a ``durable`` child process (the harness's)."""
-    return child_env()
-
 
 PASSWORD = "Sekr3t-pw"
 MILLIS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
@@ -114,23 +108,17 @@ def _wait_until_serving(url: str) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_counts_agree_with_their_nouns(db_url: str) -> None:
-    proc = subprocess.Popen(
+def test_counts_agree_with_their_nouns(db_url: str, processes: Processes) -> None:
+    proc = processes.start(
         [*COMMAND, "--database", db_url, "worker", "cliapp:changed"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        name="worker",
         cwd=PROCS,
-        env=_env(),
+        separate_stderr=True,
     )
-    try:
-        _wait_until_serving(db_url)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    _wait_until_serving(db_url)
+    proc.signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    err = proc.errors()
     assert "durable worker: 1 workflow of 'cli'," in err, err
     assert re.search(rf"^{MILLIS} INFO durable: signal 15: draining$", err, re.M), err
     db = ["--database", db_url]
@@ -185,13 +173,10 @@ def test_a_password_never_shows_in_errors(tmp_path: Path) -> None:
     unknown = f"postgresx://app:{PASSWORD}@127.0.0.1/shop"
     for url, code in ((refused, 6), (unknown, 2)):
         for debug in ("", "1"):
-            env = {**_env(), "DURABLE_DEBUG": debug}
-            r = subprocess.run(
+            r = run(
                 [*COMMAND, "--database", url, "runs", "list"],
-                capture_output=True,
-                text=True,
                 cwd=PROCS,
-                env=env,
+                env={"DURABLE_DEBUG": debug},
                 timeout=60,
             )
             assert r.returncode == code, r.stderr
@@ -208,11 +193,11 @@ def test_a_password_never_shows_in_errors(tmp_path: Path) -> None:
         assert PASSWORD not in _chain(info.value)
 
 
-def test_a_password_never_shows_in_help_or_runs(db_url: str) -> None:
+def test_a_password_never_shows_in_help_or_runs(db_url: str, processes: Processes) -> None:
     url = _with_password(db_url) if db_url.startswith("postgresql") else db_url
-    secret_env = {**_env(), "DURABLE_DATABASE_URL": url}
+    secret_env = {"DURABLE_DATABASE_URL": url}
     for args in (["--help"], ["runs", "--help"], ["worker", "--help"]):
-        r = subprocess.run([*COMMAND, *args], capture_output=True, text=True, env=secret_env)
+        r = run([*COMMAND, *args], env=secret_env)
         assert r.returncode == 0 and PASSWORD not in r.stdout + r.stderr
     db = ["--database", url]
     outputs = [
@@ -227,21 +212,16 @@ def test_a_password_never_shows_in_help_or_runs(db_url: str) -> None:
     for r in outputs:
         assert PASSWORD not in r.stdout + r.stderr, r
     assert json.loads(outputs[3].stdout)["run"]["id"] == "pw-1"
-    proc = subprocess.Popen(
+    proc = processes.start(
         [*COMMAND, *db, "worker", "cliapp:app", "--log-level", "debug"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        name="worker",
         cwd=PROCS,
         env={**secret_env, "DURABLE_DEBUG": "1"},
+        separate_stderr=True,
     )
-    try:
-        _wait_until_serving(url)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    _wait_until_serving(url)
+    proc.signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    out, err = proc.output(), proc.errors()
     assert proc.returncode == 0, err
     assert "durable worker: stopped" in err and PASSWORD not in out + err

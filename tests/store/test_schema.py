@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from harness.processes import Processes, run
 
 import durable
 from durable.log import NewRun, open_store
@@ -46,13 +46,9 @@ def test_reopening_a_log_keeps_its_runs(db_url: str) -> None:
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_the_schema_module_prints_ddl(dialect: str) -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "durable.log.schema", dialect],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    done = run([sys.executable, "-m", "durable.log.schema", dialect], timeout=60)
+    assert done.returncode == 0, done.describe()
+    out = done.stdout
     for table in ("durable_runs", "durable_events", "durable_signals", "durable_meta"):
         assert f"CREATE TABLE {table}" in out
     assert "CREATE UNIQUE INDEX uq_durable_events_outcome" in out
@@ -194,28 +190,23 @@ print("ok")
 
 
 @pytest.mark.parametrize("start", ["empty", "missing"])
-def test_many_processes_opening_a_new_log_at_once_all_succeed(tmp_path: Path, start: str) -> None:
+def test_many_processes_opening_a_new_log_at_once_all_succeed(
+    tmp_path: Path, start: str, processes: Processes
+) -> None:
     url, _ = _racers_url(tmp_path, start)
     go = tmp_path / "go"
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _OPENER, url, str(go)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        processes.start(
+            [sys.executable, "-c", _OPENER, url, str(go)], name="opener", separate_stderr=True
         )
         for _ in range(8)
     ]
-    try:
-        for p in procs:  # every interpreter has imported durable: release them together
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        go.touch()
-        results = [p.communicate(timeout=90) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    failures = [err for p, (_, err) in zip(procs, results, strict=True) if p.returncode != 0]
+    for p in procs:  # every interpreter has imported durable: release them together
+        first = p.wait_for(lambda p=p: "\n" in p.output() and p.output(), 90, "its first line")
+        assert first.splitlines()[0].strip() == "ready", p.describe()
+    go.touch()
+    results = [p.result(timeout=90) for p in procs]
+    failures = [r.stderr for r in results if r.returncode != 0]
     assert failures == []
-    assert all(out.strip() == "ok" for out, _ in results)
+    assert all(r.stdout.split("\n", 1)[1].strip() == "ok" for r in results), results
     _check_one_log(url)
