@@ -23,6 +23,7 @@ from durable.errors import (
     CorruptJournalError,
     DurableError,
     IdConflictError,
+    InvalidArgumentError,
     LeaseLostError,
     LogSchemaError,
     NonDeterminismError,
@@ -37,6 +38,7 @@ from durable.errors import (
     StoreError,
     UnknownWorkflowError,
 )
+from durable.events import EventType
 from durable.retention import Retention
 from durable.stats import WorkflowStats
 from durable.types import LogEvent, RunInfo, Status, WorkerEvent
@@ -49,7 +51,9 @@ __all__ = [
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",
+    "EventType",
     "IdConflictError",
+    "InvalidArgumentError",
     "LeaseLostError",
     "LogEvent",
     "LogSchemaError",

@@ -10,6 +10,7 @@
           ├── SerializationError (TypeError)   a value msgspec cannot encode or decode
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
+          ├── InvalidArgumentError (ValueError)   a client call's argument is out of range
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
           ├── IdConflictError              a run id already used by another workflow
@@ -36,6 +37,7 @@ __all__ = [
     "CorruptJournalError",
     "DurableError",
     "IdConflictError",
+    "InvalidArgumentError",
     "LeaseLostError",
     "LogSchemaError",
     "NonDeterminismError",
@@ -102,6 +104,11 @@ class UnknownWorkflowError(DurableError):
 
 class RunNotFoundError(DurableError, LookupError):
     """No run has the given id."""
+
+
+class InvalidArgumentError(DurableError, ValueError):
+    """An argument of a client call that cannot be right (a negative seq, an unknown event
+    type); the message says which and what is accepted."""
 
 
 class PayloadTooLargeError(DurableError):

@@ -27,6 +27,9 @@ _USED = "durable_used"
 _NOTIFIED = "durable_notified"
 """Key in a pooled connection's ``info``: its transaction asked for a wake-up."""
 
+_APPENDED = "durable_appended"
+"""Key in a connection's ``info``: the runs whose journals its transaction appended to."""
+
 
 class Db:
     """Transactions on the log's database, its prepared statements and its clock."""
@@ -50,14 +53,21 @@ class Db:
     def write(self) -> Iterator[Connection]:
         """A write transaction on a SQLAlchemy ``Connection`` (the paths that are not hot)."""
         notified = False
+        appended: set[str] = set()
         with translate_errors(self._errors):
             with self.dialect.write_engine.begin() as conn:
                 try:
                     yield conn
+                    appended = conn.info.get(_APPENDED) or set()
+                    if appended:
+                        self.dialect.announce(conn, appended)
                 finally:
                     notified = bool(conn.info.pop(_NOTIFIED, None))
+                    conn.info.pop(_APPENDED, None)
             if notified:
                 self.dialect.committed(True)
+            if appended:
+                self.dialect.announced(appended)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -72,6 +82,14 @@ class Db:
         if queue not in sent:
             sent.add(queue)
             self.dialect.notify(c, queue)
+
+    def appended(self, c: Connection | RawTx, run_id: str) -> None:
+        """This transaction appended to ``run_id``'s journal: its watchers learn of it when
+        the transaction commits."""
+        if isinstance(c, RawTx):
+            c.appended.add(run_id)
+        else:
+            c.info.setdefault(_APPENDED, set()).add(run_id)
 
     @contextlib.contextmanager
     def raw(self, write: bool = True) -> Iterator[RawTx]:
@@ -88,6 +106,8 @@ class Db:
                 if write:
                     d.begin_raw(pooled.driver_connection)
                 yield tx
+                if tx.appended:
+                    d.announce(tx, tx.appended)
                 pooled.commit()
                 pooled.info[_USED] = time.monotonic()
             except BaseException:
@@ -105,6 +125,8 @@ class Db:
                 pooled.close()
             if tx.notified:
                 d.committed(True)
+            if tx.appended:
+                d.announced(tx.appended)
 
     def _checkout(self, engine: sa.Engine) -> Any:
         """A pooled DBAPI connection; one idle for longer than the dialect's

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from durable.log.dialect import Dialect, RawTx, cursor
+from durable.log.watch_postgres import JournalListener, notify_appended
 from durable.redact import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
@@ -135,6 +136,14 @@ class PostgresDialect(Dialect):
     def listen(self, on_notify: Callable[[str], None]) -> Listener | None:
         """Start a thread that calls ``on_notify(queue)`` for every wake-up."""
         return Listener(self.url, on_notify)
+
+    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> None:
+        """``NOTIFY`` the log's watch channel in the transaction (``watch_postgres.py``)."""
+        notify_appended(cursor(conn), run_ids)
+
+    def listen_journals(self, on_append: Callable[[str], None]) -> JournalListener:
+        """A thread ``LISTEN``ing on the log's watch channel."""
+        return JournalListener(self.url, on_append)
 
 
 class Listener:

@@ -141,6 +141,9 @@ class SqlStore(Store):
     def listen(self, on_notify: Callable[[str], None]) -> Any:
         return self.db.dialect.listen(on_notify)
 
+    def listen_journals(self, on_append: Callable[[str], None]) -> Any:
+        return self.db.dialect.listen_journals(on_append)
+
     # -- maintenance ---------------------------------------------------------------------
 
     def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:
