@@ -122,7 +122,7 @@ class FolderWaker:
             names = [
                 os.path.join(self.folder, n)
                 for n in os.listdir(self.folder)
-                if n.endswith((".fifo", ".tmp"))
+                if n.endswith(".fifo")  # a .tmp one reads the log after it is set up
             ]
         except OSError:
             return []
@@ -150,7 +150,9 @@ def _wake_one(path: str, msg: bytes = b"w") -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        if exc.errno == errno.ENXIO:  # no reader: its worker is gone
+        # No reader: its listener is gone; a ``.tmp`` one is being set up (it opens it
+        # for reading before renaming it), and is left alone.
+        if exc.errno == errno.ENXIO and path.endswith(".fifo"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
         return
