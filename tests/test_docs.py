@@ -46,6 +46,7 @@ CLASSES: list[type] = [
     durable.RunInfo,
     durable.LogEvent,
     durable.Status,
+    durable.EventType,
     durable.WorkerEvent,
     durable.WorkerEventInfo,
     durable.Retry,
