@@ -68,6 +68,12 @@ class Settings:
     """Untimed one-step runs before the timed ones, on each of the two W7 logs."""
     w8_starts: int = 2000
     """Runs started per W8 repetition, with no worker draining them."""
+    w9_events: int = 200
+    """Events appended to the W9 latency run, one per transaction."""
+    w9_gap: float = 0.01
+    """Seconds between two W9 latency appends: the watcher is idle before each event."""
+    w9_watchers: int = 100
+    """W9 fan-out: watches (one per run of ten no-op steps) in one watcher process."""
     dbos_polling_interval: float = 0.05  # DBOS peer
     """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
     idle DBOS worker looks for queued work. Lowered so that polling neither caps DBOS's
@@ -99,6 +105,8 @@ class Settings:
             w7_runs=5,
             w7_warmup=2,
             w8_starts=50,
+            w9_events=20,
+            w9_watchers=5,
             postgres_url=postgres_url,
         )
 

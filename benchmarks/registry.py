@@ -331,6 +331,47 @@ W7 = Workload(
     ),
 )
 
+W9_LATENCY = Workload(
+    key="w9-latency",
+    title="W9 watch: from an append call to the event's arrival in a watcher process "
+    "(mean; p50/p99 below; DBOS: no equivalent)",
+    unit="event",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w9_watch:durable_w9_latency",
+            "postgres": "benchmarks.w9_watch:durable_w9_latency",
+        }
+    },
+    references=(),
+    show=(
+        "delay_p50_us",
+        "delay_p99_us",
+        "after_return_p50_us",
+        "append_call_p50_us",
+        "reads_per_event",
+    ),
+    group="w9",
+)
+
+W9_FANOUT = Workload(
+    key="w9-fanout",
+    title="W9 watch: 100 watches of 100 ten-step runs in one other process: its CPU per "
+    "event (reads per event below; DBOS: no equivalent)",
+    unit="event",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w9_watch:durable_w9_fanout",
+            "postgres": "benchmarks.w9_watch:durable_w9_fanout",
+        }
+    },
+    references=(),
+    show=("reads_per_event", "from_at_p50_us", "from_at_p99_us"),
+    group="w9",
+)
+
+
 WORKLOADS: dict[str, Workload] = {
     w.key: w
     for w in (
@@ -351,6 +392,8 @@ WORKLOADS: dict[str, Workload] = {
         W6_CONCURRENT,
         W7,
         W8,
+        W9_LATENCY,
+        W9_FANOUT,
     )
 }
 """Every workload, in table order. The references come first."""

@@ -26,7 +26,7 @@ class RawTx:
     Core statement too (compiled on each call: for the paths that are not hot).
     """
 
-    __slots__ = ("appended", "connection", "dialect", "notified")
+    __slots__ = ("announce_now", "appended", "connection", "dialect", "notified")
 
     def __init__(self, connection: Any, dialect: sa.Dialect) -> None:
         self.connection = connection
@@ -35,6 +35,8 @@ class RawTx:
         """The queues this transaction asked to wake other processes' workers for."""
         self.appended: set[str] = set()
         """The runs whose journals this transaction appended to (for their watchers)."""
+        self.announce_now = False
+        """One of them ended: tell their watchers in the transaction, where that is possible."""
 
     def execute(self, stmt: Any, params: list[dict[str, Any]] | None = None) -> Rows:
         """Run a Core statement (``params``: rows of an executemany ``INSERT``)."""
@@ -154,13 +156,15 @@ class Dialect(abc.ABC):
 
     # -- journal watchers (``client.watch``): separate from the workers' wake-ups ---------
 
-    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> None:  # noqa: B027
-        """Inside a transaction that appended to the journals of ``run_ids``, just before
-        its commit: tell their watchers in other processes (where wake-ups are
-        transactional, as Postgres ``NOTIFY``)."""
+    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> bool:
+        """Inside a transaction that appended to the journals of ``run_ids`` and that must
+        tell their watchers reliably (it ends a run, or wakes workers anyway), just before
+        its commit: whether this did (Postgres ``NOTIFY``), else :meth:`announced` will."""
+        return False
 
     def announced(self, run_ids: Collection[str]) -> None:  # noqa: B027 - a no-op by default
-        """After that transaction committed (where wake-ups are not transactional)."""
+        """After a transaction that appended to ``run_ids`` committed, unless
+        :meth:`announce` told their watchers already."""
 
     def listen_journals(self, on_append: Callable[[str], None]) -> Any:
         """Start pushing journal growth to ``on_append`` from a thread: the ids of the runs

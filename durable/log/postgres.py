@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from durable.log.dialect import Dialect, RawTx, cursor
-from durable.log.watch_postgres import JournalListener, notify_appended
+from durable.log.watch_postgres import Announcer, JournalListener, notify_appended
 from durable.redact import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
@@ -95,6 +95,7 @@ class PostgresDialect(Dialect):
         )
         self._clock_offset = 0.0
         self._clock_synced = -CLOCK_RESYNC
+        self._announcer = Announcer(self._fast_read)
 
     @property
     def fast_engine(self) -> sa.Engine:
@@ -105,6 +106,7 @@ class PostgresDialect(Dialect):
         return self._fast_read
 
     def dispose(self) -> None:
+        self._announcer.stop()
         self.write_engine.dispose()
         self._fast.dispose()
         self._fast_read.dispose()
@@ -137,9 +139,14 @@ class PostgresDialect(Dialect):
         """Start a thread that calls ``on_notify(queue)`` for every wake-up."""
         return Listener(self.url, on_notify)
 
-    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> None:
+    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> bool:
         """``NOTIFY`` the log's watch channel in the transaction (``watch_postgres.py``)."""
         notify_appended(cursor(conn), run_ids)
+        return True
+
+    def announced(self, run_ids: Collection[str]) -> None:
+        """Queue the ``NOTIFY`` for the announcer thread (after the commit, off this one)."""
+        self._announcer.send(run_ids)
 
     def listen_journals(self, on_append: Callable[[str], None]) -> JournalListener:
         """A thread ``LISTEN``ing on the log's watch channel."""

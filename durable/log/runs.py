@@ -298,7 +298,7 @@ class Runs:
                 data=raw,
             )
         )
-        self._db.appended(c, run_id)
+        self._db.appended(c, run_id, final=True)
         if res.parent_id is not None:
             self.wake_parent(c, res.parent_id, now)
         return True

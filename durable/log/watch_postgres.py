@@ -1,5 +1,13 @@
-"""Journal watchers on Postgres: a ``NOTIFY`` in every transaction that appends events, and
+"""Journal watchers on Postgres: a ``NOTIFY`` for every transaction that appends events, and
 one ``LISTEN``ing connection per process that hears them.
+
+A transaction that ends a run, or that wakes workers anyway, sends it inside (delivered if,
+and only if, it commits). Any other append is announced after its commit by the store's
+:class:`Announcer` thread, in an autocommit statement of its own: a ``NOTIFY`` inside the
+transaction would take Postgres's cluster-wide notification lock until the commit's flush,
+which makes concurrent committers wait for one another (measured: four writers fell from
+about 1,100-1,500 to 530-590 commits per second on the development VM). The thread also
+merges the run ids of the commits that queued meanwhile into one notification.
 
 The channel is the log's own: ``durable_watch_`` and the first 16 hex digits of the md5 of
 ``current_database()/current_schema()``, computed by the server on both sides, so that logs
@@ -22,7 +30,7 @@ import sqlalchemy as sa
 
 from durable.redact import scrub
 
-__all__ = ["CHANNEL_SQL", "JournalListener", "notify_appended"]
+__all__ = ["CHANNEL_SQL", "Announcer", "JournalListener", "notify_appended"]
 
 log = logging.getLogger("durable.log.watch")
 
@@ -40,6 +48,67 @@ def notify_appended(cur: Any, run_ids: Collection[str]) -> None:
     if len(payload.encode()) > _MAX_PAYLOAD or any("\n" in r for r in run_ids):
         payload = ""
     cur.execute(f"SELECT pg_notify({CHANNEL_SQL}, %s)", (payload,))
+
+
+class Announcer:
+    """Sends the ``NOTIFY`` of committed appends from a thread of its own, on a pooled
+    autocommit connection of ``engine``, merging the run ids queued while it sends."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._cond = threading.Condition()
+        self._pending: set[str] = set()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def send(self, run_ids: Collection[str]) -> None:
+        """Queue a notification of ``run_ids`` (never blocks on the database)."""
+        with self._cond:
+            if self._stopped:
+                return
+            self._pending.update(run_ids)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="durable-announce", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Send what is queued, then stop the thread."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                ids, self._pending = self._pending, set()
+            for attempt in (1, 2):
+                try:
+                    self._notify(ids)
+                    break
+                except Exception as exc:  # a lost wake-up delays watchers, loses nothing
+                    if attempt == 2:
+                        log.warning("a watch notification failed: %s", scrub(str(exc), ""))
+
+    def _notify(self, ids: set[str]) -> None:
+        pooled = self._engine.raw_connection()
+        try:
+            notify_appended(pooled.driver_connection.cursor(), ids)  # type: ignore[union-attr]
+            pooled.commit()
+        except Exception:
+            pooled.invalidate()
+            raise
+        finally:
+            pooled.close()
 
 
 class JournalListener:
