@@ -60,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
         "--w5-runs", type=int, default=None, help="W5: wake-ups timed per repetition (default 50)"
     )
     p.add_argument(
-        "--w9-runs", type=int, default=None, help="W9: cancels timed per repetition (default 30)"
+        "--w10-runs", type=int, default=None, help="W10: cancels timed per repetition (default 30)"
     )
     # W3/W4/W6/W7
     p.add_argument(
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rows", args.rows),
             ("w2_runs", args.w2_runs),
             ("w5_runs", args.w5_runs),
-            ("w9_runs", args.w9_runs),
+            ("w10_runs", args.w10_runs),
             # W3/W4/W6/W7
             ("w3_children", args.w3_children),
             ("w4_runs", args.w4_runs),

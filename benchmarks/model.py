@@ -68,10 +68,16 @@ class Settings:
     """Untimed one-step runs before the timed ones, on each of the two W7 logs."""
     w8_starts: int = 2000
     """Runs started per W8 repetition, with no worker draining them."""
-    w9_runs: int = 30
-    """Runs cancelled while their step runs, per W9 repetition, one at a time."""
-    w9_warmup: int = 2
-    """Untimed W9 cancels per repetition, before the timed ones."""
+    w10_runs: int = 30
+    """Runs cancelled while their step runs, per W10 repetition, one at a time."""
+    w10_warmup: int = 2
+    """Untimed W10 cancels per repetition, before the timed ones."""
+    w9_events: int = 200
+    """Events appended to the W9 latency run, one per transaction."""
+    w9_gap: float = 0.01
+    """Seconds between two W9 latency appends: the watcher is idle before each event."""
+    w9_watchers: int = 100
+    """W9 fan-out: watches (one per run of ten no-op steps) in one watcher process."""
     dbos_polling_interval: float = 0.05  # DBOS peer
     """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
     idle DBOS worker looks for queued work. Lowered so that polling neither caps DBOS's
@@ -93,8 +99,8 @@ class Settings:
             w2_warmup=2,
             w5_runs=10,
             w5_warmup=1,
-            w9_runs=3,
-            w9_warmup=1,
+            w10_runs=3,
+            w10_warmup=1,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,
@@ -105,6 +111,8 @@ class Settings:
             w7_runs=5,
             w7_warmup=2,
             w8_starts=50,
+            w9_events=20,
+            w9_watchers=5,
             postgres_url=postgres_url,
         )
 

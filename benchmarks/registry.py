@@ -173,16 +173,16 @@ W5 = Workload(
     show=("wake_p50_us", "wake_p99_us"),
 )
 
-W9 = Workload(
-    key="w9",
-    title="W9 cancel: client.cancel to durable.cancelled() in a step running in a worker "
+W10 = Workload(
+    key="w10",
+    title="W10 cancel: client.cancel to durable.cancelled() in a step running in a worker "
     "process (mean; p50/p99 below)",
     unit="cancel",
     primary="cost",
     systems={
         "durable": {
-            "sqlite": "benchmarks.w9_cancel:durable_w9",
-            "postgres": "benchmarks.w9_cancel:durable_w9",
+            "sqlite": "benchmarks.w10_cancel:durable_w10",
+            "postgres": "benchmarks.w10_cancel:durable_w10",
         },
     },
     references=(),
@@ -347,6 +347,47 @@ W7 = Workload(
     ),
 )
 
+W9_LATENCY = Workload(
+    key="w9-latency",
+    title="W9 watch: from an append call to the event's arrival in a watcher process "
+    "(mean; p50/p99 below; DBOS: no equivalent)",
+    unit="event",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w9_watch:durable_w9_latency",
+            "postgres": "benchmarks.w9_watch:durable_w9_latency",
+        }
+    },
+    references=(),
+    show=(
+        "delay_p50_us",
+        "delay_p99_us",
+        "after_return_p50_us",
+        "append_call_p50_us",
+        "reads_per_event",
+    ),
+    group="w9",
+)
+
+W9_FANOUT = Workload(
+    key="w9-fanout",
+    title="W9 watch: 100 watches of 100 ten-step runs in one other process: its CPU per "
+    "event (reads per event below; DBOS: no equivalent)",
+    unit="event",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w9_watch:durable_w9_fanout",
+            "postgres": "benchmarks.w9_watch:durable_w9_fanout",
+        }
+    },
+    references=(),
+    show=("reads_per_event", "from_at_p50_us", "from_at_p99_us"),
+    group="w9",
+)
+
+
 WORKLOADS: dict[str, Workload] = {
     w.key: w
     for w in (
@@ -367,7 +408,9 @@ WORKLOADS: dict[str, Workload] = {
         W6_CONCURRENT,
         W7,
         W8,
-        W9,
+        W10,
+        W9_LATENCY,
+        W9_FANOUT,
     )
 }
 """Every workload, in table order. The references come first."""

@@ -41,6 +41,7 @@ from durable.errors import (
     StoreError,
     UnknownWorkflowError,
 )
+from durable.events import EventType
 from durable.retention import Retention
 from durable.stats import WorkflowStats
 from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
@@ -54,6 +55,7 @@ __all__ = [
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",
+    "EventType",
     "IdConflictError",
     "InvalidArgumentError",
     "InvalidOptionError",

@@ -30,6 +30,7 @@ from durable.retention import Retention, RetentionPolicy
 from durable.telemetry import Backlog, Telemetry
 from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
+from durable.watching import Watches
 
 __all__ = ["App", "EmbeddedWorker", "QueueConfig", "WorkerEventInfo"]
 
@@ -200,6 +201,8 @@ class App:
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
+        self._watches: Watches | None = None
+        """The watch listener shared by this App's clients (``client.watch``)."""
         self._create_log = True
         """Whether opening the log may create it (the CLI's read-only commands clear it)."""
         self.telemetry = Telemetry()
@@ -231,6 +234,9 @@ class App:
     def close(self) -> None:
         """Close the log's connections (workers must be stopped first)."""
         with self._store_lock:
+            watches, self._watches = self._watches, None
+            if watches is not None:
+                watches.close()
             if self._store is not None:
                 self._store.close()
                 self._store = None
@@ -443,7 +449,13 @@ class App:
 
     def client(self) -> Client:
         """A client that knows this App's workflows (and wakes its embedded workers)."""
-        return Client._of_app(self.store, self.registry, self.codec, self._hub, self.telemetry)
+        store = self.store
+        with self._store_lock:
+            if self._watches is None:
+                self._watches = Watches(store)
+        return Client._of_app(
+            store, self.registry, self.codec, self._hub, self.telemetry, self._watches
+        )
 
     def async_client(self) -> AsyncClient:
         """An :class:`AsyncClient` that knows this App's workflows."""

@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -44,6 +44,8 @@ from durable.run_progress import progress_of
 from durable.stats import WorkflowStats
 from durable.telemetry import Telemetry
 from durable.types import TERMINAL, CancelOutcome, LogEvent, RunInfo, Status, WorkerInfo
+from durable.watching import Watches, new_cursor, watch_async, watch_sync
+from durable.watching import check_timeout as check_watch_timeout
 
 __all__ = ["AsyncClient", "AsyncRunHandle", "Client", "RunHandle", "new_run_id"]
 
@@ -151,6 +153,7 @@ class Client(AdminOps, WorkerOps):
         codec: Codec,
         hub: LocalHub,
         telemetry: Telemetry,
+        watches: Watches | None = None,
     ) -> Client:
         """A client on an App's open log, knowing its workflows and waking its workers
         (``App.client()``); closing it leaves the log open."""
@@ -158,6 +161,7 @@ class Client(AdminOps, WorkerOps):
         client._setup(
             store, owns_store=False, codec=codec, registry=registry, hub=hub, telemetry=telemetry
         )
+        client._watches = watches
         return client
 
     def _setup(
@@ -177,9 +181,13 @@ class Client(AdminOps, WorkerOps):
         self._hub = hub
         self._telemetry = telemetry or Telemetry()
         self._live = LiveView(store)
+        self._watches: Watches | None = None
+        self._own_watches: Watches | None = None
 
     def close(self) -> None:
-        """Close the database connections this client opened."""
+        """Close the database connections this client opened (and its watch listener)."""
+        if self._own_watches is not None:
+            self._own_watches.close()
         if self._owns_store:
             self._store.close()
 
@@ -402,6 +410,10 @@ class Client(AdminOps, WorkerOps):
     def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
         """The run's journal, oldest first (only the events with ``seq > after``)."""
         self._row(run_id)
+        return self._journal(run_id, after)
+
+    def _journal(self, run_id: str, after: int) -> list[LogEvent]:
+        """The run's events after ``after``, decoded (no check that the run exists)."""
         out = []
         for r in self._store.read_journal(run_id, after):
             try:
@@ -421,6 +433,40 @@ class Client(AdminOps, WorkerOps):
                 )
             )
         return out
+
+    # -- watching (durable/watching.py) -------------------------------------------------
+
+    def _watching(self) -> Watches:
+        """The watches of this client: the App's if it has one, else its own."""
+        if self._watches is None:
+            self._watches = self._own_watches = Watches(self._store)
+        return self._watches
+
+    def watch(
+        self,
+        run_id: str,
+        after: int = 0,
+        types: Iterable[T | str] | T | str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[LogEvent]:
+        """The run's journal after seq ``after``, oldest first, then each event as it is
+        committed (pushed by the log, not polled), ending after the event that ends the run.
+
+        Args:
+            after: yield only the events with ``seq > after`` (0: from the start).
+            types: keep only these event types (``EventType`` members or their names);
+                the watch still ends with the run.
+            timeout: seconds for the whole watch.
+
+        Raises:
+            RunNotFoundError: no run has that id (raised here, before any event).
+            InvalidOptionError: ``after`` is negative, or a type does not exist.
+            TimeoutError: (while iterating) the run did not end within ``timeout``.
+        """
+        cursor = new_cursor(run_id, after, types)
+        limit = check_watch_timeout(timeout)
+        ended = Status(self._row(run_id).status) in TERMINAL
+        return watch_sync(self._watching(), self._journal, cursor, ended, limit)
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """``{stage: {step name or output key: value}}``; ``"main"`` outside any stage."""
@@ -631,6 +677,15 @@ class RunHandle:
         """The run's journal, oldest first."""
         return self._client.events(self.id)
 
+    def watch(
+        self,
+        after: int = 0,
+        types: Iterable[T | str] | T | str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[LogEvent]:
+        """The run's journal, then its events as they are committed (see ``Client.watch``)."""
+        return self._client.watch(self.id, after, types, timeout)
+
     def cancel(self) -> CancelOutcome:
         """Cancel the run (see :meth:`Client.cancel`)."""
         return self._client.cancel(self.id)
@@ -675,6 +730,15 @@ class AsyncRunHandle:
     async def events(self) -> list[LogEvent]:
         """The run's journal, oldest first."""
         return await asyncio.to_thread(self._h.events)
+
+    def watch(
+        self,
+        after: int = 0,
+        types: Iterable[T | str] | T | str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[LogEvent]:
+        """``async for ev in handle.watch()``: see ``Client.watch``."""
+        return AsyncClient._wrapping(self._h._client).watch(self.id, after, types, timeout)
 
     async def cancel(self) -> CancelOutcome:
         """Cancel the run (see :meth:`Client.cancel`)."""
@@ -748,6 +812,25 @@ class AsyncClient:
     async def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
         """A run's journal (only the events with ``seq > after``)."""
         return await asyncio.to_thread(self._c.events, run_id, after)
+
+    def watch(
+        self,
+        run_id: str,
+        after: int = 0,
+        types: Iterable[T | str] | T | str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[LogEvent]:
+        """``async for ev in client.watch(run_id)``: the run's journal, then each event as
+        it is committed, until the run ends (see ``Client.watch``; ``RunNotFoundError``
+        comes from the first step of the iteration, before any event)."""
+        c = self._c
+        cursor = new_cursor(run_id, after, types)
+        limit = check_watch_timeout(timeout)
+
+        def first() -> bool:
+            return Status(c._row(run_id).status) in TERMINAL
+
+        return watch_async(c._watching(), c._journal, first, cursor, limit)
 
     async def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
         """A run's outputs tree."""

@@ -12,6 +12,7 @@
           ├── InvalidOptionError (ValueError)  a run option (timeout, retry) out of range
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
+          ├── InvalidArgumentError (ValueError)   a client call's argument is out of range
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
           ├── IdConflictError              a run id already used by another workflow
@@ -106,8 +107,10 @@ class InvalidArgumentError(SerializationError):
 
 
 class InvalidOptionError(DurableError, ValueError):
-    """A run option (``client.start(timeout=, retry=)``, ``durable start --run-timeout``)
-    is of the wrong kind or out of range. Nothing was written."""
+    """An option of a call is of the wrong kind or out of range: a run's own
+    ``client.start(timeout=, retry=)`` (``durable start --run-timeout``; nothing was
+    written), or a watch's ``after``, ``types`` or ``timeout``. The message says which and
+    what is accepted."""
 
 
 class UnknownWorkflowError(DurableError):

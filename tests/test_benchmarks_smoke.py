@@ -126,7 +126,7 @@ def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
 def test_benchmarks_list() -> None:
     proc = run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", "w9", *WL_WORKLOADS):
+    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", "w10", *WL_WORKLOADS):
         assert key in proc.stdout
 
 
@@ -215,11 +215,11 @@ def test_baseline_refuses_a_folder_without_durable(tmp_path: Path) -> None:
     assert "no durable package" in proc.stderr
 
 
-def test_benchmarks_quick_covers_w9_on_sqlite(tmp_path: Path) -> None:
-    """W9 (cancel to the body) ran and recorded its percentiles; no timing asserts."""
-    lines, doc = _run_quick(tmp_path, "w9")
+def test_benchmarks_quick_covers_w10_on_sqlite(tmp_path: Path) -> None:
+    """W10 (cancel to the body) ran and recorded its percentiles; no timing asserts."""
+    lines, doc = _run_quick(tmp_path, "w10")
     cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
-    w9 = cells[("w9", "durable", "sqlite")]
-    assert w9["skipped"] is None and w9["measurements"][0]["ops"] == 3  # --quick
-    assert {"cancel_p50_us", "cancel_p99_us"} <= set(w9["measurements"][0]["extra"])
-    assert any("w9/durable/sqlite cancel_p99_us" in ln for ln in lines)
+    w10 = cells[("w10", "durable", "sqlite")]
+    assert w10["skipped"] is None and w10["measurements"][0]["ops"] == 3  # --quick
+    assert {"cancel_p50_us", "cancel_p99_us"} <= set(w10["measurements"][0]["extra"])
+    assert any("w10/durable/sqlite cancel_p99_us" in ln for ln in lines)

@@ -47,6 +47,7 @@ CLASSES: list[type] = [
     durable.LogEvent,
     durable.Status,
     durable.CancelOutcome,
+    durable.EventType,
     durable.WorkerEvent,
     durable.WorkerEventInfo,
     durable.WorkerInfo,

@@ -24,6 +24,7 @@ PUBLIC = [
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",
+    "EventType",
     "IdConflictError",
     "InvalidArgumentError",
     "InvalidOptionError",

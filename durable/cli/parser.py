@@ -151,7 +151,11 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     w.add_argument("id", help="the run's id")
     w.add_argument(
-        "--interval", type=_positive_float, default=0.25, help="seconds between two looks"
+        "--interval",
+        type=_positive_float,
+        default=0.25,
+        help="not used any more: events are pushed as they are committed (accepted for "
+        "scripts that pass it)",
     )
 
 

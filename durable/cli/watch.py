@@ -8,7 +8,6 @@ a pipe: one line per journal event. With ``--json``: one JSON object per line, e
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -114,27 +113,28 @@ class _Screen:
 
 
 def runs_watch(ctx: Context) -> int:
-    """``runs watch ID``: follow the run until it ends; the exit code says how it ended."""
+    """``runs watch ID``: follow the run until it ends (its events pushed by the log as they
+    are committed, ``Client.watch``); the exit code says how it ended."""
     client = ctx.client()
-    run_id, interval = ctx.args.id, ctx.args.interval
+    run_id = ctx.args.id
     out = sys.stdout
     live = out.isatty() and not ctx.json
-    view, screen, after = ProgressView(), _Screen(out), 0
-    while True:
-        info = client.get(run_id).info()  # read before the events: none is missed at the end
-        for ev in client.events(run_id, after):
-            after = ev.seq
-            view.feed(ev)
-            if ctx.json:
-                dump_json({"event": event_dict(ev)}, out, lines=True)
-            elif not live:
-                name = f" {ev.name}" if ev.name else ""
-                print(f"{fmt_time(ev.at)} {ev.type}{name} {event_summary(ev)}".rstrip(), flush=True)
-        if live:
-            screen.draw(view.lines(info))
-        if info.status.is_terminal:
-            break
-        time.sleep(interval)
+    view, screen = ProgressView(), _Screen(out)
+    info = client.get(run_id).info()
+    if live:
+        screen.draw(view.lines(info))
+    for ev in client.watch(run_id):
+        view.feed(ev)
+        if ctx.json:
+            dump_json({"event": event_dict(ev)}, out, lines=True)
+        elif live:
+            screen.draw(view.lines(client.get(run_id).info()))
+        else:
+            name = f" {ev.name}" if ev.name else ""
+            print(f"{fmt_time(ev.at)} {ev.type}{name} {event_summary(ev)}".rstrip(), flush=True)
+    info = client.get(run_id).info()
+    if live:
+        screen.draw(view.lines(info))
     if ctx.json:
         dump_json({"run": run_dict(info)}, out, lines=True)
     elif not live:

@@ -27,6 +27,12 @@ _USED = "durable_used"
 _NOTIFIED = "durable_notified"
 """Key in a pooled connection's ``info``: its transaction asked for a wake-up."""
 
+_APPENDED = "durable_appended"
+"""Key in a connection's ``info``: the runs whose journals its transaction appended to."""
+
+_FINAL = "durable_appended_final"
+"""Key in a connection's ``info``: one of them ended in this transaction."""
+
 
 class Db:
     """Transactions on the log's database, its prepared statements and its clock."""
@@ -49,15 +55,23 @@ class Db:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction on a SQLAlchemy ``Connection`` (the paths that are not hot)."""
-        notified = False
+        notified = announced = False
+        appended: set[str] = set()
         with translate_errors(self._errors):
             with self.dialect.write_engine.begin() as conn:
                 try:
                     yield conn
+                    appended = conn.info.get(_APPENDED) or set()
+                    now = bool(conn.info.get(_FINAL) or conn.info.get(_NOTIFIED))
+                    announced = bool(appended) and now and self.dialect.announce(conn, appended)
                 finally:
                     notified = bool(conn.info.pop(_NOTIFIED, None))
+                    conn.info.pop(_APPENDED, None)
+                    conn.info.pop(_FINAL, None)
             if notified:
                 self.dialect.committed(True)
+            if appended and not announced:
+                self.dialect.announced(appended)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -73,6 +87,24 @@ class Db:
             sent.add(queue)
             self.dialect.notify(c, queue)
 
+    def appended(self, c: Connection | RawTx, run_id: str, *, final: bool = False) -> None:
+        """This transaction appended to ``run_id``'s journal (``final``: an event that ends
+        the run): its watchers learn of it when the transaction commits.
+
+        Where the store's wake-ups are transactional (Postgres ``NOTIFY``), a transaction
+        that ends a run, or wakes workers anyway, tells the watchers in the transaction, so
+        that no crash can lose that wake-up. Any other is told after its commit, off the
+        committing thread (``NOTIFY`` makes concurrent commits wait for one another: on
+        every append it would halve their rate); a crash in between delays the wake-up
+        until the run's next append, never loses an event."""
+        if isinstance(c, RawTx):
+            c.appended.add(run_id)
+            c.announce_now = c.announce_now or final
+        else:
+            c.info.setdefault(_APPENDED, set()).add(run_id)
+            if final:
+                c.info[_FINAL] = True
+
     @contextlib.contextmanager
     def raw(self, write: bool = True) -> Iterator[RawTx]:
         """A transaction on a pooled DBAPI connection, for the hot path's prepared
@@ -84,10 +116,13 @@ class Db:
             engine = d.fast_engine if write else d.fast_read_engine
             pooled = self._checkout(engine)
             tx = RawTx(pooled, d.write_engine.dialect)
+            announced = False
             try:
                 if write:
                     d.begin_raw(pooled.driver_connection)
                 yield tx
+                now = tx.announce_now or bool(tx.notified)
+                announced = bool(tx.appended) and now and d.announce(tx, tx.appended)
                 pooled.commit()
                 pooled.info[_USED] = time.monotonic()
             except BaseException:
@@ -105,6 +140,8 @@ class Db:
                 pooled.close()
             if tx.notified:
                 d.committed(True)
+            if tx.appended and not announced:
+                d.announced(tx.appended)
 
     def _checkout(self, engine: sa.Engine) -> Any:
         """A pooled DBAPI connection; one idle for longer than the dialect's

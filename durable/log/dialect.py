@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,13 +26,17 @@ class RawTx:
     Core statement too (compiled on each call: for the paths that are not hot).
     """
 
-    __slots__ = ("connection", "dialect", "notified")
+    __slots__ = ("announce_now", "appended", "connection", "dialect", "notified")
 
     def __init__(self, connection: Any, dialect: sa.Dialect) -> None:
         self.connection = connection
         self.dialect = dialect
         self.notified: set[str] = set()
         """The queues this transaction asked to wake other processes' workers for."""
+        self.appended: set[str] = set()
+        """The runs whose journals this transaction appended to (for their watchers)."""
+        self.announce_now = False
+        """One of them ended: tell their watchers in the transaction, where that is possible."""
 
     def execute(self, stmt: Any, params: list[dict[str, Any]] | None = None) -> Rows:
         """Run a Core statement (``params``: rows of an executemany ``INSERT``)."""
@@ -163,4 +167,22 @@ class Dialect(abc.ABC):
     def listen_cancels(self, on_cancel: Callable[[str], None]) -> Any:
         """Start pushing cancel requests to ``on_cancel`` (a run id, ``""``: look them up);
         an object with ``stop()``, or ``None`` if the store cannot push them."""
+        return None
+
+    # -- journal watchers (``client.watch``): separate from the workers' wake-ups ---------
+
+    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> bool:
+        """Inside a transaction that appended to the journals of ``run_ids`` and that must
+        tell their watchers reliably (it ends a run, or wakes workers anyway), just before
+        its commit: whether this did (Postgres ``NOTIFY``), else :meth:`announced` will."""
+        return False
+
+    def announced(self, run_ids: Collection[str]) -> None:  # noqa: B027 - a no-op by default
+        """After a transaction that appended to ``run_ids`` committed, unless
+        :meth:`announce` told their watchers already."""
+
+    def listen_journals(self, on_append: Callable[[str], None]) -> Any:
+        """Start pushing journal growth to ``on_append`` from a thread: the ids of the runs
+        whose journals grew, one per line, or ``""`` (any run may have: after a reconnect).
+        Returns an object with ``stop()``, or ``None`` if the store cannot push."""
         return None

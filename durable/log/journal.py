@@ -162,6 +162,7 @@ class Journal:
         if res is None:
             return AppendResult(ok=False)
         last, parent_id = res
+        self._db.appended(c, req.run_id, final=proj.ends)
         if signal is not None:
             self._signals.consume(c, signal[0], last - len(evs) + 1)
         for child in req.new_runs:

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from durable.log.cancel_push import CHANNEL_SQL, PgCancelListener
 from durable.log.dialect import Dialect, RawTx, cursor
+from durable.log.watch_postgres import Announcer, JournalListener, notify_appended
 from durable.redact import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
@@ -96,6 +97,7 @@ class PostgresDialect(Dialect):
         self._clock_offset = 0.0
         self._clock_synced = -CLOCK_RESYNC
         self._cancel_channel: str | None = None
+        self._announcer = Announcer(self._fast_read)
 
     @property
     def fast_engine(self) -> sa.Engine:
@@ -106,6 +108,7 @@ class PostgresDialect(Dialect):
         return self._fast_read
 
     def dispose(self) -> None:
+        self._announcer.stop()
         self.write_engine.dispose()
         self._fast.dispose()
         self._fast_read.dispose()
@@ -149,6 +152,19 @@ class PostgresDialect(Dialect):
     def listen_cancels(self, on_cancel: Callable[[str], None]) -> PgCancelListener:
         """Start a thread that calls ``on_cancel(run_id)`` for every cancel request."""
         return PgCancelListener(self.url, on_cancel)
+
+    def announce(self, conn: Connection | RawTx, run_ids: Collection[str]) -> bool:
+        """``NOTIFY`` the log's watch channel in the transaction (``watch_postgres.py``)."""
+        notify_appended(cursor(conn), run_ids)
+        return True
+
+    def announced(self, run_ids: Collection[str]) -> None:
+        """Queue the ``NOTIFY`` for the announcer thread (after the commit, off this one)."""
+        self._announcer.send(run_ids)
+
+    def listen_journals(self, on_append: Callable[[str], None]) -> JournalListener:
+        """A thread ``LISTEN``ing on the log's watch channel."""
+        return JournalListener(self.url, on_append)
 
 
 class Listener:

@@ -299,6 +299,7 @@ class Runs:
                 data=raw,
             )
         )
+        self._db.appended(c, run_id, final=True)
         if res.parent_id is not None:
             self.wake_parent(c, res.parent_id, now)
         return True
@@ -389,6 +390,7 @@ class Runs:
             ).first()
             if res is not None:
                 db.notify(c, row.queue)
+                db.appended(c, run_id)
                 c.execute(
                     events.insert().values(
                         run_id=run_id,

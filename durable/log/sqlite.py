@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from durable.errors import LogSchemaError
 from durable.log.cancel_push import cancel_fifo_dir
 from durable.log.dialect import Dialect, RawTx
-from durable.log.wakeup import FifoListener, fifo_dir, wake_all
+from durable.log.wakeup import FifoListener, FolderWaker, fifo_dir, wake_all, watch_dir
 
 __all__ = ["SqliteDialect", "check_sqlite_file", "sqlite_path"]
 
@@ -151,6 +151,8 @@ class SqliteDialect(Dialect):
         path = sqlite_path(url)
         self._wake_dir = fifo_dir(path) if path is not None else None
         self._cancel_dir = cancel_fifo_dir(path) if path is not None else None
+        folder = watch_dir(path) if path is not None else None
+        self._watchers = FolderWaker(folder) if folder is not None else None
 
     @property
     def fast_engine(self) -> sa.Engine:
@@ -208,3 +210,14 @@ class SqliteDialect(Dialect):
         if self._cancel_dir is None:
             return None
         return FifoListener(self._cancel_dir, on_cancel)
+
+    def announced(self, run_ids: Collection[str]) -> None:
+        """After the commit: the run ids into the journal watchers' FIFOs (``log.wakeup``)."""
+        if self._watchers is not None:
+            self._watchers.wake(run_ids)  # never raises
+
+    def listen_journals(self, on_append: Callable[[str], None]) -> FifoListener | None:
+        """A FIFO of the watchers' folder, which appending commits write run ids into."""
+        if self._watchers is None:
+            return None
+        return FifoListener(self._watchers.folder, on_append, lines=True)

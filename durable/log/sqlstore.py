@@ -156,6 +156,9 @@ class SqlStore(Store):
     def listen(self, on_notify: Callable[[str], None]) -> Any:
         return self.db.dialect.listen(on_notify)
 
+    def listen_journals(self, on_append: Callable[[str], None]) -> Any:
+        return self.db.dialect.listen_journals(on_append)
+
     # -- maintenance ---------------------------------------------------------------------
 
     def steps_of_last_completed(self, workflows: Sequence[str]) -> dict[str, int]:

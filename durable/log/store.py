@@ -404,6 +404,14 @@ class Store(abc.ABC):
         cannot push (its workers then poll)."""
         return None
 
+    def listen_journals(self, on_append: Callable[[str], None]) -> Any:
+        """Push journal growth to ``on_append`` from a background thread: the ids of the
+        runs whose journals grew (one per line), or ``""`` when any may have (after a
+        reconnect); returns an object with ``stop()``, or ``None`` where the store cannot
+        push. Every committed append is announced, but ``lease_taken`` (always followed
+        by an append of the same worker)."""
+        return None
+
     @abc.abstractmethod
     def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:
         """Add a signal to the run's inbox; wake the run if it waits for that name.

@@ -27,4 +27,4 @@ class UiConfig:
     trace_url: str | None = None
     """A URL template with ``{trace_id}``: a run's trace id links there."""
     refresh_seconds: float = 0.5
-    """How often the live view of a run looks for new events."""
+    """Unused: the live view of a run gets its events pushed (kept for compatibility)."""

@@ -1,46 +1,74 @@
 """The live view of one run: server-sent events carrying what changed.
 
-:func:`live_events` is the one place that learns of new journal events. Today it reads
-``Client.events(run_id, after=seq)`` every ``interval`` seconds; once the client pushes events
-(``client.watch``), swap its loop for that and nothing else changes.
+:func:`live_events` is the one place that learns of new journal events: it follows the
+run with the async ``watch`` (pushed by the log as events are committed, never polled),
+and yields the events that arrived together as one update.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from durable import Client, LogEvent, RunInfo
+from durable import AsyncClient, Client, LogEvent, RunInfo
 
 __all__ = ["MAX_STREAM_SECONDS", "live_events", "sse_stream"]
 
 MAX_STREAM_SECONDS = 300.0
 """A stream ends after this long; the browser's EventSource then reconnects by itself."""
 
+_END = object()
+"""Put in the queue when the watch has ended (after the run's terminal event)."""
+
 
 async def live_events(
-    client: Client, run_id: str, after: int, interval: float
+    client: Client, run_id: str, after: int
 ) -> AsyncIterator[tuple[RunInfo, list[LogEvent]]]:
     """Yield ``(run info, events after the last seen seq)`` whenever the journal grows,
     until the run has ended; the first item comes at once (possibly with no events).
 
-    The single source of live updates: replace the polling below by ``client.watch`` when
-    the client provides it.
+    The events come from ``AsyncClient.watch``; those that arrive while an update is being
+    read are sent together in the next one. An update that says the run ended carries its
+    last event.
     """
-    first = True
-    while True:
-        # The info first: if it says "ended", the events read after it include the end.
-        info = await asyncio.to_thread(lambda: client.get(run_id).info())
-        events = await asyncio.to_thread(client.events, run_id, after)
-        if events or first or info.status.is_terminal:
-            if events:
-                after = events[-1].seq
-            yield info, events
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for ev in AsyncClient._wrapping(client).watch(run_id, after=max(after, 0)):
+                queue.put_nowait(ev)
+        except Exception as exc:  # handed to the consumer, which raises it
+            queue.put_nowait(exc)
+        queue.put_nowait(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        first, ended = True, False
+        while not ended:
+            items = [] if first else [await queue.get()]
             first = False
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            info = await asyncio.to_thread(lambda: client.get(run_id).info())
+            while info.status.is_terminal and _END not in items:
+                items.append(await queue.get())  # the end is committed: its event follows
+            events: list[LogEvent] = []
+            for item in items:
+                if isinstance(item, Exception):
+                    raise item
+                if item is _END:
+                    ended = True
+                elif isinstance(item, LogEvent):
+                    events.append(item)
+            yield info, events
             if info.status.is_terminal:
                 return
-        await asyncio.sleep(interval)
+    finally:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
 
 
 def _frame(event: str, data: object) -> bytes:

@@ -99,7 +99,7 @@ class Pages:
                 },
             }
 
-        updates = live_events(self.ui.client, run_id, after, self.ui.config.refresh_seconds)
+        updates = live_events(self.ui.client, run_id, after)
         return StreamingResponse(
             sse_stream(updates, render),
             media_type="text/event-stream",

@@ -114,7 +114,8 @@ def asgi_app(
             without asking for it. Default: only when the token was generated here (then
             whoever can load the pages may act: serve such a dashboard only to its users).
         trace_url: a URL template with ``{trace_id}`` to link a run's trace.
-        refresh_seconds: how often the live view of a run looks for new events.
+        refresh_seconds: no longer used: the live view of a run gets its events pushed as
+            they are committed (``AsyncClient.watch``); accepted for compatibility.
     """
     client = target.client() if isinstance(target, App) else target
     if not isinstance(client, Client):

@@ -1,4 +1,4 @@
-"""W9 cancel-to-body latency: from ``client.cancel`` in this process to ``durable.cancelled()``
+"""W10 cancel-to-body latency: from ``client.cancel`` in this process to ``durable.cancelled()``
 turning true in a step body running in a worker process.
 
 One worker process (``benchmarks._worker`` with this module's :func:`build`) executes one
@@ -47,7 +47,7 @@ class CancelBench:
 
 
 def build(url: str) -> CancelBench:
-    """A ``durable.App`` on ``url`` with W9's workflow (the worker process builds the same)."""
+    """A ``durable.App`` on ``url`` with W10's workflow (the worker process builds the same)."""
     import durable
 
     app = durable.App("bench", database=url)
@@ -70,12 +70,12 @@ def build(url: str) -> CancelBench:
     return CancelBench(app=app, waits=app.workflow(name=WORKFLOW)(waits))
 
 
-def durable_w9(settings: Settings, backend: str) -> Measurement:
-    """Time ``settings.w9_runs`` cancels of a running step, one at a time."""
+def durable_w10(settings: Settings, backend: str) -> Measurement:
+    """Time ``settings.w10_runs`` cancels of a running step, one at a time."""
     import durable
 
-    n = settings.w9_runs
-    with fresh_log(settings, backend, "w9") as url, tempfile.TemporaryDirectory() as tmp:
+    n = settings.w10_runs
+    with fresh_log(settings, backend, "w10") as url, tempfile.TemporaryDirectory() as tmp:
         bench = build(url)
         app = bench.app
         client = app.client()
@@ -83,13 +83,13 @@ def durable_w9(settings: Settings, backend: str) -> Measurement:
 
         def make(i: int, stderr: Any) -> WorkerProcess:
             return WorkerProcess(
-                url, settings.worker_concurrency, stderr, builder="benchmarks.w9_cancel:build"
+                url, settings.worker_concurrency, stderr, builder="benchmarks.w10_cancel:build"
             )
 
         latencies: list[float] = []
         try:
             with started(make, 1):
-                for i in range(settings.w9_warmup + n):
+                for i in range(settings.w10_warmup + n):
                     marker = Path(tmp) / f"m{i}"
                     h = client.start(bench.waits, str(marker))
                     _wait(marker.exists, f"the body of run {i} to start")
@@ -98,7 +98,7 @@ def durable_w9(settings: Settings, backend: str) -> Measurement:
                     with contextlib.suppress(durable.RunCancelledError):
                         h.result(timeout=LIMIT)
                     seen = float(h.outputs()["main"]["seen"])
-                    if i >= settings.w9_warmup:
+                    if i >= settings.w10_warmup:
                         latencies.append(seen - before)
         finally:
             app.close()
@@ -113,5 +113,5 @@ def _wait(predicate: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + LIMIT
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"W9: waited {LIMIT}s for {what}")
+            raise TimeoutError(f"W10: waited {LIMIT}s for {what}")
         time.sleep(0.002)
