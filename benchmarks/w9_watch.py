@@ -92,7 +92,7 @@ def _common(got: dict[str, Any]) -> dict[str, float]:
 def durable_w9_latency(settings: Settings, backend: str) -> Measurement:
     """Commit-to-watcher delay of ``settings.w9_events`` appends, the watcher in another
     process."""
-    from durable.events import EventType, MessageData, NewEvent
+    from durable.events import CancelData, EventType, MessageData, NewEvent
     from durable.log.store import AppendRequest
 
     with fresh_log(settings, backend, "w9l") as url, tempfile.TemporaryFile() as err:
@@ -111,7 +111,10 @@ def durable_w9_latency(settings: Settings, backend: str) -> Measurement:
                 (res,) = store.append([AppendRequest(run_id, lease.epoch, [ev])])
                 calls[res.last_seq] = (before, time.time())
                 assert res.ok, res
-            store.cancel(run_id, "the benchmark is done")  # ends the watch
+            # Ends the run (and the watch) under the lease, as its worker would.
+            done = NewEvent(EventType.RUN_CANCELLED, CancelData(text="the benchmark is done"))
+            (end,) = store.append([AppendRequest(run_id, lease.epoch, [done])])
+            assert end.ok, end
             got = _finish(watcher, err)
         finally:
             app.close()

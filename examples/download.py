@@ -169,12 +169,12 @@ def demo(folder: str, pages: int, page_seconds: float) -> int:
     worker = _spawn("worker")
     watcher: subprocess.Popen[bytes] | None = None
     try:
+        deadline = time.monotonic() + 60
+        while not client.workers() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the worker records itself in the log once it is up
         run_id = start(folder, pages, page_seconds, None)
         print(f"started download job {run_id}: {pages} pages into {folder}", flush=True)
-        if hasattr(client, "watch"):
-            watcher = _spawn("watch", run_id)
-        else:
-            print("(this durable has no client.watch: the watcher is left out)", flush=True)
+        watcher = _spawn("watch", run_id)
         canceller = _spawn("cancel", run_id, "--after-pages", str(pages // 2), "--folder", folder)
         h = client.get(run_id)
         with contextlib.suppress(durable.RunCancelledError):

@@ -113,14 +113,20 @@ def test_benchmarks_quick_covers_w3_w4_w6_w7_on_sqlite(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
 
 
+@pytest.mark.timeout(600)
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
     if not server:
         pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
-    lines, doc = _run_quick(tmp_path, "--backend", "postgres", "--postgres-url", server)
+    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10")
+    args = ("--backend", "postgres", "--postgres-url", server, *workloads)
+    lines, doc = _run_quick(tmp_path, *args)
     _check_new_workloads(lines, doc, "postgres")
     _check_wl_workloads(lines, doc, "postgres")
     assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    for key in ("w9-latency", "w9-fanout", "w10"):
+        assert cells[(key, "durable", "postgres")]["skipped"] is None, key
 
 
 def test_benchmarks_list() -> None:

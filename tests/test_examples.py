@@ -97,7 +97,9 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "[load" in output, output  # one progress line per change when not a TTY
         assert "step validate attempt 1 failed, retrying" in output, output
         assert "(12 steps + 1 retries)" in output, output
-    if example.name == "download.py":  # the watcher is checked where client.watch exists
+    if example.name == "download.py":
+        assert "[watch] fetched " in output and "[watch] progress " in output, output
+        assert re.search(r"\[watch\] run \S+ ended: cancelled", output), output
         assert ": requested" in output, output  # cancelled from another process, while running
         assert re.search(r"run \S+ is cancelled", output), output
         kept = re.search(r"pages kept in the journal: (\d+); files in \S+: (\d+)", output)
