@@ -107,7 +107,7 @@ def test_a_watch_resumes_after_its_connections_are_ended(
     make_app: Any, db_url: str, backend: str, processes: Processes
 ) -> None:
     if backend != "postgres":
-        pytest.skip("ends the watcher's Postgres sessions")
+        pytest.skip("ends server sessions: a SQLite file has none")
     app = make_app(poll_interval=30.0)
     gated = _gated(app)
     client = app.client()
@@ -264,7 +264,7 @@ def test_postgres_channels_differ_per_schema(
     db_url: str, another_db_url: str, backend: str
 ) -> None:
     if backend != "postgres":
-        pytest.skip("Postgres channels")
+        pytest.skip("notification channels: a SQLite file has none")
     names = []
     for url in (db_url, another_db_url):
         engine = sa.create_engine(normalize_url(url))
