@@ -6,8 +6,11 @@ App's clients share the App's) starts, on the first watch, one thread that hears
 pushes (Postgres ``LISTEN``, on SQLite a FIFO in the log's watchers' folder), each naming
 the runs whose journals grew; it wakes the watchers of those runs, and each reads its own
 run's journal after the last seq it saw (one indexed read). Nothing happens while nothing is
-appended. After the listener reconnects (the server restarted, its connection was ended)
-every watcher reads again from its last seq: no event is lost or repeated.
+appended. A watch marks its run as watched in the log before its first read (and renews the
+mark while it lasts): appends to a run that nobody watches are not announced at all, so
+that unwatched runs pay nothing for watching. After the listener reconnects (the server
+restarted, its connection was ended) every watcher reads again from its last seq: no event
+is lost or repeated.
 
 Where the store cannot push (SQLite without FIFOs, on Windows), watchers read every
 :data:`FALLBACK_POLL` seconds instead.
@@ -28,7 +31,15 @@ from durable.events import EventType
 from durable.log.store import Store
 from durable.types import LogEvent
 
-__all__ = ["END_EVENTS", "FALLBACK_POLL", "Watches", "event_types", "watch_async", "watch_sync"]
+__all__ = [
+    "END_EVENTS",
+    "FALLBACK_POLL",
+    "WATCH_MARK",
+    "Watches",
+    "event_types",
+    "watch_async",
+    "watch_sync",
+]
 
 log = logging.getLogger("durable.watch")
 
@@ -37,6 +48,10 @@ FALLBACK_POLL = 0.5
 
 END_EVENTS = frozenset({EventType.RUN_COMPLETED, EventType.RUN_FAILED, EventType.RUN_CANCELLED})
 """Events that end a run (a later ``run_resumed`` may start it again)."""
+
+WATCH_MARK = 30.0
+"""Seconds a watch's mark on its run lasts (``Store.mark_watched``); renewed every third of
+it while the watch is open. Appends to a run nobody marked are not announced."""
 
 _RETRY_MAX = 2.0
 """Seconds: the longest pause between two reads of a watcher whose reads fail."""
@@ -131,6 +146,7 @@ class Watches:
         self._by_run: dict[str, set[_Waiter]] = {}
         self._listener: Any = None
         self._started = False
+        self._marked: dict[str, float] = {}
         self.reads = 0
         """Journal reads made by this object's watches (for the benchmarks)."""
 
@@ -155,6 +171,42 @@ class Watches:
                 group.discard(waiter)
                 if not group:
                     del self._by_run[waiter.run_id]
+                    self._marked.pop(waiter.run_id, None)
+
+    def mark(self, run_id: str) -> bool:
+        """Mark ``run_id`` as watched in the log, unless this object did within the last
+        third of :data:`WATCH_MARK`; whether the run is marked (``False``: the mark failed,
+        and the watch reads every :data:`FALLBACK_POLL` seconds until one succeeds)."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._marked.get(run_id)
+        if last is not None and now - last < WATCH_MARK / 3:
+            return True
+        try:
+            self._store.mark_watched([run_id], WATCH_MARK)
+        except StoreError as exc:
+            log.warning("watch of %s: marking it watched failed (%s)", run_id, exc)
+            return False
+        with self._lock:
+            if run_id in self._by_run:
+                self._marked[run_id] = now
+        return True
+
+    def renew(self, run_id: str) -> bool:
+        """Renew ``run_id``'s mark after a wait that nothing woke; whether it held all along
+        (``False``: it lapsed meanwhile, or renewing failed: read the journal again)."""
+        with self._lock:
+            last = self._marked.get(run_id)
+        held = last is not None and time.monotonic() - last < WATCH_MARK * 0.8
+        return self.mark(run_id) and held
+
+    def idle(self, cursor: _Cursor, marked: bool, woke: bool, deadline: float | None) -> bool:
+        """After a wait: whether the watch may wait again without reading (nothing woke
+        it, its run's mark holds, the store pushes, no read failed, time is left); the
+        caller then renews the mark."""
+        left = _left(deadline)
+        timed_out = left is not None and left <= 0
+        return not (woke or timed_out or cursor.failures or not marked or not self.pushed)
 
     def _on_append(self, payload: str) -> None:
         with self._lock:
@@ -172,12 +224,13 @@ class Watches:
         if listener is not None:
             listener.stop()
 
-    def pause(self, failures: int) -> float:
-        """Seconds to wait for a wake-up before reading again: none is coming where the
-        store cannot push; after failed reads, a backoff (a wake-up cuts it short)."""
+    def pause(self, failures: int, marked: bool = True) -> float:
+        """Seconds to wait for a wake-up before reading again (or renewing the run's
+        mark): none is coming where the store cannot push or the run is not marked; after
+        failed reads, a backoff (a wake-up cuts it short)."""
         if failures:
             return min(0.05 * 2.0 ** (failures - 1), _RETRY_MAX)
-        return float("inf") if self.pushed else FALLBACK_POLL
+        return WATCH_MARK / 3 if self.pushed and marked else FALLBACK_POLL
 
 
 class _Cursor:
@@ -222,6 +275,7 @@ def watch_sync(
     try:
         while True:
             waiter.clear()
+            marked = ended or watches.mark(cursor.run_id)  # before the read it covers
             try:
                 batch = read(cursor.run_id, cursor.seq)
                 watches.reads += 1
@@ -236,9 +290,14 @@ def watch_sync(
             left = _left(deadline)
             if left is not None and left <= 0:
                 raise _timed_out(cursor.run_id, timeout)
-            pause = watches.pause(cursor.failures)
-            wait = pause if left is None else min(pause, left)
-            waiter.wait(None if wait == float("inf") else wait)
+            while True:
+                pause = watches.pause(cursor.failures, marked)
+                left = _left(deadline)
+                woke = waiter.wait(pause if left is None else max(0.0, min(pause, left)))
+                if not watches.idle(cursor, marked, woke, deadline):
+                    break
+                if not watches.renew(cursor.run_id):
+                    break
     finally:
         watches.remove(waiter)
 
@@ -260,6 +319,7 @@ async def watch_async(
         ended = await asyncio.to_thread(first)
         while True:
             waiter.clear()
+            marked = ended or await asyncio.to_thread(watches.mark, cursor.run_id)
             try:
                 batch = await asyncio.to_thread(read, cursor.run_id, cursor.seq)
                 watches.reads += 1
@@ -275,9 +335,15 @@ async def watch_async(
             left = _left(deadline)
             if left is not None and left <= 0:
                 raise _timed_out(cursor.run_id, timeout)
-            pause = watches.pause(cursor.failures)
-            wait = pause if left is None else min(pause, left)
-            await waiter.wait_async(None if wait == float("inf") else wait)
+            while True:
+                pause = watches.pause(cursor.failures, marked)
+                left = _left(deadline)
+                wait = pause if left is None else max(0.0, min(pause, left))
+                woke = await waiter.wait_async(wait)
+                if not watches.idle(cursor, marked, woke, deadline):
+                    break
+                if not await asyncio.to_thread(watches.renew, cursor.run_id):
+                    break
     finally:
         watches.remove(waiter)
 

@@ -44,7 +44,7 @@ BATCH = 5
 
 # tests/test_examples.py runs every example that defines TEST_ARGS, with a temporary
 # database passed as --database URL, and expects exit status 0.
-TEST_ARGS = ["demo", "--pages", "20", "--page-seconds", "0.1"]
+TEST_ARGS = ["demo", "--pages", "40", "--page-seconds", "0.1"]
 
 
 def _database_from_argv() -> str:

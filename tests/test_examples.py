@@ -104,7 +104,7 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert re.search(r"run \S+ is cancelled", output), output
         kept = re.search(r"pages kept in the journal: (\d+); files in \S+: (\d+)", output)
         assert kept is not None and kept.group(1) == kept.group(2), output
-        assert 10 <= int(kept.group(1)) < 20, output
+        assert 20 <= int(kept.group(1)) < 40, output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

@@ -2,8 +2,8 @@
 SQLite and Postgres append differently, chosen once when the store opens.
 
 Both write the same thing: ``UPDATE runs SET <projection> WHERE id AND lease_epoch = epoch AND
-not ended RETURNING last_seq, parent_id``, and, only if it matched, the events with the seqs
-before that ``last_seq``. :class:`SqliteAppender` runs the update, then an executemany
+not ended RETURNING last_seq, parent_id, watched_until``, and, only if it matched, the events
+with the seqs before that ``last_seq``. :class:`SqliteAppender` runs the update, then an executemany
 ``INSERT``; :class:`PostgresAppender` runs both in one statement (one round trip), and locks
 a suspending run's row before the append reads what the run waits for (SQLite needs no lock:
 its write transactions never overlap).
@@ -12,7 +12,7 @@ its write transactions never overlap).
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -21,9 +21,18 @@ from durable.log.dialect import RawTx
 from durable.log.rows import insert_events, not_ended
 from durable.log.schema import events, runs
 
-__all__ = ["Appender", "PostgresAppender", "SqliteAppender", "fenced_update"]
+__all__ = ["Appender", "PostgresAppender", "SqliteAppender", "Written", "fenced_update"]
 
 _EVENT_INSERT_COLUMNS = tuple(c.name for c in events.c)
+
+
+class Written(NamedTuple):
+    """What an append's fenced update read back from the run's row."""
+
+    last_seq: int
+    parent_id: str | None
+    watched_until: float | None
+    """Until when some process watches the run's journal (``None``: nobody has)."""
 
 
 def fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> Any:
@@ -40,7 +49,7 @@ def fenced_update(values: tuple[str, ...], increments: tuple[str, ...]) -> Any:
             not_ended(),
         )
         .values(**sets)
-        .returning(runs.c.last_seq, runs.c.parent_id)
+        .returning(runs.c.last_seq, runs.c.parent_id, runs.c.watched_until)
     )
 
 
@@ -64,10 +73,10 @@ class Appender(abc.ABC):
         increments: dict[str, int],
         fence: dict[str, Any],
         rows: list[dict[str, Any]],
-    ) -> tuple[int, str | None] | None:
+    ) -> Written | None:
         """Run the fenced update (``fence``: its parameters) and, if it matched, insert
         ``rows`` (their ``seq`` counted from 0) with the seqs that end at the row's new
-        ``last_seq``. Returns ``(last_seq, parent_id)``, or ``None``: the epoch was stale or
+        ``last_seq``. Returns what the update read back, or ``None``: the epoch was stale or
         the run has ended, and nothing was written."""
 
 
@@ -84,7 +93,7 @@ class SqliteAppender(Appender):
         increments: dict[str, int],
         fence: dict[str, Any],
         rows: list[dict[str, Any]],
-    ) -> tuple[int, str | None] | None:
+    ) -> Written | None:
         shape = (tuple(values), tuple(increments))
         res = self._prep.first(c, ("append", *shape), lambda: fenced_update(*shape), fence)
         if res is None:
@@ -95,7 +104,7 @@ class SqliteAppender(Appender):
             for r in rows:
                 r["seq"] += first
             self._prep.run(c, "insert_events", insert_events, rows)
-        return last, res[1]
+        return Written(last, res[1], res[2])
 
 
 def _lock_run() -> Any:
@@ -122,7 +131,7 @@ def _fenced_append(values: tuple[str, ...], increments: tuple[str, ...], n: int)
     ]
     rows = sa.union_all(*selects) if n > 1 else selects[0]
     ins = events.insert().from_select(list(_EVENT_INSERT_COLUMNS), rows).cte("ins")
-    return sa.select(upd.c.last_seq, upd.c.parent_id).add_cte(ins)
+    return sa.select(upd.c.last_seq, upd.c.parent_id, upd.c.watched_until).add_cte(ins)
 
 
 class PostgresAppender(Appender):
@@ -143,7 +152,7 @@ class PostgresAppender(Appender):
         increments: dict[str, int],
         fence: dict[str, Any],
         rows: list[dict[str, Any]],
-    ) -> tuple[int, str | None] | None:
+    ) -> Written | None:
         n = len(rows)
         if n:
             shape = (tuple(values), tuple(increments), n)
@@ -158,4 +167,4 @@ class PostgresAppender(Appender):
             res = self._prep.first(c, ("append", *key), lambda: fenced_update(*key), fence)
         if res is None:
             return None
-        return int(res[0]), res[1]
+        return Written(int(res[0]), res[1], res[2])

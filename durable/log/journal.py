@@ -9,7 +9,7 @@ insert reach the database is the :class:`~durable.log.appending.Appender`'s busi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -23,7 +23,7 @@ from durable.log.dialect import RawTx
 from durable.log.projection import project
 from durable.log.rows import EVENT_COLUMNS, journal_row
 from durable.log.runs import Runs
-from durable.log.schema import events
+from durable.log.schema import events, runs
 from durable.log.signals import Signals
 from durable.log.store import AppendRequest, AppendResult, JournalRow
 from durable.states import WaitFor, WaitKind
@@ -66,6 +66,15 @@ class Journal:
                 c, "read_journal", _read_journal, {"run_id": run_id, "after": after_seq}
             )
         return [journal_row(r) for r in rows]
+
+    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:
+        """See :meth:`Store.mark_watched`."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return
+        with self._db.write() as c:
+            until = self._db.now(c) + seconds
+            c.execute(sa.update(runs).where(runs.c.id.in_(ids)).values(watched_until=until))
 
     def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         """See :meth:`Store.append`."""
@@ -161,8 +170,10 @@ class Journal:
         res = self._appender.write(c, values, increments, fence, rows)
         if res is None:
             return AppendResult(ok=False)
-        last, parent_id = res
-        self._db.appended(c, req.run_id, final=proj.ends)
+        last, parent_id, watched_until = res
+        if proj.ends or (watched_until is not None and watched_until > now):
+            # Unwatched appends that do not end the run are not announced: nobody listens.
+            self._db.appended(c, req.run_id, final=proj.ends)
         if signal is not None:
             self._signals.consume(c, signal[0], last - len(evs) + 1)
         for child in req.new_runs:

@@ -59,11 +59,17 @@ def _to_v5(conn: Connection) -> None:
     next(i for i in runs.indexes if i.name == name).create(conn)
 
 
+def _to_v6(conn: Connection) -> None:
+    """``durable_runs.watched_until``."""
+    _add_column(conn, runs, "watched_until")
+
+
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _to_v2,
     3: _to_v3,
     4: _to_v4,
     5: _to_v5,
+    6: _to_v6,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

@@ -22,7 +22,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -38,6 +38,9 @@ SCHEMA_VERSION = 5
    ``durable_runs.step`` (the step the run is executing now) and ``.step_progress`` (the
    progress reported for the work in flight), for a run's progress and time left; the index
    of a workflow's completed runs by ``finished_at`` (how many steps its last run took).
+6. ``durable_runs.watched_until``: until when some process watches the run's journal, so
+   that an append that neither ends the run nor wakes workers is announced to watchers only
+   when someone watches (the fenced update of an append returns it: no extra round trip).
 """
 
 metadata = sa.MetaData(
@@ -95,6 +98,7 @@ runs = sa.Table(
     sa.Column("cancel_requested_at", _Time, comment="a client asked its holder to cancel it (v5)"),
     sa.Column("step", _Id, comment="the step it executes now, NULL between steps (v5)"),
     sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
+    sa.Column("watched_until", _Time, comment="until when a process watches its journal (v6)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",

@@ -25,7 +25,7 @@ When the deadline of a workflow's ``timeout`` is set, and where the run's input 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from durable.log.appending import Appender
@@ -158,6 +158,9 @@ class SqlStore(Store):
 
     def listen_journals(self, on_append: Callable[[str], None]) -> Any:
         return self.db.dialect.listen_journals(on_append)
+
+    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:
+        self.journal.mark_watched(run_ids, seconds)
 
     # -- maintenance ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ waits for a :class:`~durable.states.WaitFor`, an event's type an
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -408,9 +408,17 @@ class Store(abc.ABC):
         """Push journal growth to ``on_append`` from a background thread: the ids of the
         runs whose journals grew (one per line), or ``""`` when any may have (after a
         reconnect); returns an object with ``stop()``, or ``None`` where the store cannot
-        push. Every committed append is announced, but ``lease_taken`` (always followed
-        by an append of the same worker)."""
+        push. Every committed append to a run marked with :meth:`mark_watched` is announced,
+        and every append that ends a run, but ``lease_taken`` (always followed by an append
+        of the same worker)."""
         return None
+
+    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:  # noqa: B027
+        """Record that this process watches the journals of ``run_ids`` for the next
+        ``seconds`` (of the database's clock): until then, every append to them is
+        announced to :meth:`listen_journals`. A watcher marks its run before its first read
+        and again before the mark runs out; an append that neither ends a run nor wakes
+        workers is not announced for a run that nobody marked."""
 
     @abc.abstractmethod
     def send_signal(self, run_id: str, name: str, payload: bytes | None) -> bool:

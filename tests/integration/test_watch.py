@@ -310,3 +310,67 @@ def test_sqlite_watcher_fifos_carry_run_ids(tmp_path: Path) -> None:
             second.stop()
     finally:
         first.stop()
+
+
+# ---------------------------------------------------------------- only watched runs announce
+
+
+def test_appends_are_announced_only_for_watched_runs(make_app: Any) -> None:
+    """A step append to a run that nobody watches is not announced (the run's end is);
+    once a watch has marked the run, every append to it is."""
+    app = make_app()
+
+    @app.step
+    def tick(i: int) -> int:
+        time.sleep(0.15)  # appends far enough apart not to be merged into one notification
+        return i
+
+    @app.workflow
+    def five(gate: bool) -> int:
+        if gate:
+            durable.wait_signal("go")
+        for i in range(5):
+            tick(i)
+        return 5
+
+    heard: list[str] = []
+    lock = threading.Lock()
+
+    def on_append(payload: str) -> None:
+        with lock:
+            heard.extend(payload.split("\n") if payload else [])
+
+    listener = app.store.listen_journals(on_append)
+    assert listener is not None
+    client = app.client()
+    try:
+        with app.worker():
+            quiet = client.start(five, False)
+            assert quiet.result(timeout=30) == 5
+            watched = client.start(five, True)
+            wait_for(lambda: watched.status() == durable.Status.SLEEPING, 30, "asleep")
+            seen: list[str] = []
+            first = threading.Event()
+
+            def watch() -> None:
+                for ev in watched.watch(timeout=30):
+                    seen.append(str(ev.type))
+                    first.set()
+
+            t = threading.Thread(target=watch)
+            t.start()
+            assert first.wait(10)  # the watch has marked the run and read its journal
+            client.signal(watched.id, "go")
+            t.join(30)
+            assert seen[-1] == "run_completed"
+        time.sleep(0.3)  # the listener's thread delivers the last notifications
+    finally:
+        listener.stop()
+    steps = [e for e in client.events(quiet.id) if str(e.type) == "step_completed"]
+    assert len(steps) == 5
+    with lock:
+        quiet_heard, watched_heard = heard.count(quiet.id), heard.count(watched.id)
+    # The quiet run: its end, never its five step appends.
+    assert 1 <= quiet_heard <= 2, heard
+    # The watched run: its five step appends after the signal, and its end.
+    assert watched_heard >= 5, heard
