@@ -55,6 +55,7 @@ def worker(ctx: Context) -> int:
         concurrency=a.concurrency,
         worker_id=a.worker_id,
         drain_timeout=a.drain_timeout,
+        processes=a.processes,
     )
     print("durable worker: stopped", file=sys.stderr, flush=True)
     return 0
