@@ -287,7 +287,6 @@ def test_what_the_pool_cannot_import_is_refused_when_the_step_is_defined(
     with pytest.raises(ValueError, match="executor='loop' takes an async def"):
         app.step(executor="loop")(_top_level)
     assert app.step(executor="process")(_top_level)(3) == 3  # outside a run: a plain call
-    with pytest.raises(ValueError, match="processes must be at least 1"):
-        with app.worker(processes=0):
-            pass
+    with pytest.raises(ValueError, match="processes must be at least 1"), app.worker(processes=0):
+        pass
     app.close()

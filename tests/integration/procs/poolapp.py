@@ -167,9 +167,7 @@ def make_app(database: str, cancel_grace: float = 10.0, lease_timeout: float = 3
     until_cancelled_ = process(until_cancelled)
     ignores_ = process(ignores)
     after_ = app.step(after)
-    victim_ = app.step(executor="process", retry=durable.Retry(attempts=2, initial_delay=0))(
-        victim
-    )
+    victim_ = app.step(executor="process", retry=durable.Retry(attempts=2, initial_delay=0))(victim)
     bystander_ = process(bystander)
     exits_ = process(exits)
     bad_result_ = process(bad_result)
