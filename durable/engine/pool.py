@@ -105,15 +105,27 @@ class ProcessPool:
         with self._cond:
             return [s.process.pid for s in self._all if s.process.pid is not None]
 
-    def shutdown(self) -> None:
-        """Stop every process (bodies still running are abandoned); no more bodies."""
+    def shutdown(self, wait: float = 1.0) -> None:
+        """Run no more bodies; stop every process. The bodies still running are told to
+        stop (``durable.cancelled()``) and get ``wait`` seconds to return before their
+        processes are terminated."""
         with self._cond:
             self._closed = True
-            slots = list(self._all)
-            self._all.clear()
-            self._idle.clear()
+            idle, self._idle = self._idle, []
+            for slot in idle:
+                self._all.discard(slot)
+            for slot in self._all:
+                slot.stop.set()
             self._cond.notify_all()
-        for slot in slots:
+        for slot in idle:
+            slot.close()
+        deadline = time.monotonic() + wait
+        with self._cond:
+            while self._all and time.monotonic() < deadline:
+                self._cond.wait(POLL)
+            busy = list(self._all)
+            self._all.clear()
+        for slot in busy:
             slot.close()
 
     # -- a body ------------------------------------------------------------------------

@@ -45,8 +45,10 @@ def start_worker(
     pool: int = 2,
     concurrency: int = 4,
     lease: float = 30.0,
+    drain: float = 5.0,
 ) -> Proc:
-    return processes.python(WORKER, db_url, grace, pool, concurrency, lease, name="worker")
+    args = (grace, pool, concurrency, lease, drain)
+    return processes.python(WORKER, db_url, *args, name="worker")
 
 
 def wait_marker(directory: Path, name: str, worker: Proc, timeout: float = 30.0) -> str:
@@ -127,6 +129,25 @@ def test_a_cancel_reaches_a_body_in_the_pool(
     assert [e.name for e in events if e.type == "step_completed"] == ["until_cancelled"]
     assert not (tmp_path / "after-ran").exists()
     worker.terminate()
+    check_log(client)
+
+
+def test_a_body_in_the_pool_is_told_when_the_drain_time_is_up(
+    db_url: str, processes: Processes, client: durable.Client, tmp_path: Path
+) -> None:
+    worker = start_worker(processes, db_url, drain=0.5)
+    h = client.start("cancel_me", str(tmp_path))
+    pid = int(wait_marker(tmp_path, "started", worker))
+    assert worker.terminate() == 0
+    assert int((tmp_path / "saw-cancel").read_text()) == pid  # before the worker exited
+    # The run was handed back, not ended: another worker runs the step again.
+    assert not h.status().is_terminal
+    (tmp_path / "started").unlink()
+    again = start_worker(processes, db_url)
+    wait_marker(tmp_path, "started", again)
+    assert client.cancel(h.id) is CancelOutcome.REQUESTED
+    assert wait_ended(client, h.id, again) is Status.CANCELLED
+    again.terminate()
     check_log(client)
 
 

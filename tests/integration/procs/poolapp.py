@@ -1,8 +1,9 @@
 """The workflows of ``test_process_steps.py``, and the worker process that runs them.
 
-    python tests/integration/procs/poolapp.py DB_URL CANCEL_GRACE PROCESSES CONCURRENCY LEASE
+    python tests/integration/procs/poolapp.py DB_URL CANCEL_GRACE PROCESSES CONCURRENCY LEASE DRAIN
 
-runs ``app.run_worker(processes=PROCESSES, concurrency=CONCURRENCY)`` and exits by itself if
+runs ``app.run_worker(processes=PROCESSES, concurrency=CONCURRENCY)`` (SIGTERM drains, for
+``DRAIN`` seconds) and exits by itself if
 its parent goes away. The step bodies are module-level functions (the pool's processes find
 them by name) registered with ``executor="process"`` in :func:`make_app`. Each takes a
 directory first, where it leaves marker files that the test waits for.
@@ -243,7 +244,7 @@ def _exit_with_parent() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 6:
+    if len(argv) != 7:
         print(__doc__, file=sys.stderr)
         return 2
     import logging
@@ -252,7 +253,7 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     app = make_app(argv[1], float(argv[2]), float(argv[5]))
     print(f"worker pid={os.getpid()} ready", flush=True)
-    app.run_worker(processes=int(argv[3]), concurrency=int(argv[4]), drain_timeout=5.0)
+    app.run_worker(processes=int(argv[3]), concurrency=int(argv[4]), drain_timeout=float(argv[6]))
     print(f"worker pid={os.getpid()} stopped", flush=True)
     app.close()
     return 0
