@@ -7,6 +7,7 @@ the process they ran in; the journal, read through the client, says what was rec
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.processes import Proc, Processes, wait_for
+from harness.processes import Proc, Processes, run, wait_for
 from invariants import assert_journal_invariants, assert_no_stranded_runs
 from procs.poolapp import make_app
 
@@ -28,6 +29,9 @@ pytestmark = [
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "procs" / "poolapp.py"
+EXAMPLES = HERE.parent.parent / "examples"
+SCRIPT = Path(sys.executable).parent / "durable"
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "durable.cli"]
 
 
 @pytest.fixture
@@ -276,6 +280,18 @@ def test_runs_waiting_for_a_pool_process_are_bounded_and_keep_their_leases(
         assert [e.attempt for e in h.events() if e.type == "step_started"] == [1]
     worker.terminate()
     check_log(client)
+
+
+def test_the_command_line_worker_sizes_its_pool(db_url: str, processes: Processes) -> None:
+    argv = [*COMMAND, "--database", db_url, "worker", "cpu_pool:app", "--processes", "1"]
+    worker = processes.start(argv, name="worker", cwd=EXAMPLES, separate_stderr=True)
+    start = [*COMMAND, "--database", db_url, "start", "mandelbrot", "[3, 24]", "--wait", "--json"]
+    done = run(start, timeout=120)
+    assert done.returncode == 0, done.describe()
+    out = json.loads(done.stdout)["result"]
+    pids = {t["pid"] for t in out["tiles"]}
+    assert len(pids) == 1 and worker.pid not in pids  # one pool process ran every tile
+    worker.terminate()
 
 
 # ---------------------------------------------------------------- at definition time
