@@ -72,6 +72,14 @@ class Settings:
     """Runs cancelled while their step runs, per W10 repetition, one at a time."""
     w10_warmup: int = 2
     """Untimed W10 cancels per repetition, before the timed ones."""
+    w11_cpu_steps: int = 4
+    """W11 cpu: CPU-bound steps gathered by one run."""
+    w11_cpu_s: float = 0.5
+    """W11 cpu: seconds each CPU-bound body takes alone."""
+    w11_noop_steps: int = 50
+    """W11 overhead: no-op steps per run."""
+    w11_noop_runs: int = 4
+    """W11 overhead: timed runs per executor (alternating thread, process)."""
     w9_events: int = 200
     """Events appended to the W9 latency run, one per transaction."""
     w9_gap: float = 0.01
@@ -101,6 +109,9 @@ class Settings:
             w5_warmup=1,
             w10_runs=3,
             w10_warmup=1,
+            w11_cpu_s=0.05,
+            w11_noop_steps=5,
+            w11_noop_runs=1,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,

@@ -189,6 +189,39 @@ W10 = Workload(
     show=("cancel_p50_us", "cancel_p99_us"),
 )
 
+W11_CPU = Workload(
+    key="w11-cpu",
+    title="W11 CPU-bound steps started together: executor='process' (wall s of the run; "
+    "threads and speedup below)",
+    unit="run",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w11_pool:durable_w11_cpu",
+            "postgres": "benchmarks.w11_pool:durable_w11_cpu",
+        },
+    },
+    references=(),
+    show=("thread_s", "speedup", "alone_s"),
+    group="w11",
+)
+
+W11_OVERHEAD = Workload(
+    key="w11-overhead",
+    title="W11 a no-op step with executor='process' (thread step and overhead below)",
+    unit="step",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w11_pool:durable_w11_overhead",
+            "postgres": "benchmarks.w11_pool:durable_w11_overhead",
+        },
+    },
+    references=(),
+    show=("thread_us", "overhead_us"),
+    group="w11",
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -409,6 +442,8 @@ WORKLOADS: dict[str, Workload] = {
         W7,
         W8,
         W10,
+        W11_CPU,
+        W11_OVERHEAD,
         W9_LATENCY,
         W9_FANOUT,
     )

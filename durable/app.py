@@ -315,6 +315,7 @@ class App:
         name: str | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
+        executor: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def step(
@@ -325,12 +326,19 @@ class App:
         name: str | None = None,
         retry: Retry | None = None,
         timeout: float | None = None,
+        executor: str | None = None,
     ) -> Any:
         """Register a step (sync or async). Inside a workflow its outcome is journaled and
-        replayed (in an async workflow, ``await`` the call); elsewhere it is a plain call."""
+        replayed (in an async workflow, ``await`` the call); elsewhere it is a plain call.
+
+        ``executor`` says where the body runs: ``"loop"`` (the worker's event loop, the
+        default of an ``async def``), ``"thread"`` (a thread, the default of a plain
+        ``def``) or ``"process"`` (the worker's process pool, for CPU-bound bodies; a plain
+        ``def`` at the top level of a module). Another name is a ``ValueError``.
+        """
 
         def register(f: F) -> F:
-            step = StepDef.of(f, name, retry, timeout)
+            step = StepDef.of(f, name, retry, timeout, executor)
             self.registry.add_step(step)
 
             @functools.wraps(f)
@@ -492,7 +500,11 @@ class App:
         return notify
 
     def _make_worker(
-        self, queues: Sequence[str] | None, concurrency: int, worker_id: str | None
+        self,
+        queues: Sequence[str] | None,
+        concurrency: int,
+        worker_id: str | None,
+        processes: int | None = None,
     ) -> Worker:
         w = Worker(
             self.store,
@@ -512,6 +524,7 @@ class App:
             housekeeping_interval=self.retention_interval,
             telemetry=self.telemetry,
             cancel_grace=self.cancel_grace,
+            processes=processes,
         )
         w._listener = self._listener(w.worker_id)
         return w
@@ -557,12 +570,16 @@ class App:
         queues: Sequence[str] | None = None,
         concurrency: int = 16,
         worker_id: str | None = None,
+        *,
+        processes: int | None = None,
     ) -> Iterator[EmbeddedWorker]:
         """Run an embedded worker in background threads until the block ends (then drain).
 
-        ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`.
+        ``with app.worker() as worker:`` gives the :class:`EmbeddedWorker`. ``processes``:
+        the size of its pool of ``executor="process"`` step bodies (default
+        ``os.cpu_count()``; no process starts before such a step runs).
         """
-        w = self._make_worker(queues, concurrency, worker_id)
+        w = self._make_worker(queues, concurrency, worker_id, processes)
         unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         try:
             w.start()
@@ -579,10 +596,12 @@ class App:
         worker_id: str | None = None,
         *,
         drain_timeout: float = 30.0,
+        processes: int | None = None,
     ) -> None:
         """Run a worker in this thread until SIGTERM or SIGINT, then drain: in-flight steps
-        finish (up to ``drain_timeout``) and the remaining runs are handed back."""
-        w = self._make_worker(queues, concurrency, worker_id)
+        finish (up to ``drain_timeout``) and the remaining runs are handed back.
+        ``processes``: the size of its process pool, as for :meth:`worker`."""
+        w = self._make_worker(queues, concurrency, worker_id, processes)
         unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         stop = threading.Event()
 

@@ -47,6 +47,7 @@ __all__ = [
     "NotInRunError",
     "PayloadTooLargeError",
     "PermanentError",
+    "PoolProcessDiedError",
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
@@ -143,6 +144,12 @@ class CorruptJournalError(DurableError):
 
 class NotInRunError(DurableError, RuntimeError):
     """An in-run function (``durable.stage``, ``durable.sleep``...) was called outside a run."""
+
+
+class PoolProcessDiedError(DurableError):
+    """The pool process running a step body (``executor="process"``) died under it (it
+    exited, was killed, ran out of memory): that attempt failed, and the step's ``Retry``
+    decides what follows; the pool replaces the process."""
 
 
 class LeaseLostError(DurableError):

@@ -229,3 +229,16 @@ def test_benchmarks_quick_covers_w10_on_sqlite(tmp_path: Path) -> None:
     assert w10["skipped"] is None and w10["measurements"][0]["ops"] == 3  # --quick
     assert {"cancel_p50_us", "cancel_p99_us"} <= set(w10["measurements"][0]["extra"])
     assert any("w10/durable/sqlite cancel_p99_us" in ln for ln in lines)
+
+
+def test_benchmarks_quick_covers_w11_on_sqlite(tmp_path: Path) -> None:
+    """W11 (threads against the process pool) ran both cells; no timing asserts."""
+    lines, doc = _run_quick(tmp_path, "w11")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    cpu = cells[("w11-cpu", "durable", "sqlite")]
+    assert cpu["skipped"] is None
+    assert {"thread_s", "speedup", "alone_s"} <= set(cpu["measurements"][0]["extra"])
+    overhead = cells[("w11-overhead", "durable", "sqlite")]
+    assert overhead["skipped"] is None and overhead["measurements"][0]["ops"] == 5  # --quick
+    assert {"thread_us", "overhead_us"} <= set(overhead["measurements"][0]["extra"])
+    assert any("w11-cpu/durable/sqlite speedup" in ln for ln in lines)

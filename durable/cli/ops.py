@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import durable
@@ -45,7 +46,8 @@ def worker(ctx: Context) -> int:
     queues = a.queue or None
     print(
         f"durable worker: {plural(len(app.registry.workflows), 'workflow')} of {app.name!r}, "
-        f"queues {', '.join(queues) if queues else '(all)'}, concurrency {a.concurrency}; "
+        f"queues {', '.join(queues) if queues else '(all)'}, concurrency {a.concurrency}, "
+        f"process pool {a.processes or os.cpu_count() or 1}; "
         "SIGTERM or Ctrl-C drains and stops",
         file=sys.stderr,
         flush=True,
@@ -55,6 +57,7 @@ def worker(ctx: Context) -> int:
         concurrency=a.concurrency,
         worker_id=a.worker_id,
         drain_timeout=a.drain_timeout,
+        processes=a.processes,
     )
     print("durable worker: stopped", file=sys.stderr, flush=True)
     return 0

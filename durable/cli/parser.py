@@ -236,6 +236,12 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     wk.add_argument(
         "--concurrency", type=_positive_int, default=16, help="runs at once (default 16)"
     )
+    wk.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=None,
+        help='the process pool of executor="process" steps (default: the CPU count)',
+    )
     wk.add_argument("--worker-id", help="the worker's identity (default host/pid)")
     wk.add_argument("--drain-timeout", type=float, default=30.0, help="seconds (default 30)")
     wk.add_argument(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from durable.engine.registry import StepDef
@@ -65,7 +66,11 @@ def await_threadsafe(
 
 
 def call_with_timeout(
-    step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any], scope: StepScope
+    step: StepDef,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    scope: StepScope,
 ) -> Any:
     """Run a sync step body in its own thread and stop waiting after its timeout.
 
@@ -78,7 +83,7 @@ def call_with_timeout(
 
     def target() -> None:
         try:
-            box["value"] = ctx.run(step.fn, *args, **kwargs)
+            box["value"] = ctx.run(fn, *args, **kwargs)
         except BaseException as exc:
             box["error"] = exc
         finally:

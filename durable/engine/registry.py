@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durable.codec import Signature, return_type
+from durable.engine.executors import Executor, executor_of
 from durable.engine.policy import Retry
 from durable.errors import UnknownWorkflowError
 
@@ -25,21 +26,30 @@ class StepDef:
     timeout: float | None = None
     is_async: bool = False
     result_type: Any = Any
+    executor: Executor = Executor.THREAD
+    """Where the body runs: the worker's loop, a thread, or its process pool."""
 
     @classmethod
     def of(
-        cls, fn: Callable[..., Any], name: str | None, retry: Retry | None, timeout: float | None
+        cls,
+        fn: Callable[..., Any],
+        name: str | None,
+        retry: Retry | None,
+        timeout: float | None,
+        executor: str | None = None,
     ) -> StepDef:
         """Build the definition of ``fn``."""
         if timeout is not None and timeout <= 0:
             raise ValueError("a step timeout must be positive seconds")
+        step = name or fn.__qualname__
         return cls(
-            name=name or fn.__qualname__,
+            name=step,
             fn=fn,
             retry=retry,
             timeout=timeout,
             is_async=inspect.iscoroutinefunction(fn),
             result_type=return_type(fn),
+            executor=executor_of(fn, executor, step),
         )
 
 

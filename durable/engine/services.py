@@ -7,13 +7,16 @@ import asyncio
 import random as _random
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from durable.codec import Codec
 from durable.engine.registry import Registry
 from durable.errors import DurableError
 from durable.log.store import AppendRequest, AppendResult, Store
 from durable.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from durable.engine.pool import ProcessPool
 
 __all__ = ["Appender", "NoAppends", "Services"]
 
@@ -58,3 +61,5 @@ class Services:
     rng: _random.Random = field(default_factory=_random.Random)
     telemetry: Telemetry | None = None
     """Spans, metrics and log records of the runs (``None``: nothing is observed)."""
+    process_pool: ProcessPool | None = None
+    """The worker's pool of ``executor="process"`` step bodies (``None``: a replay)."""

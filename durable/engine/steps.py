@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import threading
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import msgspec
 from durable.engine.bodies import await_threadsafe, call_with_timeout, wait_for
 from durable.engine.control import Abort, CancelRun, DeadlineExceeded, ReplayEnd, Suspend
 from durable.engine.core import RunCore
+from durable.engine.executors import Executor
 from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
 from durable.engine.replay import Slot
@@ -259,13 +261,22 @@ class StepCalls:
                 if loop is None or not loop.is_running():
                     return asyncio.run(coro)
                 return await_threadsafe(coro, loop, step, self.run, scope)
+            fn = self._sync_body(step, scope)
             if step.timeout is None:
-                return step.fn(*args, **kwargs)
-            return call_with_timeout(step, args, kwargs, scope)
+                return fn(*args, **kwargs)
+            return call_with_timeout(step, fn, args, kwargs, scope)
         finally:
             if scope.obs is not None:
                 scope.obs.exit(otel)
             _step.reset(token)
+
+    def _sync_body(self, step: StepDef, scope: StepScope) -> Callable[..., Any]:
+        """What runs a plain ``def`` body in a thread: the body, or (``executor="process"``)
+        the call that runs it in the worker's process pool and waits for it."""
+        pool = self.run.s.process_pool
+        if step.executor is not Executor.PROCESS or pool is None:
+            return step.fn
+        return functools.partial(pool.call, step, self.run, scope)
 
     def call_async(
         self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -349,7 +360,8 @@ class StepCalls:
         loop = asyncio.get_running_loop()
         ctx = contextvars.copy_context()
         pool = self.run.s.step_pool
-        fut = loop.run_in_executor(pool, lambda: ctx.run(step.fn, *args, **kwargs))
+        fn = self._sync_body(step, scope)
+        fut = loop.run_in_executor(pool, lambda: ctx.run(fn, *args, **kwargs))
         if step.timeout is not None:
             return await wait_for(fut, step, scope)
         return await fut

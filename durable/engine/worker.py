@@ -2,7 +2,9 @@
 
 Threads: an asyncio event loop (uvloop where installed) runs the lease loop and async
 workflows; a pool runs sync workflows; the committer writes journal appends; a heartbeat
-thread extends leases (never on the event loop, so a busy loop cannot lose them).
+thread extends leases (never on the event loop, so a busy loop cannot lose them). The bodies
+of ``executor="process"`` steps run in a process pool (:mod:`durable.engine.pool`), started
+when first needed and stopped with the worker.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from durable.codec import Codec
 from durable.engine.cancelling import CancelRequests
 from durable.engine.committer import Committer
+from durable.engine.pool import ProcessPool
 from durable.engine.presence import Presence
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
@@ -94,6 +97,7 @@ class Worker:
         telemetry: Telemetry | None = None,
         version: str | None = None,
         cancel_grace: float = 10.0,
+        processes: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -119,6 +123,9 @@ class Worker:
             worker_id=self.worker_id,
             step_pool=self._step_pool,
             telemetry=telemetry,
+            process_pool=ProcessPool(
+                processes if processes is not None else os.cpu_count() or 1, cancel_grace
+            ),
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -355,8 +362,7 @@ class Worker:
                 await asyncio.wait(live, timeout=2.0)
             await asyncio.to_thread(self.committer.stop)
             await self._stop_cancels()
-            self._workflow_pool.shutdown(wait=False, cancel_futures=True)
-            self._step_pool.shutdown(wait=False, cancel_futures=True)
+            await self._stop_pools()
             return
         live = {t for t in tasks if not t.done()}
         for runner in list(self._runners.values()):
@@ -386,8 +392,14 @@ class Worker:
                     extra=batch_fields(list(held), worker_id=self.worker_id),
                 )
         await asyncio.to_thread(self.presence.gone)
+        await self._stop_pools()
+
+    async def _stop_pools(self) -> None:
+        """Stop the threads and the processes that ran the workflows and step bodies."""
         self._workflow_pool.shutdown(wait=False, cancel_futures=True)
         self._step_pool.shutdown(wait=False, cancel_futures=True)
+        assert self.services.process_pool is not None
+        await asyncio.to_thread(self.services.process_pool.shutdown)
 
     async def _stop_cancels(self) -> None:
         if self._cancels is not None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from harness.processes import Proc, Processes, run, wait_for
-from invariants import assert_journal_invariants, assert_no_stranded_runs
+from markers import check_log, types, wait_ended, wait_marker
 from procs.cancelapp import make_app
 
 import durable
@@ -45,31 +44,6 @@ def start_worker(
 
 def marker(directory: Path, name: str) -> Path:
     return directory / name
-
-
-def wait_marker(directory: Path, name: str, worker: Proc, timeout: float = 30.0) -> str:
-    path = directory / name
-    worker.wait_for(path.exists, timeout, f"the marker {name}")
-    return path.read_text()
-
-
-def wait_ended(client: durable.Client, run_id: str, worker: Proc, timeout: float = 30.0) -> Status:
-    def ended() -> Status | None:
-        status = client.get(run_id).status()
-        return status if status.is_terminal else None
-
-    return worker.wait_for(ended, timeout, f"run {run_id} to end")  # type: ignore[no-any-return]
-
-
-def types(events: list[Any]) -> list[str]:
-    return [e.type for e in events]
-
-
-def check_log(client: durable.Client) -> None:
-    """G2, G3, G4 on every run of the log: each journal sound, no run stranded."""
-    for info in client.list_runs(limit=1000):
-        assert_journal_invariants(client, info.id)
-    assert_no_stranded_runs(client)
 
 
 # ---------------------------------------------------------------- a running step is told
