@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import manage, ops, runs, ui, watch, workers
+from durable.cli import manage, new, ops, runs, ui, watch, workers
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -307,4 +307,5 @@ def build_parser() -> argparse.ArgumentParser:
     _action_commands(sub)
     _run_commands(sub)
     ui.register(sub, _add)
+    new.register(sub)
     return parser
