@@ -321,3 +321,23 @@ def test_bad_definitions_are_clear_errors(bare, tmp_path):
         bare.sequence("s", [ok], on_error=print)
     assert "s.on_error" not in bare.registry.steps
     assert not (tmp_path / "never.db").exists()
+
+
+def test_async_steps_and_an_async_handler_in_a_sequence(app, client):
+    seen: list[str] = []
+
+    @app.step(name="aupper")
+    async def aupper(x: str) -> str:
+        return x.upper()
+
+    @app.step(name="exclaim")
+    def exclaim(x: str) -> str:
+        return x + "!"
+
+    async def done(result: str) -> None:
+        seen.append(result)
+
+    app.sequence("mixed", [aupper, exclaim], on_success=done)
+    with app.worker():
+        assert client.start("mixed", "hey").result(timeout=20) == "HEY!"
+    assert seen == ["HEY!"]
