@@ -44,6 +44,7 @@ from durable.errors import (
 )
 from durable.events import EventType
 from durable.retention import Retention
+from durable.sequences import SequenceFailure
 from durable.stats import WorkflowStats
 from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
 
@@ -76,6 +77,7 @@ __all__ = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "SequenceFailure",
     "SerializationError",
     "Status",
     "StepFailedError",

@@ -27,6 +27,7 @@ from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
 from durable.redact import passwords_hidden, redact_url
 from durable.retention import Retention, RetentionPolicy
+from durable.sequences import SequenceFailure, define_sequence
 from durable.telemetry import Backlog, Telemetry
 from durable.telemetry.logs import fields
 from durable.types import WorkerEvent
@@ -359,31 +360,32 @@ class App:
         self,
         name: str,
         steps: Sequence[Callable[..., Any]],
-        *,
-        queue: str = "default",
-        timeout: float | None = None,
+        on_success: Callable[[Any], Any] | None = None,
+        on_error: Callable[[SequenceFailure], Any] | None = None,
         retry: Retry | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
     ) -> Callable[..., Any]:
         """Register a workflow that calls ``steps`` in order, each receiving the previous
-        step's return value (the first receives the run's input)."""
-        chain = list(steps)
-        if not chain:
-            raise ValueError("a sequence needs at least one step")
-        for s in chain:
-            if getattr(s, "__durable_step__", None) is None:
-                raise TypeError(f"{s!r} is not a step: decorate it with @app.step")
+        step's return value (the first receives the run's input); returns the workflow.
 
-        def run_sequence(value: Any = None) -> Any:
-            for s in chain:
-                value = s(value)
-            return value
-
-        run_sequence.__qualname__ = name
-        run_sequence.__name__ = name
-        run_sequence.__module__ = chain[0].__module__
-        register = self.workflow(name=name, queue=queue, timeout=timeout, retry=retry)
-        wrapped: Callable[..., Any] = register(run_sequence)
-        return wrapped
+        ``on_success(result)`` and ``on_error(failure)`` (a step, or a plain function made
+        the step ``"{name}.on_success"`` / ``"{name}.on_error"``) are journaled steps of the
+        run: ``on_success`` gets the last step's result (the run's result stays that
+        result); ``on_error`` gets a :class:`SequenceFailure` once no retry of the run
+        follows, and the run still fails with the original error. ``retry``, ``timeout``
+        and ``queue`` (``None``: ``"default"``) are the workflow's.
+        """
+        return define_sequence(
+            self,
+            name,
+            steps,
+            on_success=on_success,
+            on_error=on_error,
+            retry=retry,
+            timeout=timeout,
+            queue=queue,
+        )
 
     def queue(
         self,

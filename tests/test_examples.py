@@ -105,6 +105,12 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         kept = re.search(r"pages kept in the journal: (\d+); files in \S+: (\d+)", output)
         assert kept is not None and kept.group(1) == kept.group(2), output
         assert 20 <= int(kept.group(1)) < 40, output
+    if example.name == "task_sequence.py":
+        assert "on_success published https://cdn.example/thumb-cat.png" in output, output
+        assert "thumbnail  dog.png (attempt 2)" in output, output
+        assert "on_error   publish failed in thumbnail on attempt 1: PermanentError" in output
+        assert output.count("on_error   ") == 1, output
+        assert "-> failed after 1 attempt(s); handlers: on_success x0, on_error x1" in output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

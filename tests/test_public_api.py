@@ -44,6 +44,7 @@ PUBLIC = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "SequenceFailure",
     "SerializationError",
     "Status",
     "StepFailedError",
@@ -135,6 +136,17 @@ def test_app_methods() -> None:
         ("name", "retry", "timeout")
     )
     assert list(params(durable.App.sequence))[1:3] == ["name", "steps"]
+    sq = params(durable.App.sequence)
+    for name in ("on_success", "on_error", "retry", "timeout", "queue"):
+        assert sq[name].default is None, name
+    assert [f.name for f in dataclasses.fields(durable.SequenceFailure)] == [
+        "sequence",
+        "step",
+        "error_type",
+        "message",
+        "run_id",
+        "attempt",
+    ]
     q = params(durable.App.queue)
     assert {"name", "concurrency", "rate_limit"} <= set(q)
     assert list(params(durable.App.on))[1:] == ["event", "fn", "workflow", "queue"]

@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import manage, ops, runs, ui, watch, workers
+from durable.cli import manage, new, ops, runs, ui, watch, workers
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable",
         description="Manage durable runs from a shell: run workers, start, inspect, "
-        "watch, cancel, resume, replay and signal runs, prune old ones, see statistics.",
+        "watch, cancel, resume, replay and signal runs, prune old ones, see statistics; "
+        "write a new project (durable new).",
         epilog=_epilog(),
         formatter_class=_Formatter,
     )
@@ -313,4 +314,5 @@ def build_parser() -> argparse.ArgumentParser:
     _action_commands(sub)
     _run_commands(sub)
     ui.register(sub, _add)
+    new.register(sub)
     return parser
