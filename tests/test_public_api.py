@@ -36,6 +36,7 @@ PUBLIC = [
     "PayloadTooLargeError",
     "PermanentError",
     "QueueConfig",
+    "QueueFullError",
     "Retention",
     "Retry",
     "RunCancelledError",
