@@ -14,8 +14,8 @@ exists creates nothing and is never refused. The count and the insert are one de
 among concurrent starters from any number of processes: SQLite's write transactions are
 serialized (``BEGIN IMMEDIATE``); on Postgres the start takes a transaction-scoped advisory
 lock per bounded queue (before its insert) that only bounded starts take, so unbounded
-starts pay nothing. The count reads the ``(queue, started_at)`` index and stops one past the
-limit.
+starts pay nothing. The count reads the ``(queue, status, started_at)`` index alone (no
+table row), so a start into a queue near a limit of ``N`` reads about ``N`` index entries.
 """
 
 from __future__ import annotations
@@ -37,18 +37,12 @@ __all__ = ["Bounds"]
 
 
 def _count_pending() -> Any:
-    """How many runs of ``:queue`` are not yet started, counted up to ``:cap`` at most."""
-    waiting = (
-        sa.select(sa.literal_column("1"))
-        .where(
-            runs.c.queue == sa.bindparam("queue"),
-            runs.c.started_at.is_(None),
-            status_is(Status.PENDING),
-        )
-        .limit(sa.bindparam("cap"))
-        .subquery()
+    """How many runs of ``:queue`` are not yet started (read from the queue index alone)."""
+    return sa.select(sa.func.count()).where(
+        runs.c.queue == sa.bindparam("queue"),
+        status_is(Status.PENDING),
+        runs.c.started_at.is_(None),
     )
-    return sa.select(sa.func.count()).select_from(waiting)
 
 
 class Bounds:
@@ -77,8 +71,6 @@ class Bounds:
         if a queue that this start added runs to now holds more than its limit."""
         for queue in sorted({r.queue for r in created if r.queue in self._limits}):
             limit = self._limits[queue]
-            row = db.prep.first(
-                c, "count_pending", _count_pending, {"queue": queue, "cap": limit + 1}
-            )
+            row = db.prep.first(c, "count_pending", _count_pending, {"queue": queue})
             if int(row[0]) > limit:
                 raise QueueFullError(queue, limit)

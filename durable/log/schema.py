@@ -22,7 +22,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -38,6 +38,8 @@ SCHEMA_VERSION = 5
    ``durable_runs.step`` (the step the run is executing now) and ``.step_progress`` (the
    progress reported for the work in flight), for a run's progress and time left; the index
    of a workflow's completed runs by ``finished_at`` (how many steps its last run took).
+6. The index of a queue's runs by ``(queue, status, started_at)`` in place of ``(queue,
+   status)``: a bounded queue's runs not yet started are counted from the index alone.
 """
 
 metadata = sa.MetaData(
@@ -108,7 +110,7 @@ runs = sa.Table(
     sa.Index("ix_durable_runs_lease_owner", "lease_owner"),
     sa.Index("ix_durable_runs_created_at", "created_at"),
     sa.Index("ix_durable_runs_queue_started_at", "queue", "started_at"),
-    sa.Index("ix_durable_runs_queue_status", "queue", "status"),
+    sa.Index("ix_durable_runs_queue_status_started_at", "queue", "status", "started_at"),
     sa.Index(
         "ix_durable_runs_cancel_requested",
         "id",
