@@ -14,8 +14,9 @@ What a BullMQ user writes, and what it is here:
   written) once 8 jobs wait, so a producer backs off instead of growing the backlog.
 - ``queue.add(name, data, {priority, attempts: 3, backoff: {type: "exponential", delay:
   2000}, removeOnComplete: 10, removeOnFail: 5})``: ``client.start(job, data, priority=...)``;
-  the retries are the step's ``Retry(attempts=3, initial_delay=2, backoff=2)``; the retention
-  is the App's ``Retention(keep_completed=10, keep_failed=5)``.
+  the retries are the step's ``Retry(attempts=3, initial_delay=2, backoff=2, jitter=False)``;
+  the retention is the App's ``Retention(keep_completed=10, keep_failed=5)``. BullMQ's
+  priority 1 is its highest; durable's higher numbers run first.
 - ``job.updateProgress(n)``: ``durable.progress(n / 100)``, read with ``handle.info().progress``.
 - cancelling a job: ``handle.cancel()``; the step sees ``durable.cancelled()`` turn true.
 - ``queue.getJobCounts()`` / metrics: ``client.stats()`` (and the OpenTelemetry metrics).
@@ -67,7 +68,9 @@ _tries: dict[str, int] = {}
 """How often each job's resize was tried in this process (to fail the flaky one once)."""
 
 
-@app.step(retry=Retry(attempts=3, initial_delay=2 * SCALE, backoff=2))  # 3x exponential 2 s
+# attempts: 3, backoff {type: "exponential", delay: 2000}: tries 2 s then 4 s apart (jitter
+# off, as BullMQ's exponential backoff has none; durable's default spreads each delay).
+@app.step(retry=Retry(attempts=3, initial_delay=2 * SCALE, backoff=2, jitter=False))
 def resize(name: str, kind: str) -> dict[str, Any]:
     """The job's work: ten slices, reporting progress; flaky jobs fail their first try,
     broken ones every try, long ones run until cancelled."""
