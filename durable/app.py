@@ -460,11 +460,9 @@ class App:
         with self._store_lock:
             if self._watches is None:
                 self._watches = Watches(store)
-        client = Client._of_app(
-            store, self.registry, self.codec, self._hub, self.telemetry, self._watches
+        return Client._of_app(
+            store, self.registry, self.codec, self._hub, self.telemetry, self._watches, self.queues
         )
-        client._queues = self.queues
-        return client
 
     def async_client(self) -> AsyncClient:
         """An :class:`AsyncClient` that knows this App's workflows."""

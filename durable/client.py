@@ -155,14 +155,17 @@ class Client(AdminOps, WorkerOps):
         hub: LocalHub,
         telemetry: Telemetry,
         watches: Watches | None = None,
+        queues: Mapping[str, BoundedQueue] | None = None,
     ) -> Client:
-        """A client on an App's open log, knowing its workflows and waking its workers
+        """A client on an App's open log, knowing its workflows (and ``queues``, its queue
+        declarations, whose bounds its starts respect) and waking its workers
         (``App.client()``); closing it leaves the log open."""
         client = cls.__new__(cls)
         client._setup(
             store, owns_store=False, codec=codec, registry=registry, hub=hub, telemetry=telemetry
         )
         client._watches = watches
+        client._queues = queues
         return client
 
     def _setup(
@@ -371,7 +374,7 @@ class Client(AdminOps, WorkerOps):
             parent_id=parent_id,
             trace_context=self._telemetry.start_context(name, run_id, q),
             options=encode_options(own),
-            max_pending=max_pending_of(self._queues, q) if parent_id is None else None,
+            max_pending=max_pending_of(self._queues, q),
         )
 
     # -- reading -------------------------------------------------------------------------
