@@ -321,6 +321,22 @@ W8 = Workload(
     show=("batch_starts_per_s",),
 )
 
+W13 = Workload(
+    key="w13",
+    title="W13 bounded queue: client.start calls per second into a queue near its "
+    "max_pending (unbounded starts, ratio and refused starts below)",
+    unit="start",
+    primary="rate",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w13_bounded:durable_w13",
+            "postgres": "benchmarks.w13_bounded:durable_w13",
+        },
+    },
+    references=(),
+    show=("unbounded_starts_per_s", "ratio", "refused_per_s"),
+)
+
 W6_SLEEPING = Workload(
     key="w6-sleeping",
     title="W6 memory: a worker process with N runs parked in durable.sleep: time to park them "
@@ -441,6 +457,7 @@ WORKLOADS: dict[str, Workload] = {
         W6_CONCURRENT,
         W7,
         W8,
+        W13,
         W10,
         W11_CPU,
         W11_OVERHEAD,

@@ -25,6 +25,7 @@ from durable.engine.worker import Worker
 from durable.hub import LocalHub
 from durable.log import open_store
 from durable.log.store import QueueLimit, RunRow, Store
+from durable.queue_bounds import check_max_pending
 from durable.redact import passwords_hidden, redact_url
 from durable.retention import Retention, RetentionPolicy
 from durable.sequences import SequenceFailure, define_sequence
@@ -47,6 +48,8 @@ class QueueConfig:
     name: str
     concurrency: int | None = None
     rate_limit: tuple[int, float] | None = None
+    max_pending: int | None = None
+    """At most this many runs not yet started; a start past it raises ``QueueFullError``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,9 +395,13 @@ class App:
         name: str,
         concurrency: int | None = None,
         rate_limit: tuple[int, float] | None = None,
+        max_pending: int | None = None,
     ) -> QueueConfig:
         """Declare a queue's limits across all workers: at most ``concurrency`` runs
-        executing at once, at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds.
+        executing at once, at most ``rate_limit[0]`` starts per ``rate_limit[1]`` seconds,
+        at most ``max_pending`` runs not yet started (never taken by a worker, delayed ones
+        included): a start through this App's clients past it raises ``QueueFullError``
+        and writes nothing (``start_many``: all of its runs or none).
 
         Every worker whose App declares the queue enforces the limits when it leases, in
         the same transaction, against the runs of all workers (Postgres serializes these
@@ -407,7 +414,7 @@ class App:
             n, per = rate_limit
             if n < 1 or per <= 0:
                 raise ValueError("rate_limit is (runs >= 1, seconds > 0)")
-        cfg = QueueConfig(name, concurrency, rate_limit)
+        cfg = QueueConfig(name, concurrency, rate_limit, check_max_pending(max_pending))
         self.queues[name] = cfg
         return cfg
 
@@ -464,7 +471,7 @@ class App:
             if self._watches is None:
                 self._watches = Watches(store)
         return Client._of_app(
-            store, self.registry, self.codec, self._hub, self.telemetry, self._watches
+            store, self.registry, self.codec, self._hub, self.telemetry, self._watches, self.queues
         )
 
     def async_client(self) -> AsyncClient:

@@ -13,7 +13,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -38,6 +38,7 @@ from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
 from durable.options import RunOptions, check_timeout, encode_options
+from durable.queue_bounds import BoundedQueue, max_pending_of
 from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
 from durable.run_progress import progress_of
@@ -154,14 +155,17 @@ class Client(AdminOps, WorkerOps):
         hub: LocalHub,
         telemetry: Telemetry,
         watches: Watches | None = None,
+        queues: Mapping[str, BoundedQueue] | None = None,
     ) -> Client:
-        """A client on an App's open log, knowing its workflows and waking its workers
+        """A client on an App's open log, knowing its workflows (and ``queues``, its queue
+        declarations, whose bounds its starts respect) and waking its workers
         (``App.client()``); closing it leaves the log open."""
         client = cls.__new__(cls)
         client._setup(
             store, owns_store=False, codec=codec, registry=registry, hub=hub, telemetry=telemetry
         )
         client._watches = watches
+        client._queues = queues
         return client
 
     def _setup(
@@ -183,6 +187,8 @@ class Client(AdminOps, WorkerOps):
         self._live = LiveView(store)
         self._watches: Watches | None = None
         self._own_watches: Watches | None = None
+        self._queues: Mapping[str, BoundedQueue] | None = None
+        """The starting App's queue declarations (their ``max_pending``), if any."""
 
     def close(self) -> None:
         """Close the database connections this client opened (and its watch listener)."""
@@ -247,6 +253,9 @@ class Client(AdminOps, WorkerOps):
             InvalidOptionError: ``timeout`` or ``retry`` is of the wrong kind or out of range.
             SerializationError: an argument cannot be encoded (nothing is written).
             PayloadTooLargeError: the encoded arguments are over the limit.
+            QueueFullError: the queue is bounded (``app.queue(name, max_pending=N)`` in
+                this client's App) and holds ``N`` runs not yet started; nothing is
+                written. A start of an id that exists returns its run and is never refused.
         """
         name, wf = self._resolve(workflow)
         opts = _run_options(timeout, retry)
@@ -292,6 +301,10 @@ class Client(AdminOps, WorkerOps):
 
         Returns:
             The handles, in the order of ``args``.
+
+        Raises:
+            QueueFullError: the runs this call would add do not all fit in their bounded
+                queue (see :meth:`start`): none is written, not even those that would fit.
         """
         name, wf = self._resolve(workflow)
         opts = _run_options(timeout, retry)
@@ -361,6 +374,7 @@ class Client(AdminOps, WorkerOps):
             parent_id=parent_id,
             trace_context=self._telemetry.start_context(name, run_id, q),
             options=encode_options(own),
+            max_pending=max_pending_of(self._queues, q),
         )
 
     # -- reading -------------------------------------------------------------------------

@@ -16,6 +16,7 @@
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
           ├── IdConflictError              a run id already used by another workflow
+          ├── QueueFullError               a bounded queue holds its ``max_pending`` runs
           ├── LogSchemaError               the database is not a durable log, or is newer
           ├── CorruptJournalError          a journal row that cannot be decoded
           ├── NotInRunError                an in-run function called outside a workflow
@@ -48,6 +49,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermanentError",
     "PoolProcessDiedError",
+    "QueueFullError",
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
@@ -132,6 +134,24 @@ class PermanentError(DurableError):
 
 class IdConflictError(DurableError):
     """A run with this id exists and belongs to another workflow."""
+
+
+class QueueFullError(DurableError):
+    """A start into a bounded queue (``app.queue(name, max_pending=N)``) that already holds
+    ``N`` runs not yet started: nothing was written.
+
+    ``queue`` is the queue's name, ``max_pending`` its limit.
+    """
+
+    def __init__(self, queue: str, max_pending: int) -> None:
+        self.queue = queue
+        self.max_pending = max_pending
+        super().__init__(
+            f"queue {queue!r} is full: it holds its limit of {max_pending} runs not yet started"
+        )
+
+    def __reduce__(self) -> tuple[type[QueueFullError], tuple[str, int]]:
+        return (type(self), (self.queue, self.max_pending))
 
 
 class LogSchemaError(DurableError):

@@ -118,21 +118,21 @@ def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
     if not server:
         pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
-    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10")
+    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10", "w13")
     args = ("--backend", "postgres", "--postgres-url", server, *workloads)
     lines, doc = _run_quick(tmp_path, *args)
     _check_new_workloads(lines, doc, "postgres")
     _check_wl_workloads(lines, doc, "postgres")
     assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
     cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
-    for key in ("w9-latency", "w9-fanout", "w10"):
+    for key in ("w9-latency", "w9-fanout", "w10", "w13"):
         assert cells[(key, "durable", "postgres")]["skipped"] is None, key
 
 
 def test_benchmarks_list() -> None:
     proc = run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", "w10", *WL_WORKLOADS):
+    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", "w10", "w13", *WL_WORKLOADS):
         assert key in proc.stdout
 
 
@@ -242,3 +242,15 @@ def test_benchmarks_quick_covers_w11_on_sqlite(tmp_path: Path) -> None:
     assert overhead["skipped"] is None and overhead["measurements"][0]["ops"] == 5  # --quick
     assert {"thread_us", "overhead_us"} <= set(overhead["measurements"][0]["extra"])
     assert any("w11-cpu/durable/sqlite speedup" in ln for ln in lines)
+
+
+def test_benchmarks_quick_covers_w13_on_sqlite(tmp_path: Path) -> None:
+    """W13 (bounded against unbounded starts) ran, checked the bound and recorded its ratio;
+    no timing asserts."""
+    lines, doc = _run_quick(tmp_path, "w13")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    w13 = cells[("w13", "durable", "sqlite")]
+    assert w13["skipped"] is None and w13["measurements"][0]["ops"] == 50  # --quick
+    extra = set(w13["measurements"][0]["extra"])
+    assert {"unbounded_starts_per_s", "ratio", "refused_per_s"} <= extra
+    assert any("w13/durable/sqlite ratio" in ln for ln in lines)

@@ -111,6 +111,14 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "on_error   publish failed in thumbnail on attempt 1: PermanentError" in output
         assert output.count("on_error   ") == 1, output
         assert "-> failed after 1 attempt(s); handlers: on_success x0, on_error x1" in output
+    if example.name == "bullmq_jobs.py":
+        assert "refused img-one-too-many: queue 'images' is full" in output, output
+        assert "img-broken failed after its retries: ConnectionError" in output, output
+        assert "img-long is cancelled" in output, output
+        assert "(priority 10) was in the worker's first take: True" in output, output
+        assert "'tries': 2" in output, output  # the flaky job succeeded on its retry
+        assert "metrics image_job on images: 19 completed, 1 failed, 1 cancelled" in output
+        assert "kept {'cancelled': 1, 'completed': 10, 'failed': 1}" in output, output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

@@ -37,6 +37,7 @@ PUBLIC = [
     "PermanentError",
     "PoolProcessDiedError",
     "QueueConfig",
+    "QueueFullError",
     "Retention",
     "Retry",
     "RunCancelledError",

@@ -131,6 +131,10 @@ class Dialect(abc.ABC):
         self.write_engine.dispose()
         self.read_engine.dispose()
 
+    def lock_pending(self, conn: Connection | RawTx, queues: list[str]) -> None:  # noqa: B027
+        """Serialize the starts into these bounded queues (sorted) until the transaction
+        ends: a no-op where write transactions already are serialized (SQLite)."""
+
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
 

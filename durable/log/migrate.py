@@ -32,8 +32,12 @@ def _to_v2(conn: Connection) -> None:
         .where(runs.c.status != Status.PENDING.value)
         .values(started_at=runs.c.created_at)
     )
-    for name in ("ix_durable_runs_queue_started_at", "ix_durable_runs_queue_status"):
-        next(i for i in runs.indexes if i.name == name).create(conn)
+    next(i for i in runs.indexes if i.name == "ix_durable_runs_queue_started_at").create(conn)
+    conn.exec_driver_sql(f"CREATE INDEX {_V2_QUEUE_STATUS} ON durable_runs (queue, status)")
+
+
+_V2_QUEUE_STATUS = "ix_durable_runs_queue_status"
+"""The index of a queue's runs by status from version 2 to 6 (replaced in version 7)."""
 
 
 def _to_v3(conn: Connection) -> None:
@@ -64,12 +68,21 @@ def _to_v6(conn: Connection) -> None:
     _add_column(conn, runs, "watched_until")
 
 
+def _to_v7(conn: Connection) -> None:
+    """The queue index by ``(queue, status, started_at)`` in place of ``(queue, status)``
+    (counting a bounded queue's runs not yet started from the index alone)."""
+    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_V2_QUEUE_STATUS}")
+    name = "ix_durable_runs_queue_status_started_at"
+    next(i for i in runs.indexes if i.name == name).create(conn)
+
+
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _to_v2,
     3: _to_v3,
     4: _to_v4,
     5: _to_v5,
     6: _to_v6,
+    7: _to_v7,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

@@ -134,6 +134,17 @@ class PostgresDialect(Dialect):
         """Serialize schema creation and upgrades among workers starting together."""
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210562849)")
 
+    def lock_pending(self, conn: Connection | RawTx, queues: list[str]) -> None:
+        """A transaction-scoped advisory lock per bounded queue, keyed by the schema and
+        the queue (apart from the leases' lock of the queue, which starts never wait for)."""
+        cur = cursor(conn)
+        for queue in queues:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('durable_pending:' || current_schema()"
+                " || ':' || %s))",
+                (queue,),
+            )
+
     def notify(self, conn: Connection | RawTx, queue: str) -> None:
         cursor(conn).execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue[:200]))
 

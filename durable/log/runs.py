@@ -35,6 +35,7 @@ from durable.events import (
 )
 from durable.log.db import Db
 from durable.log.dialect import RawTx
+from durable.log.pending import Bounds
 from durable.log.projection import assignments, project
 from durable.log.rows import (
     RUN_COLUMNS,
@@ -141,8 +142,12 @@ class Runs:
     def create(self, run: NewRun) -> tuple[RunRow, bool]:
         """See :meth:`Store.create_run`."""
         db = self._db
+        bounds = Bounds([run])
         with db.raw() as c:
+            bounds.lock(db, c)
             created = self.insert(c, run, db.now(c))
+            if created and bounds:
+                bounds.check(db, c, [run])
             row = self._prep.first(c, "select_run", select_run, {"id": run.id})
             if created:
                 db.notify(c, run.queue)
@@ -154,8 +159,12 @@ class Runs:
             return set()
         db = self._db
         ordered = sorted(new, key=lambda r: r.id)  # one lock order for concurrent batches
+        bounds = Bounds(ordered)
         with db.raw() as c:
+            bounds.lock(db, c)
             created = self.insert_many(c, ordered, db.now(c))
+            if created and bounds:
+                bounds.check(db, c, [r for r in ordered if r.id in created])
             taken = [r for r in ordered if r.id not in created]
             for i in range(0, len(taken), _CHUNK):
                 chunk = {r.id: r.workflow for r in taken[i : i + _CHUNK]}

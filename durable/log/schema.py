@@ -22,7 +22,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -41,6 +41,8 @@ SCHEMA_VERSION = 6
 6. ``durable_runs.watched_until``: until when some process watches the run's journal, so
    that an append that neither ends the run nor wakes workers is announced to watchers only
    when someone watches (the fenced update of an append returns it: no extra round trip).
+7. The index of a queue's runs by ``(queue, status, started_at)`` in place of ``(queue,
+   status)``: a bounded queue's runs not yet started are counted from the index alone.
 """
 
 metadata = sa.MetaData(
@@ -112,7 +114,7 @@ runs = sa.Table(
     sa.Index("ix_durable_runs_lease_owner", "lease_owner"),
     sa.Index("ix_durable_runs_created_at", "created_at"),
     sa.Index("ix_durable_runs_queue_started_at", "queue", "started_at"),
-    sa.Index("ix_durable_runs_queue_status", "queue", "status"),
+    sa.Index("ix_durable_runs_queue_status_started_at", "queue", "status", "started_at"),
     sa.Index(
         "ix_durable_runs_cancel_requested",
         "id",

@@ -59,6 +59,9 @@ class NewRun:
     """The run's own options over its workflow's (encoded by the client), if any."""
     version: str | None = None
     """The code version the run is started under, if known."""
+    max_pending: int | None = None
+    """The bound of the run's queue that this start respects (``None``: unbounded): the
+    start is refused if the queue would hold more runs not yet started (``durable.log.pending``)."""
 
 
 @dataclass(frozen=True, slots=True)
