@@ -5,6 +5,7 @@ See ``docs/`` for how replay works and what the log guarantees.
 
 from durable.app import App, EmbeddedWorker, QueueConfig, WorkerEventInfo
 from durable.client import AsyncClient, AsyncRunHandle, Client, RunHandle
+from durable.consumers import Consumer
 from durable.context import (
     cancelled,
     check_cancelled,
@@ -52,6 +53,7 @@ __all__ = [
     "AsyncRunHandle",
     "CancelOutcome",
     "Client",
+    "Consumer",
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",
