@@ -79,6 +79,9 @@ class _Slot:
         self.cls = cls
         self.hooks = hooks
         self.lock = threading.Lock()
+        """Guards making (and forgetting) the instance: held only for that."""
+        self.setup_lock = threading.Lock()
+        """Held while ``setup()`` runs, so that it runs once; ``on_event`` never waits on it."""
         self.obj: Any = None
         self.ready = False
 
@@ -91,8 +94,8 @@ class _Slot:
 
     def set_up(self) -> Any:
         """The instance, its ``setup()`` called first if this process has not yet."""
-        obj = self.instance()
-        with self.lock:
+        with self.setup_lock:
+            obj = self.instance()
             if not self.ready:
                 setup = getattr(obj, "setup", None)
                 if setup is not None:
@@ -103,7 +106,7 @@ class _Slot:
 
     def tear_down(self) -> None:
         """Call ``teardown()`` and forget the instance (a later worker sets up afresh)."""
-        with self.lock:
+        with self.setup_lock, self.lock:
             obj, self.obj, self.ready = self.obj, None, False
         teardown = getattr(obj, "teardown", None)
         if teardown is None:
