@@ -111,6 +111,42 @@ def test_a_start_hook_that_raises_stops_the_start(make_app: Make) -> None:
         pytest.fail("the worker must not start")
 
 
+def test_a_slow_setup_holds_back_no_event_and_a_stop_hook_that_raises_is_logged(
+    make_app: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    release = threading.Event()
+    events: list[str] = []
+    teardowns: list[str] = []
+
+    @app.consumer("slow-setup")
+    class Slow(durable.Consumer):
+        def setup(self) -> None:
+            release.wait(10)  # a browser that takes its time to open
+
+        def teardown(self) -> None:
+            teardowns.append("teardown")
+
+        def process(self, n: int) -> int:
+            return n
+
+        def on_event(self, event: durable.WorkerEventInfo) -> None:
+            events.append(event.event.value)
+
+    def broken(_w: durable.EmbeddedWorker) -> None:
+        raise RuntimeError("stop hook bug")
+
+    app.on_worker_stop(broken)
+    client = app.client()
+    with app.worker():
+        first, second = client.start(Slow, 1), client.start(Slow, 2)
+        durable_wait(lambda: events.count("processing") == 2)  # while setup() still runs
+        release.set()
+        assert (first.result(timeout=20), second.result(timeout=20)) == (1, 2)
+    assert teardowns == ["teardown"]
+    assert "stop hook bug" in caplog.text
+
+
 def test_setup_that_raises_fails_that_attempt_and_is_tried_again(make_app: Make) -> None:
     app = make_app()
     tries: list[int] = []

@@ -93,6 +93,8 @@ def test_a_runs_own_retry_with_retry_if_is_refused_and_nothing_written(make_app:
     client = app.client()
     with pytest.raises(durable.InvalidOptionError, match="cannot have retry_if"):
         client.start(wf, retry=durable.Retry(retry_if=lambda e: True))
+    with pytest.raises(durable.InvalidOptionError, match="cannot have retry_if"):
+        client.start_many(wf, [(), ()], retry=durable.Retry(retry_if=lambda e: True))
     assert client.list_runs() == []
     with pytest.raises(TypeError, match="retry_if takes a function"):
         durable.Retry(retry_if=True)  # type: ignore[arg-type]
