@@ -5,6 +5,7 @@ See ``docs/`` for how replay works and what the log guarantees.
 
 from durable.app import App, EmbeddedWorker, QueueConfig, WorkerEventInfo
 from durable.client import AsyncClient, AsyncRunHandle, Client, RunHandle
+from durable.consumers import Consumer
 from durable.context import (
     cancelled,
     check_cancelled,
@@ -55,6 +56,7 @@ __all__ = [
     "AsyncRunHandle",
     "CancelOutcome",
     "Client",
+    "Consumer",
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",

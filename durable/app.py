@@ -17,6 +17,7 @@ from typing import Any, TypeVar, overload
 
 from durable.client import AsyncClient, Client
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
+from durable.consumers import WorkerHook, WorkerHooks, add_hook, check_queue, register_consumer
 from durable.engine.policy import Retry
 from durable.engine.presence import FORGET_WORKERS_AFTER
 from durable.engine.registry import Registry, StepDef, WorkflowDef
@@ -39,6 +40,7 @@ __all__ = ["App", "EmbeddedWorker", "QueueConfig", "WorkerEventInfo"]
 log = logging.getLogger("durable")
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,8 @@ def _grace(value: object) -> float:
 
 class EmbeddedWorker:
     """The worker that ``with app.worker() as worker:`` runs in this process's background
-    threads, until the block ends.
+    threads, until the block ends (and what ``on_worker_start`` / ``on_worker_stop`` hooks
+    receive, for ``app.run_worker`` and ``durable worker`` too).
 
     It leases and executes runs of the App's workflows on its queues; ending the block
     drains it (in-flight steps finish) and hands the runs it still holds back to the log.
@@ -202,6 +205,7 @@ class App:
         self.registry = Registry()
         self.queues: dict[str, QueueConfig] = {}
         self._listeners = _Listeners()
+        self._worker_hooks = WorkerHooks()
         self._hub = LocalHub()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
@@ -418,6 +422,48 @@ class App:
         self.queues[name] = cfg
         return cfg
 
+    def consumer(
+        self,
+        queue: str,
+        *,
+        retry: Retry | None = None,
+        timeout: float | None = None,
+        on_success: Callable[[str, Any], Any] | None = None,
+        on_error: Callable[[str, BaseException], Any] | None = None,
+    ) -> Callable[[C], C]:
+        """Register a consumer class (see :class:`durable.Consumer`): a workflow named
+        ``queue`` on queue ``queue`` whose body is ``process(payload)`` of one instance per
+        worker process, with ``setup``/``teardown``, ``is_permanent`` and ``on_event``
+        hooks. Returns the class: ``client.start(TheClass, payload)`` starts a run."""
+        name = check_queue(queue)
+        if timeout is not None and timeout <= 0:
+            raise ValueError("a consumer's timeout must be positive seconds")
+
+        def register(cls: C) -> C:
+            return register_consumer(
+                self,
+                cls,
+                name,
+                retry=retry,
+                timeout=timeout,
+                on_success=on_success,
+                on_error=on_error,
+            )
+
+        return register
+
+    def on_worker_start(self, fn: WorkerHook) -> WorkerHook:
+        """Call ``fn(worker)`` (an :class:`EmbeddedWorker`) when a worker of this App
+        starts in this process, before it leases a run; an exception it raises stops the
+        start. Usable as a decorator."""
+        return add_hook(self._worker_hooks.on_start, fn, "on_worker_start")
+
+    def on_worker_stop(self, fn: WorkerHook) -> WorkerHook:
+        """Call ``fn(worker)`` when a worker of this App in this process has stopped (its
+        runs drained, its consumers torn down); an exception it raises is logged. Usable
+        as a decorator."""
+        return add_hook(self._worker_hooks.on_stop, fn, "on_worker_stop")
+
     def register_errors(self, *types: type[BaseException]) -> None:
         """Let these exception types be rebuilt when a step's failure is replayed."""
         self.registry.add_errors(*types)
@@ -589,14 +635,17 @@ class App:
         ``os.cpu_count()``; no process starts before such a step runs).
         """
         w = self._make_worker(queues, concurrency, worker_id, processes)
+        view = EmbeddedWorker(w)
+        self._worker_hooks.started(view)
         unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         try:
             w.start()
             with self._observed():
-                yield EmbeddedWorker(w)
+                yield view
         finally:
             unsubscribe()
             w.stop()
+            self._worker_hooks.stopped(view)
 
     def run_worker(
         self,
@@ -611,6 +660,8 @@ class App:
         finish (up to ``drain_timeout``) and the remaining runs are handed back.
         ``processes``: the size of its process pool, as for :meth:`worker`."""
         w = self._make_worker(queues, concurrency, worker_id, processes)
+        view = EmbeddedWorker(w)
+        self._worker_hooks.started(view)
         unsubscribe = self._hub.subscribe(w.wake, w.request_cancel, w.serves)
         stop = threading.Event()
 
@@ -630,3 +681,4 @@ class App:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             unsubscribe()
+            self._worker_hooks.stopped(view)

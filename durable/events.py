@@ -129,6 +129,9 @@ class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str
     module: str = "builtins"
     traceback: str | None = None
+    permanent: bool = False
+    """Raised as ``PermanentError(...) from cause``: type, module and message are the
+    cause's; replay raises a ``PermanentError`` from the rebuilt cause."""
 
 
 class RunStartedData(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -52,6 +52,7 @@ CLASSES: list[type] = [
     durable.WorkerEventInfo,
     durable.WorkerInfo,
     durable.Retry,
+    durable.Consumer,
     durable.QueueConfig,
     durable.Retention,
     durable.WorkflowStats,

@@ -21,6 +21,7 @@ PUBLIC = [
     "AsyncRunHandle",
     "CancelOutcome",
     "Client",
+    "Consumer",
     "CorruptJournalError",
     "DurableError",
     "EmbeddedWorker",
@@ -97,7 +98,16 @@ def _public_methods(cls: type) -> list[str]:
 
 @pytest.mark.parametrize(
     "cls",
-    ["App", "Client", "AsyncClient", "RunHandle", "AsyncRunHandle", "Retry", "EmbeddedWorker"],
+    [
+        "App",
+        "Client",
+        "AsyncClient",
+        "RunHandle",
+        "AsyncRunHandle",
+        "Retry",
+        "EmbeddedWorker",
+        "Consumer",
+    ],
 )
 def test_every_public_method_has_a_docstring(cls: str) -> None:
     c = getattr(durable, cls)
@@ -154,6 +164,23 @@ def test_app_methods() -> None:
     for fn in (durable.App.worker, durable.App.run_worker):
         assert default(fn, "queues") is None
         assert default(fn, "concurrency") == 16
+    c = params(durable.App.consumer)
+    assert list(c)[1] == "queue"
+    assert {n: c[n].default for n in ("retry", "timeout", "on_success", "on_error")} == (
+        dict.fromkeys(("retry", "timeout", "on_success", "on_error"))
+    )
+    assert list(params(durable.App.on_worker_start))[1:] == ["fn"]
+    assert list(params(durable.App.on_worker_stop))[1:] == ["fn"]
+
+
+def test_the_consumer_base_has_do_nothing_hooks() -> None:
+    base = durable.Consumer()
+    base.setup()
+    base.teardown()
+    assert base.is_permanent(ValueError("x")) is False
+    for name in ("setup", "teardown", "is_permanent", "on_event"):
+        assert inspect.getdoc(getattr(durable.Consumer, name)), name
+    assert not hasattr(durable.Consumer, "process")  # each consumer defines its own
 
 
 def test_decorators_keep_names_and_registering_writes_nothing(tmp_path: Any) -> None:
@@ -189,7 +216,9 @@ def test_retry_defaults() -> None:
         "max_delay",
         "jitter",
         "non_retryable",
+        "retry_if",
     ]
+    assert r.retry_if is None
     custom = durable.Retry(attempts=5, initial_delay=0.5, backoff=2.0, max_delay=30.0)
     assert custom.attempts == 5
 

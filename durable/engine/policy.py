@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random as _random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,10 @@ from durable.errors import InvalidOptionError, PermanentError
 from durable.options import RetryOptions, RunOptions
 
 __all__ = ["Retry", "RunRetry", "is_retryable", "retry_options", "run_retry"]
+
+log = logging.getLogger("durable.engine.policy")
+
+Predicate = Callable[[BaseException], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,10 @@ class Retry:
         max_delay: the cap of any one delay, in seconds.
         jitter: spread each delay uniformly over [delay/2, delay] to avoid thundering herds.
         non_retryable: exception types that fail at once, like ``PermanentError``.
+        retry_if: a predicate beside ``non_retryable``: a failure is tried again only when
+            ``retry_if(error)`` is true (an exception it raises counts as false, and is
+            logged). It lives in the code, never in the log: give it on the decorator of a
+            workflow or step; ``client.start(retry=Retry(retry_if=...))`` is refused.
     """
 
     attempts: int = 3
@@ -32,6 +42,7 @@ class Retry:
     max_delay: float = 60.0
     jitter: bool = True
     non_retryable: tuple[type[BaseException], ...] = field(default=())
+    retry_if: Predicate | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -44,6 +55,11 @@ class Retry:
             object.__setattr__(self, "non_retryable", (self.non_retryable,))
         else:
             object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
+        if self.retry_if is not None and not callable(self.retry_if):
+            raise TypeError(
+                "Retry.retry_if takes a function of the error returning a bool, "
+                f"not {type(self.retry_if).__name__}"
+            )
 
     def delay(self, failed_attempt: int, rng: _random.Random | None = None) -> float:
         """Seconds to wait after try number ``failed_attempt`` (from 1) failed."""
@@ -53,15 +69,36 @@ class Retry:
         return d
 
 
-def is_retryable(policy: Retry | None, exc: BaseException, attempt: int) -> bool:
-    """Whether try number ``attempt`` that raised ``exc`` may be tried again."""
+def is_retryable(
+    policy: Retry | None,
+    exc: BaseException,
+    attempt: int,
+    permanent: Predicate | None = None,
+) -> bool:
+    """Whether try number ``attempt`` that raised ``exc`` may be tried again: attempts
+    left, not a ``PermanentError`` nor ``non_retryable``, ``retry_if`` (if any) true, and
+    ``permanent`` (a consumer's ``is_permanent``, if any) false."""
     if policy is None or attempt >= policy.attempts:
         return False
     if isinstance(exc, PermanentError):
         return False
     if isinstance(policy, RunRetry) and _named(exc, policy.non_retryable_names):
         return False
-    return not (policy.non_retryable and isinstance(exc, policy.non_retryable))
+    if policy.non_retryable and isinstance(exc, policy.non_retryable):
+        return False
+    if policy.retry_if is not None and not _asks(policy.retry_if, exc, "retry_if"):
+        return False
+    return permanent is None or not _asks(permanent, exc, "is_permanent")
+
+
+def _asks(fn: Predicate, exc: BaseException, what: str) -> bool:
+    """``fn(exc)`` as a bool; an exception it raises is logged and counts as false (a
+    broken ``retry_if`` retries nothing more; a broken ``is_permanent`` stops nothing)."""
+    try:
+        return bool(fn(exc))
+    except Exception:
+        log.exception("%s %r raised on %s; taken as false", what, fn, type(exc).__name__)
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +151,12 @@ def retry_options(retry: Any) -> RetryOptions | None:
             raise InvalidOptionError(f"Retry.{what} must be finite, not {v!r}")
     if isinstance(retry.attempts, bool) or not isinstance(retry.attempts, int):
         raise InvalidOptionError("Retry.attempts must be an int")
+    if retry.retry_if is not None:
+        raise InvalidOptionError(
+            "a run's own retry cannot have retry_if: a function cannot be stored with the "
+            "run. Give retry_if on the workflow's decorator (@app.workflow(retry=Retry("
+            "retry_if=...))), or name the types with non_retryable="
+        )
     names = tuple((t.__module__, t.__qualname__) for t in retry.non_retryable)
     if isinstance(retry, RunRetry):
         names += tuple(sorted(retry.non_retryable_names))

@@ -64,6 +64,8 @@ class WorkflowDef:
     retry: Retry | None = None
     on_success: Callable[[str, Any], Any] | None = None
     on_error: Callable[[str, BaseException], Any] | None = None
+    is_permanent: Callable[[BaseException], bool] | None = None
+    """A consumer's ``is_permanent``: true stops the retries of the run and of its steps."""
     is_async: bool = False
     result_type: Any = Any
     signature: Signature = field(init=False)

@@ -31,7 +31,6 @@ from durable.errors import (
     NonDeterminismError,
     PayloadTooLargeError,
     SerializationError,
-    StepFailedError,
 )
 from durable.events import (
     CallKind,
@@ -356,7 +355,7 @@ class Runner:
         if not _reported(exc, self._step_errors):  # a step's failure: ERROR already fired
             self.notify(WorkerEvent.ERROR, self.lease.run, error=exc)
         attempt = self.lease.run.attempt
-        if is_retryable(self.retry, exc, attempt):
+        if is_retryable(self.retry, exc, attempt, wf.is_permanent):
             assert self.retry is not None
             wake = state.now() + self.retry.delay(attempt, self.s.rng)
             events = [
@@ -408,9 +407,8 @@ class Runner:
 def _error_key(exc: BaseException) -> tuple[str, str]:
     """An error's type and message, as its journal entry records them (the same for a step's
     exception and for what the workflow gets raised, rebuilt or as ``StepFailedError``)."""
-    if isinstance(exc, StepFailedError):
-        return exc.error_type, exc.error_message
-    return type(exc).__qualname__, str(exc)
+    err = error_info(exc)
+    return err.type, err.message
 
 
 def _reported(exc: BaseException, step_errors: list[tuple[str, str]]) -> bool:

@@ -25,7 +25,13 @@ from durable.engine.executors import Executor
 from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
 from durable.engine.replay import Slot
-from durable.errors import PayloadTooLargeError, RunFailedError, SerializationError, StepFailedError
+from durable.errors import (
+    PayloadTooLargeError,
+    PermanentError,
+    RunFailedError,
+    SerializationError,
+    StepFailedError,
+)
 from durable.events import (
     CallKind,
     ErrorInfo,
@@ -60,7 +66,13 @@ class StepScope:
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    """Record an exception by type, message and traceback (never the object)."""
+    """Record an exception by type, message and traceback (never the object); a
+    ``PermanentError`` raised from a cause is recorded as its cause, marked permanent."""
+    cause = _permanent_cause(exc)
+    if cause is not None:
+        inner = error_info(cause)
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return ErrorInfo(inner.type, inner.message, inner.module, tb[-8000:], permanent=True)
     if isinstance(exc, StepFailedError | RunFailedError):
         return ErrorInfo(type=exc.error_type, message=exc.error_message, module="")
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -72,7 +84,22 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
+def _permanent_cause(exc: BaseException) -> BaseException | None:
+    """The cause of ``raise PermanentError(...) from cause`` (through nested ones)."""
+    cause = None
+    seen: set[int] = set()
+    while isinstance(exc, PermanentError) and exc.__cause__ is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        cause = exc = exc.__cause__
+    return cause
+
+
 def _rebuild(registry: Registry, err: ErrorInfo) -> BaseException:
+    if err.permanent:
+        cause = _rebuild(registry, ErrorInfo(err.type, err.message, err.module))
+        wrapper = PermanentError(err.message)
+        wrapper.__cause__ = cause
+        return wrapper
     cls = registry.error_type(err.module, err.type) if err.module else None
     if cls is None:
         return StepFailedError(err.type, err.message)
@@ -153,7 +180,7 @@ class StepCalls:
             run.on_step_error(exc)
         err = error_info(exc)
         retryable = not isinstance(exc, SerializationError | PayloadTooLargeError) and (
-            is_retryable(step.retry, exc, attempt)
+            is_retryable(step.retry, exc, attempt, run.workflow.is_permanent)
         )
         failed = NewEvent(
             T.STEP_FAILED,
@@ -175,7 +202,7 @@ class StepCalls:
             )
             suspended = run.suspend(Suspend(wake, None, SuspendReason.RETRY))
             return [failed, again], None, suspended, backoff
-        cls = run.s.registry.error_type(err.module, err.type)
+        cls = None if err.permanent else run.s.registry.error_type(err.module, err.type)
         return [failed], None, exc if cls is not None else _rebuild(run.s.registry, err), None
 
     def _encode_args(
