@@ -15,6 +15,7 @@ from durable.context import (
     output,
     progress,
     random,
+    resource,
     sleep,
     stage,
     uuid4,
@@ -33,6 +34,7 @@ from durable.errors import (
     NotInRunError,
     PayloadTooLargeError,
     PermanentError,
+    ResourceError,
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
@@ -42,6 +44,7 @@ from durable.errors import (
     UnknownWorkflowError,
 )
 from durable.events import EventType
+from durable.outputs import StepOutputs
 from durable.retention import Retention
 from durable.stats import WorkflowStats
 from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
@@ -67,6 +70,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermanentError",
     "QueueConfig",
+    "ResourceError",
     "Retention",
     "Retry",
     "RunCancelledError",
@@ -77,6 +81,7 @@ __all__ = [
     "SerializationError",
     "Status",
     "StepFailedError",
+    "StepOutputs",
     "StoreError",
     "UnknownWorkflowError",
     "WorkerEvent",
@@ -92,6 +97,7 @@ __all__ = [
     "output",
     "progress",
     "random",
+    "resource",
     "sleep",
     "stage",
     "uuid4",

@@ -47,6 +47,7 @@ __all__ = [
     "NotInRunError",
     "PayloadTooLargeError",
     "PermanentError",
+    "ResourceError",
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
@@ -127,6 +128,12 @@ class PayloadTooLargeError(DurableError):
 
 class PermanentError(DurableError):
     """Raised by a step to fail at once: no retry policy applies to it."""
+
+
+class ResourceError(PermanentError):
+    """``durable.resource(name)`` cannot give that resource here: no stage around the step
+    declares it, it is called outside a step body, or its stage has ended. It fails the step
+    at once (a retry would not find it either)."""
 
 
 class IdConflictError(DurableError):

@@ -11,6 +11,7 @@ from typing import Any
 from durable.codec import Signature, return_type
 from durable.engine.policy import Retry
 from durable.errors import UnknownWorkflowError
+from durable.outputs import check_step_name
 
 __all__ = ["Registry", "StepDef", "WorkflowDef"]
 
@@ -33,6 +34,7 @@ class StepDef:
         """Build the definition of ``fn``."""
         if timeout is not None and timeout <= 0:
             raise ValueError("a step timeout must be positive seconds")
+        check_step_name(name or fn.__qualname__)
         return cls(
             name=name or fn.__qualname__,
             fn=fn,
