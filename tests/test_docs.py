@@ -55,6 +55,7 @@ CLASSES: list[type] = [
     durable.QueueConfig,
     durable.Retention,
     durable.WorkflowStats,
+    durable.StepOutputs,
 ]
 """The classes whose members the reference lists, each in a section headed by its name."""
 
