@@ -310,15 +310,14 @@ def test_a_failing_open_fails_the_step_attempt(make_app: Callable[..., durable.A
 
 
 def test_a_factory_that_is_not_callable_is_a_type_error_at_stage() -> None:
-    with pytest.raises(TypeError, match=r"factory of resource 'db' is .*not a callable"):
-        with durable.stage("s", resources={"db": object()}):
-            pass
-    with pytest.raises(TypeError, match="takes a dict of names to factories"):
-        with durable.stage("s", resources=[("db", dict)]):  # type: ignore[arg-type]
-            pass
-    with pytest.raises(TypeError, match="resource name must be a non-empty string"):
-        with durable.stage("s", resources={"": dict}):
-            pass
+    bad: list[tuple[object, str]] = [
+        ({"db": object()}, r"factory of resource 'db' is .*not a callable"),
+        ([("db", dict)], "takes a dict of names to factories"),
+        ({"": dict}, "resource name must be a non-empty string"),
+    ]
+    for resources, pattern in bad:
+        with pytest.raises(TypeError, match=pattern):
+            durable.stage("s", resources=resources).__enter__()  # type: ignore[arg-type]
 
 
 def test_resource_errors_name_the_resource_and_the_stage(
