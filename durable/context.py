@@ -109,9 +109,9 @@ def resource(name: str) -> Any:
     """
     step = current_step()
     if step is None:
-        where = "workflow code" if current_or_none() is not None else "no run"
+        where = "in workflow code" if current_or_none() is not None else "outside a run"
         raise ResourceError(
-            f"durable.resource({name!r}) was called in {where}: a stage resource is "
+            f"durable.resource({name!r}) was called {where}: a stage resource is "
             "available in the bodies of the steps of the stage that declares it"
         )
     return resource_in(step.resources, str(name), step.name, step.stage)

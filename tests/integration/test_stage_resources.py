@@ -363,7 +363,7 @@ def test_resource_errors_name_the_resource_and_the_stage(
                 client.start(wf).result(timeout=20)
     # A missing resource is permanent: each step call was tried once, not retried.
     assert calls == ["browser", "db", "db", "db", "db"]
-    with pytest.raises(durable.ResourceError, match="called in no run"):
+    with pytest.raises(durable.ResourceError, match="called outside a run"):
         durable.resource("db")
 
 
