@@ -16,6 +16,7 @@ from durable.context import (
     output,
     progress,
     random,
+    resource,
     sleep,
     stage,
     uuid4,
@@ -36,6 +37,7 @@ from durable.errors import (
     PermanentError,
     PoolProcessDiedError,
     QueueFullError,
+    ResourceError,
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
@@ -45,6 +47,7 @@ from durable.errors import (
     UnknownWorkflowError,
 )
 from durable.events import EventType
+from durable.outputs import StepOutputs
 from durable.retention import Retention
 from durable.sequences import SequenceFailure
 from durable.stats import WorkflowStats
@@ -74,6 +77,7 @@ __all__ = [
     "PoolProcessDiedError",
     "QueueConfig",
     "QueueFullError",
+    "ResourceError",
     "Retention",
     "Retry",
     "RunCancelledError",
@@ -85,6 +89,7 @@ __all__ = [
     "SerializationError",
     "Status",
     "StepFailedError",
+    "StepOutputs",
     "StoreError",
     "UnknownWorkflowError",
     "WorkerEvent",
@@ -100,6 +105,7 @@ __all__ = [
     "output",
     "progress",
     "random",
+    "resource",
     "sleep",
     "stage",
     "uuid4",

@@ -38,6 +38,7 @@ from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
 from durable.options import RunOptions, check_timeout, encode_options
+from durable.outputs import output_tree
 from durable.queue_bounds import BoundedQueue, max_pending_of
 from durable.redact import passwords_hidden
 from durable.retention import RetentionPolicy
@@ -483,16 +484,10 @@ class Client(AdminOps, WorkerOps):
         return watch_sync(self._watching(), self._journal, cursor, ended, limit)
 
     def outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
-        """``{stage: {step name or output key: value}}``; ``"main"`` outside any stage."""
-        tree: dict[str, dict[str, Any]] = {}
-        for ev in self.events(run_id):
-            if ev.type == T.STEP_COMPLETED:
-                stage = ev.data.get("stage") or MAIN_STAGE
-                tree.setdefault(stage, {})[ev.name or ""] = ev.data.get("result")
-            elif ev.type == T.OUTPUT:
-                stage = ev.data.get("stage") or MAIN_STAGE
-                tree.setdefault(stage, {})[ev.name or ""] = ev.data.get("value")
-        return tree
+        """The run's outputs tree: ``{stage: {key or step call: value}}``, ``"main"`` outside
+        any stage; a step call's node is a :class:`~durable.StepOutputs` of its result
+        (``"result"``) and the keys its body wrote (see ``docs/api.md``)."""
+        return output_tree(self.events(run_id))
 
     def _decode_result(self, row: RunRow) -> Any:
         wf = self._registry.workflows.get(row.workflow) if self._registry else None

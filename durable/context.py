@@ -15,11 +15,12 @@ import datetime as dt
 import random as _random
 import time
 import uuid as _uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from durable.engine.resources import check_resources, resource_in
 from durable.engine.runtime import current, current_or_none, current_step
-from durable.errors import NotInRunError, RunCancelledError
+from durable.errors import NotInRunError, ResourceError, RunCancelledError
 from durable.types import RunInfo
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "output",
     "progress",
     "random",
+    "resource",
     "sleep",
     "stage",
     "uuid4",
@@ -76,14 +78,43 @@ def _journaled() -> bool:
 
 
 @contextlib.contextmanager
-def stage(name: str) -> Iterator[None]:
-    """Group the steps called in the block under a stage (outputs, progress, spans)."""
+def stage(name: str, resources: Mapping[str, Callable[[], Any]] | None = None) -> Iterator[None]:
+    """Group the steps called in the block under a stage (outputs, progress, spans).
+
+    ``resources`` maps names to factories, each a callable returning a (sync) context
+    manager: a step body of the stage gets the entered value with :func:`resource`. It is
+    opened on the worker by the first live body that asks, never during replay, and closed
+    when the block ends (also when the run suspends, fails or is cancelled); a resumed run
+    opens it again.
+
+    Raises:
+        TypeError: ``resources`` is not a mapping of non-empty names to callables.
+    """
+    factories = check_resources(str(name), resources)
     run = current_or_none()
     if run is None:
         yield
         return
-    with run.stage_block(str(name)):
+    with run.stage_block(str(name), factories):
         yield
+
+
+def resource(name: str) -> Any:
+    """The value of stage resource ``name`` in a step body: opened by the first body of the
+    stage that asks (see :func:`stage`), shared by the stage's step bodies until it ends.
+
+    Raises:
+        ResourceError: outside a step body (workflow code is replayed: it may not hold a
+            resource), or no stage around the step declares ``name``.
+    """
+    step = current_step()
+    if step is None:
+        where = "in workflow code" if current_or_none() is not None else "outside a run"
+        raise ResourceError(
+            f"durable.resource({name!r}) was called {where}: a stage resource is "
+            "available in the bodies of the steps of the stage that declares it"
+        )
+    return resource_in(step.resources, str(name), step.name, step.stage)
 
 
 def progress(value: float) -> None:
@@ -101,7 +132,14 @@ def message(text: str, **fields: Any) -> None:
 
 
 def output(key: str, value: Any) -> None:
-    """Record a named output under the current stage: ``handle.outputs()[stage][key]``."""
+    """Record a named output under the current stage: in workflow code
+    ``handle.outputs()[stage][key]``, in a step body under that step call,
+    ``handle.outputs()[stage][step][key]`` (``step#2`` for its second call in the stage).
+
+    Raises:
+        ValueError: in workflow code, ``key`` is the name of a step; in a step body, ``key``
+            is ``"result"`` (the step's return value).
+    """
     run = current_or_none()
     if run is not None:
         run.output(str(key), value)

@@ -12,9 +12,10 @@
           ├── InvalidOptionError (ValueError)  a run option (timeout, retry) out of range
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
-          ├── InvalidArgumentError (ValueError)   a client call's argument is out of range
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
+          │    └── ResourceError           a stage resource asked for where none is declared
+          ├── PoolProcessDiedError         a process-pool process died under a step's body
           ├── IdConflictError              a run id already used by another workflow
           ├── QueueFullError               a bounded queue holds its ``max_pending`` runs
           ├── LogSchemaError               the database is not a durable log, or is newer
@@ -50,6 +51,7 @@ __all__ = [
     "PermanentError",
     "PoolProcessDiedError",
     "QueueFullError",
+    "ResourceError",
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
@@ -130,6 +132,12 @@ class PayloadTooLargeError(DurableError):
 
 class PermanentError(DurableError):
     """Raised by a step to fail at once: no retry policy applies to it."""
+
+
+class ResourceError(PermanentError):
+    """``durable.resource(name)`` cannot give that resource here: no stage around the step
+    declares it, it is called outside a step body, or its stage has ended. It fails the step
+    at once (a retry would not find it either)."""
 
 
 class IdConflictError(DurableError):

@@ -279,11 +279,14 @@ class ProgressData(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class OutputData(msgspec.Struct, frozen=True, omit_defaults=True):
-    """``output``: a named value under a stage."""
+    """``output``: a named value under a stage, and under a step call when a step's body
+    wrote it (``step``: that call's position; absent in workflow code and in journals
+    written before step nodes existed)."""
 
     value: msgspec.Raw
     stage: str
     key: str | None = None
+    step: int | None = None
 
 
 _PAYLOAD: dict[str, type[msgspec.Struct]] = {

@@ -191,8 +191,10 @@ def demo(folder: str, pages: int, page_seconds: float) -> int:
 
 def _report(h: durable.RunHandle, folder: str, pages: int) -> int:
     status = h.status()
-    outputs = h.outputs().get("fetch", {})
-    kept = sorted(k for k in outputs if k.startswith("page-"))
+    # Each call of the batch step is a node of the stage, holding the pages it fetched.
+    calls = h.outputs().get("fetch", {}).values()
+    kept = sorted(k for call in calls if isinstance(call, durable.StepOutputs) for k in call)
+    kept = [k for k in kept if k.startswith("page-")]
     files = sorted(p.stem for p in Path(folder).glob("page-*.html"))
     print(f"run {h.id} is {status.value}")
     print(f"pages kept in the journal: {len(kept)}; files in {folder}: {len(files)}")

@@ -57,6 +57,7 @@ CLASSES: list[type] = [
     durable.Retention,
     durable.WorkflowStats,
     durable.SequenceFailure,
+    durable.StepOutputs,
 ]
 """The classes whose members the reference lists, each in a section headed by its name."""
 

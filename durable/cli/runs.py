@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import durable
 from durable.cli.context import Context
 from durable.cli.output import (
     dump_json,
@@ -98,10 +101,21 @@ def runs_show(ctx: Context) -> int:
             print(f"{name + ':':<17}{value}")
     if outputs:
         print("outputs:")
-        for stage, values in outputs.items():
-            for key, value in values.items():
-                print(f"  {stage}.{key} = {value!r}")
+        for path, value in _leaves(outputs):
+            print(f"  {path} = {value!r}")
     return 0
+
+
+def _leaves(tree: dict[str, dict[str, Any]]) -> list[tuple[str, Any]]:
+    """The outputs tree as ``stage.key`` and, for a step call, ``stage.step.key`` lines."""
+    out: list[tuple[str, Any]] = []
+    for stage, values in tree.items():
+        for name, value in values.items():
+            if isinstance(value, durable.StepOutputs):
+                out.extend((f"{stage}.{name}.{k}", v) for k, v in value.items())
+            else:
+                out.append((f"{stage}.{name}", value))
+    return out
 
 
 def runs_events(ctx: Context) -> int:

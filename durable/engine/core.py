@@ -21,6 +21,7 @@ import msgspec
 from durable.engine.control import Abort, Aborted, CancelRun, DeadlineExceeded, Suspend
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
+from durable.engine.resources import ResourceStack
 from durable.engine.services import Services
 from durable.errors import DurableError, LeaseLostError, NonDeterminismError
 from durable.events import CallKind, NewEvent
@@ -56,6 +57,8 @@ class RunCore:
         self.deadline_at = row.deadline_at
         self.position = 0
         self.stages: list[str] = []
+        self.resources = ResourceStack()
+        """The open stage blocks that declare resources (``durable.stage(resources=)``)."""
         self.suspensions: list[Suspend] = []
         self.deferred: list[NewEvent] = []
         """Events written with the suspension (``sleep_started``, ``wait_started``), so that

@@ -12,6 +12,7 @@ from durable.codec import Signature, return_type
 from durable.engine.executors import Executor, executor_of
 from durable.engine.policy import Retry
 from durable.errors import UnknownWorkflowError
+from durable.outputs import check_step_name
 
 __all__ = ["Registry", "StepDef", "WorkflowDef"]
 
@@ -42,6 +43,7 @@ class StepDef:
         if timeout is not None and timeout <= 0:
             raise ValueError("a step timeout must be positive seconds")
         step = name or fn.__qualname__
+        check_step_name(step)
         return cls(
             name=step,
             fn=fn,

@@ -26,6 +26,7 @@ from durable.engine.control import ReplayEnd, Suspend
 from durable.engine.core import RunCore
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
+from durable.engine.resources import ResourceFactory
 from durable.engine.services import Services
 from durable.engine.steps import StepCalls, StepScope, _step, error_info
 from durable.errors import NotInRunError, RunCancelledError
@@ -44,6 +45,7 @@ from durable.events import (
 )
 from durable.events import EventType as T
 from durable.log.store import RunRow
+from durable.outputs import check_output_key
 from durable.states import SuspendReason, WaitFor
 from durable.types import RunInfo, Status
 
@@ -117,8 +119,15 @@ class RunState(RunCore):
             self._counts[base] = n
         return f"{base}|{n}"
 
-    def _mark(self, event_type: T, name: str | None, make: Callable[[str], Any]) -> bool:
-        """Journal a mark once; whether it was new (not replayed)."""
+    def _mark(
+        self,
+        event_type: T,
+        name: str | None,
+        make: Callable[[str], Any],
+        check: Callable[[], None] | None = None,
+    ) -> bool:
+        """Journal a mark once; whether it was new (not replayed). ``check`` runs before a
+        new mark is written (a mark already journaled is not checked again)."""
         if self.replay_only:
             return False
         if self.abandoned:  # a body still running after its cancel's grace
@@ -126,16 +135,21 @@ class RunState(RunCore):
         key = self._key(event_type.value, name)
         if key in self.journal.keys:
             return False
+        if check is not None:
+            check()
         self.emit(NewEvent(event_type, make(key), name=name))
         return True
 
     # -- stages, progress, messages, outputs ---------------------------------------------
 
     @contextlib.contextmanager
-    def stage_block(self, name: str) -> Iterator[None]:
-        """``durable.stage(name)``."""
+    def stage_block(
+        self, name: str, resources: dict[str, ResourceFactory] | None = None
+    ) -> Iterator[None]:
+        """``durable.stage(name, resources=)``: the resources close when the block ends."""
         self._mark(T.STAGE_ENTERED, name, lambda k: StageData(key=k, stage=self.stage))
         self.stages.append(name)
+        scope = self.resources.push(name, resources) if resources else None
         self.obs.stage_entered(name)
         ok = False
         error: BaseException | None = None
@@ -146,9 +160,14 @@ class RunState(RunCore):
             ok = True
             error = exc
             raise
+        except BaseException as exc:  # a suspension, a cancel, an abort: still closes
+            error = exc
+            raise
         finally:
+            if scope is not None:
+                self.resources.pop(scope, error)
             self.stages.pop()
-            self.obs.stage_left(name, error)
+            self.obs.stage_left(name, error if isinstance(error, Exception) else None)
             if ok:
                 outer = self.stage
                 self._mark(T.STAGE_LEFT, name, lambda k: StageData(key=k, stage=outer))
@@ -185,14 +204,17 @@ class RunState(RunCore):
             self.obs.event("message", {"durable.message": str(text)}, step.obs if step else None)
 
     def output(self, key: str, value: Any) -> None:
-        """``durable.output(key, value)``: under the current stage."""
+        """``durable.output(key, value)``: under the current stage, and in a step body under
+        that step call (see :mod:`durable.outputs`)."""
         raw = self.s.codec.encode(value, f"output {key!r}")
         step = _step.get()
         stage = (step.stage if step else self.stage) or MAIN_STAGE
+        at = step.position if step else None
         self._mark(
             T.OUTPUT,
             key,
-            lambda k: OutputData(value=msgspec.Raw(raw), stage=stage, key=k),
+            lambda k: OutputData(value=msgspec.Raw(raw), stage=stage, key=k, step=at),
+            lambda: check_output_key(key, step.name if step else None, self.s.registry.steps),
         )
 
     def info(self) -> RunInfo:

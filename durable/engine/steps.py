@@ -25,6 +25,7 @@ from durable.engine.executors import Executor
 from durable.engine.policy import is_retryable
 from durable.engine.registry import Registry, StepDef
 from durable.engine.replay import Slot
+from durable.engine.resources import StageResources
 from durable.errors import (
     PayloadTooLargeError,
     PermanentError,
@@ -63,6 +64,8 @@ class StepScope:
     obs: StepTelemetry | None = None
     timed_out: threading.Event = field(default_factory=threading.Event)
     """Set when this attempt's ``timeout`` passed (``durable.cancelled()`` is then true)."""
+    resources: StageResources | None = None
+    """The stage resources this call sees (``durable.resource``)."""
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -238,7 +241,7 @@ class StepCalls:
         data = StepStartedData(stage=stage, args=msgspec.Raw(raw_args))
         run.emit(NewEvent(T.STEP_STARTED, data, position=pos, name=step.name, attempt=attempt))
         obs = run.obs.step(step.name, pos, attempt, stage)
-        return StepScope(step.name, pos, attempt, stage, obs)
+        return StepScope(step.name, pos, attempt, stage, obs, resources=run.resources.top)
 
     def call(self, step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A step call from a sync workflow: returns its (recorded) result."""

@@ -11,7 +11,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from durable import Client, Status
+from durable import Client, Status, StepOutputs
 from durable.ui import format as fmt
 from durable.ui.config import UiConfig
 
@@ -41,6 +41,7 @@ def make_templates() -> jinja2.Environment:
         pretty=fmt.pretty,
         compact=fmt.compact,
     )
+    env.tests["step_outputs"] = lambda value: isinstance(value, StepOutputs)
     return env
 
 

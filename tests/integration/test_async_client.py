@@ -81,7 +81,11 @@ def test_async_start_result_status_info_outputs_events(aclient, app):
         assert info.status == Status.COMPLETED
         assert await h.status() == Status.COMPLETED
         outputs = await h.outputs()
-        assert outputs["payment"] == {"charge": {"order": "o-1"}, "receipt": {"order": "o-1"}}
+        assert outputs["payment"] == {
+            "charge": {"result": {"order": "o-1"}},
+            "receipt": {"order": "o-1"},
+        }
+        assert isinstance(outputs["payment"]["charge"], durable.StepOutputs)
         events = await h.events()
         assert events[0].type == "run_started"
         assert events[-1].type == "run_completed"

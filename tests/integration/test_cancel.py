@@ -65,8 +65,9 @@ def test_a_sync_body_sees_cancelled_and_what_it_recorded_is_kept(
     # What the body recorded before it returned is kept: every page, its message, its
     # progress, and its result (it returned: the step completed).
     fetched = sorted(int(p.name.split("-")[1]) for p in tmp_path.glob("page-*"))
-    outputs = h.outputs()["main"]
+    outputs = h.outputs()["main"]["pages"]  # the step call's own keys, and its result
     assert [outputs[f"page-{i}"] for i in fetched] == fetched
+    assert outputs["result"] == len(fetched)
     stopping = [e for e in events if e.type == "message"]
     assert stopping and stopping[0].data["fields"] == {"pages": len(fetched)}
     done = [e for e in events if e.type == "step_completed"]
@@ -87,7 +88,7 @@ def test_an_async_body_gets_cancelled_error_and_its_cleanup_is_kept(
     assert client.cancel(h.id) is CancelOutcome.REQUESTED
     wait_marker(tmp_path, "saw-cancel", worker)
     assert wait_ended(client, h.id, worker) is Status.CANCELLED
-    assert h.outputs()["main"] == {"cleaned-up": True}
+    assert h.outputs()["main"] == {"pages_async": {"cleaned-up": True}}
     events = h.events()
     assert types(events)[-1] == "run_cancelled"
     assert "step_completed" not in types(events) and "step_failed" not in types(events)

@@ -53,7 +53,7 @@ def test_an_async_step_of_a_sync_workflow_gets_cancelled_error(
         with pytest.raises(durable.RunCancelledError):
             h.result(timeout=10)
     assert seen == [True]
-    assert h.outputs()["main"] == {"cleanup": 1}
+    assert h.outputs()["main"] == {"waits": {"cleanup": 1}}
     assert "step_failed" not in _types(h) and _types(h)[-1] == "run_cancelled"
 
 
@@ -124,7 +124,8 @@ def test_gathered_async_steps_are_all_cancelled_and_their_cleanup_kept(
         h.cancel()
         with pytest.raises(durable.RunCancelledError):
             h.result(timeout=10)
-    assert h.outputs()["main"] == {f"part-{i}": "cancelled" for i in range(3)}
+    calls = ["part", "part#2", "part#3"]  # three calls of one step, each its own node
+    assert h.outputs()["main"] == {calls[i]: {f"part-{i}": "cancelled"} for i in range(3)}
     assert _types(h)[-1] == "run_cancelled"
 
 

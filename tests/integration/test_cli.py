@@ -119,7 +119,7 @@ def test_worker_start_wait_watch_stats_and_sigterm(db_url: str, worker: Proc) ->
     runs = ok_json(*db, "runs", "list", "--status", "completed")
     assert sorted(x["workflow"] for x in runs) == ["greet", "greet"]
     show = ok_json(*db, "runs", "show", "w-1")
-    assert show["outputs"]["prepare"] == {"shout": "BO", "loud": "BO"}
+    assert show["outputs"]["prepare"] == {"shout": {"result": "BO"}, "loud": "BO"}
     assert show["run"]["steps_completed"] == 2
     events = ok_json(*db, "runs", "events", "f-1")
     assert events[-1]["type"] == "run_failed"

@@ -181,9 +181,9 @@ def test_stages_messages_outputs_tree(app, client):
     test = "test_stages_messages_outputs_tree"
     outputs = h.outputs()
     assert outputs["payment"]["receipt"] == {"order": "o-1", "paid": 100}
-    assert outputs["payment"][_local(test, "charge")] == {"order": "o-1", "paid": 100}
-    assert outputs["shipping"][_local(test, "ship")] == "shipped o-1"
-    assert outputs["main"][_local(test, "audit")] == 3
+    assert outputs["payment"][_local(test, "charge")] == {"result": {"order": "o-1", "paid": 100}}
+    assert outputs["shipping"][_local(test, "ship")] == {"result": "shipped o-1"}
+    assert outputs["main"][_local(test, "audit")] == {"result": 3}
     assert outputs["main"]["note"] == "done"
     assert set(outputs) == {"payment", "shipping", "main"}
 

@@ -87,7 +87,7 @@ def test_progress_messages_and_outputs_from_the_pool_are_journaled(
         ("report", "halfway", {"n": 2})
     ]
     assert messages[0].data["stage"] == "crunch"
-    assert h.outputs()["crunch"]["answer"] == 42
+    assert h.outputs()["crunch"]["report"]["answer"] == 42  # kept under its step
     worker.terminate()
     check_log(client)
 
@@ -104,7 +104,7 @@ def test_a_cancel_reaches_a_body_in_the_pool(
     assert wait_ended(client, h.id, worker) is Status.CANCELLED
     events = h.events()
     assert types(events)[-1] == "run_cancelled"
-    assert h.outputs()["main"]["stopped"] is True  # what it recorded after the cancel is kept
+    assert h.outputs()["main"]["until_cancelled"]["stopped"] is True  # kept after the cancel
     assert [e.name for e in events if e.type == "step_completed"] == ["until_cancelled"]
     assert not (tmp_path / "after-ran").exists()
     worker.terminate()

@@ -129,6 +129,22 @@ def hostile(text: str) -> str:
     return echo(text)
 
 
+@app.step(name="measure")
+def measure(part: str) -> int:
+    """A step whose body writes an output of its own (the same key on every call)."""
+    durable.output("size", len(part))
+    return len(part) * 10
+
+
+@app.workflow()
+def measured(parts: list[str]) -> int:
+    """Calls one step several times in a stage: one node of the outputs tree per call."""
+    with durable.stage("measure"):
+        total = sum(measure(p) for p in parts)
+        durable.output("total", total)
+    return total
+
+
 @app.step()
 def slow_tick(i: int) -> int:
     """One slow step."""

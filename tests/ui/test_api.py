@@ -111,6 +111,32 @@ def test_unknown_ids_and_pages_are_404_without_traceback(
     assert ui.get("/stats?window=forever")[0] == 400
 
 
+def test_the_run_page_shows_the_outputs_tree_per_step_call(
+    demo: durable.App, serve: Callable[..., Served]
+) -> None:
+    h = demo.client().start(demo_wf.measured, ["ab", "cde"], id="measured-1")
+    finish(demo, [h])
+    status, body, _ = serve().get("/runs/measured-1")
+    text = body.decode()
+    assert status == 200
+    tree = text[text.index("<h2>Outputs</h2>") :]
+    tree = tree[: tree.index("</section>")]
+    # Each call of the step is its node, its own keys and result inside; the workflow's key
+    # is a plain entry of the stage.
+    assert '<dt class="step-call">measure <span class="tag">step</span></dt>' in tree
+    assert '<dt class="step-call">measure#2 <span class="tag">step</span></dt>' in tree
+    assert tree.count('<dl class="step-outputs">') == 2
+    assert tree.count("<dt>size</dt>") == 2 and tree.count("<dt>result</dt>") == 2
+    assert "<dt>total</dt>" in tree
+    assert h.outputs() == {
+        "measure": {
+            "measure": {"size": 2, "result": 20},
+            "measure#2": {"size": 3, "result": 30},
+            "total": 50,
+        }
+    }
+
+
 def test_markup_in_outputs_is_escaped(demo: durable.App, serve: Callable[..., Served]) -> None:
     client = demo.client()
     h = client.start(demo_wf.hostile, "<script>alert(1)</script>", id="<img src=x>")
