@@ -1,0 +1,44 @@
+"""Moving a virtual clock forward while runs hold leases (``durable.testing``).
+
+A lease expires on the log's clock: a jump of the clock by 30 days would expire every lease
+held at that instant, and the worker holding it would see its own run taken over. So a jump
+happens inside one write transaction that also pushes forward, by the same amount, every
+held lease (and the ``due_at`` of a running run, which is its lease expiry), every worker's
+last heartbeat and every watch's mark. Under SQLite's write lock no lease can be taken or
+renewed in between: each transaction sees either the old clock and the old expiries or the
+new clock and the pushed ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from durable.log.db import Db
+from durable.log.rows import status_is
+from durable.log.schema import runs, workers
+from durable.states import Status
+
+__all__ = ["shift_held"]
+
+
+def shift_held(db: Db, seconds: float, move: Callable[[float], None]) -> None:
+    """Call ``move(seconds)`` (which moves the clock) inside a write transaction that pushes
+    every held lease, heartbeat and watch mark ``seconds`` forward with it."""
+    with db.write() as c:
+        move(seconds)
+        c.execute(
+            sa.update(runs)
+            .where(status_is(Status.RUNNING))
+            .values(
+                lease_expires_at=runs.c.lease_expires_at + seconds,
+                due_at=runs.c.due_at + seconds,
+            )
+        )
+        c.execute(
+            sa.update(runs)
+            .where(runs.c.watched_until.is_not(None))
+            .values(watched_until=runs.c.watched_until + seconds)
+        )
+        c.execute(sa.update(workers).values(last_seen=workers.c.last_seen + seconds))
