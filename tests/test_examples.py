@@ -111,6 +111,10 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "on_error   publish failed in thumbnail on attempt 1: PermanentError" in output
         assert output.count("on_error   ") == 1, output
         assert "-> failed after 1 attempt(s); handlers: on_success x0, on_error x1" in output
+    if example.name == "testing_workflows.py":
+        assert "ok test_a_confirmed_subscription_is_charged_after_three_declines" in output
+        assert "3 tests passed; the App's own log was not opened" in output, output
+        assert not (tmp_path / "examples.db").exists(), output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]
