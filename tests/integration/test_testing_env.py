@@ -71,11 +71,11 @@ def test_a_signal_wait_with_a_week_timeout_returns_none(tmp_path: Path) -> None:
 
 def test_three_retries_with_an_hour_of_backoff(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    tries: list[float] = []
+    tries: list[int | None] = []
 
     @app.step(retry=Retry(attempts=4, initial_delay=HOUR, max_delay=HOUR, jitter=False))
     def flaky() -> int:
-        tries.append(durable.info().attempt)
+        tries.append(durable.info().step_attempt)
         if len(tries) < 4:
             raise ConnectionError("not yet")
         return len(tries)
