@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from durable.log.sqlstore import SqlStore
-from durable.log.timeshift import shift_held
+from durable.log.timeshift import shift_held, skip_to_next_due
 from durable.testing.clock import VirtualClock
 
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ class TestEnv:
             self.clock._attach(
                 may_skip=lambda: hub.waiting > 0,
                 shift=lambda seconds, move: shift_held(store.db, seconds, move),
+                skip=lambda move: skip_to_next_due(store.db, self.clock.now, move),
                 woken=hub.work,
             )
             self._worker = self._stack.enter_context(

@@ -119,7 +119,7 @@ def test_a_signal_sent_right_after_the_start_is_not_raced_by_the_clock(tmp_path:
         return "timed out" if got is None else f"got {got}"
 
     with env(app) as t:
-        for i in range(5):
+        for i in range(20):
             h = t.client.start(approval, id=f"a-{i}")
             t.client.signal(h.id, "approve", i)
             assert h.result(timeout=10) == f"got {i}"
@@ -329,3 +329,48 @@ def test_an_env_starts_once(tmp_path: Path) -> None:
             t.clock.advance(-0.5)
     with pytest.raises(RuntimeError, match="started already"):
         t.start()
+
+
+def test_an_async_workflow_and_the_async_client(tmp_path: Path) -> None:
+    import asyncio
+
+    app = _app(tmp_path)
+    tries: list[int] = []
+
+    @app.step(retry=Retry(attempts=3, initial_delay=HOUR, max_delay=HOUR, jitter=False))
+    async def fetch() -> int:
+        tries.append(1)
+        if len(tries) < 3:
+            raise ConnectionError("later")
+        return len(tries)
+
+    @app.workflow()
+    async def pipeline() -> int:
+        durable.sleep(DAY)
+        return await fetch()
+
+    async def main(t: TestEnv) -> int:
+        c = t.app.async_client()
+        h = await c.start(pipeline)
+        return await h.result(timeout=10)  # type: ignore[no-any-return]
+
+    with env(app) as t:
+        assert asyncio.run(main(t)) == 3
+        assert DAY + 2 * HOUR - 5 <= t.clock.skipped < DAY + 2 * HOUR + 60
+
+
+def test_the_worker_stays_alive_and_a_watch_sees_every_event_across_jumps(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+
+    @app.workflow()
+    def nap() -> str:
+        durable.sleep(WEEK)
+        return "up"
+
+    with env(app) as t:
+        h = t.client.start(nap)
+        assert h.result(timeout=10) == "up"
+        assert [w.id for w in t.client.workers()] == ["durable-testing"]
+        seen = [str(e.type) for e in t.client.watch(h.id, timeout=10)]
+        assert seen == [str(e.type) for e in h.events()]
+        assert seen[-1] == "run_completed"
