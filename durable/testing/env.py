@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from durable.log.sqlstore import SqlStore
 from durable.log.timeshift import shift_held, skip_to_next_due
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from durable.client import Client
 
 __all__ = ["TestEnv", "env"]
+
+T = TypeVar("T")
 
 
 class TestEnv:
@@ -59,23 +61,17 @@ class TestEnv:
     @property
     def client(self) -> Client:
         """A :class:`durable.Client` of the env's log (start, signal, cancel, result...)."""
-        if self._client is None:
-            raise RuntimeError("the env is not started: use `with env(app) as t:`")
-        return self._client
+        return _started(self._client)
 
     @property
     def app(self) -> App:
         """The App the env runs: a copy of the given one on the env's log and clock."""
-        if self._app is None:
-            raise RuntimeError("the env is not started: use `with env(app) as t:`")
-        return self._app
+        return _started(self._app)
 
     @property
     def worker(self) -> EmbeddedWorker:
         """The env's embedded worker."""
-        if self._worker is None:
-            raise RuntimeError("the env is not started: use `with env(app) as t:`")
-        return self._worker
+        return _started(self._worker)
 
     @property
     def database(self) -> str:
@@ -136,6 +132,13 @@ class TestEnv:
     def __repr__(self) -> str:
         state = "started" if self._client is not None else "not started"
         return f"TestEnv({self._source.name!r}, {state}, {self.clock!r})"
+
+
+def _started(part: T | None) -> T:
+    """A part of a started env (``RuntimeError`` before the start or after the end)."""
+    if part is None:
+        raise RuntimeError("the env is not started: use `with env(app) as t:`")
+    return part
 
 
 def env(app: App, *, concurrency: int = 16) -> TestEnv:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,30 @@ HOUR = 3600.0
 
 def _app(tmp_path: Path, name: str = "testing") -> App:
     return App(name, database=f"sqlite:///{tmp_path / 'own.db'}")
+
+
+def _approval(tmp_path: Path) -> tuple[App, Any]:
+    """An App whose workflow waits a week for the signal ``approve``."""
+    app = _app(tmp_path)
+
+    @app.workflow()
+    def approval() -> str:
+        got = durable.wait_signal("approve", timeout=WEEK)
+        return "timed out" if got is None else f"got {got}"
+
+    return app, approval
+
+
+def _napper(tmp_path: Path, seconds: float) -> tuple[App, Any]:
+    """An App whose workflow sleeps ``seconds``, then returns ``"up"``."""
+    app = _app(tmp_path)
+
+    @app.workflow()
+    def nap() -> str:
+        durable.sleep(seconds)
+        return "up"
+
+    return app, nap
 
 
 def _shape(events: list[durable.LogEvent]) -> list[tuple[str, int | None]]:
@@ -56,12 +81,7 @@ def test_a_thirty_day_sleep_returns_in_milliseconds(tmp_path: Path) -> None:
 
 
 def test_a_signal_wait_with_a_week_timeout_returns_none(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-
-    @app.workflow()
-    def approval() -> str:
-        got = durable.wait_signal("approve", timeout=WEEK)
-        return "timed out" if got is None else f"got {got}"
+    app, approval = _approval(tmp_path)
 
     with env(app) as t:
         h = t.client.start(approval)
@@ -93,12 +113,7 @@ def test_three_retries_with_an_hour_of_backoff(tmp_path: Path) -> None:
 
 
 def test_a_signal_from_the_test_wakes_a_waiting_run(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-
-    @app.workflow()
-    def approval() -> str:
-        got = durable.wait_signal("approve", timeout=WEEK)
-        return "timed out" if got is None else f"got {got}"
+    app, approval = _approval(tmp_path)
 
     with env(app) as t:
         h = t.client.start(approval)
@@ -111,12 +126,7 @@ def test_a_signal_from_the_test_wakes_a_waiting_run(tmp_path: Path) -> None:
 
 
 def test_a_signal_sent_right_after_the_start_is_not_raced_by_the_clock(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-
-    @app.workflow()
-    def approval() -> str:
-        got = durable.wait_signal("approve", timeout=WEEK)
-        return "timed out" if got is None else f"got {got}"
+    app, approval = _approval(tmp_path)
 
     with env(app) as t:
         for i in range(20):
@@ -144,12 +154,7 @@ def test_cancel_from_the_test(tmp_path: Path) -> None:
 
 
 def test_clock_advance_and_now(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-
-    @app.workflow()
-    def nap() -> str:
-        durable.sleep(HOUR)
-        return "up"
+    app, nap = _napper(tmp_path, HOUR)
 
     with env(app) as t:
         assert abs(t.clock.now() - time.time()) < 1.0
@@ -360,12 +365,7 @@ def test_an_async_workflow_and_the_async_client(tmp_path: Path) -> None:
 
 
 def test_the_worker_stays_alive_and_a_watch_sees_every_event_across_jumps(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-
-    @app.workflow()
-    def nap() -> str:
-        durable.sleep(WEEK)
-        return "up"
+    app, nap = _napper(tmp_path, WEEK)
 
     with env(app) as t:
         h = t.client.start(nap)
