@@ -222,6 +222,17 @@ W11_OVERHEAD = Workload(
     group="w11",
 )
 
+W15 = Workload(
+    key="w15",
+    title="W15 durable.testing: a 30-day sleep, a week's signal timeout and 3 hourly retries "
+    "on the virtual clock (wall time to the result)",
+    unit="run",
+    primary="cost",
+    systems={"durable": {"sqlite": "benchmarks.w15_testing:durable_w15"}},
+    references=(),
+    show=("p50_ms", "max_ms", "env_ms", "virtual_days"),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -461,6 +472,7 @@ WORKLOADS: dict[str, Workload] = {
         W10,
         W11_CPU,
         W11_OVERHEAD,
+        W15,
         W9_LATENCY,
         W9_FANOUT,
     )

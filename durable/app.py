@@ -6,6 +6,7 @@ The App wires the pieces together and holds no SQL or replay logic of its own.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import logging
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from durable.client import AsyncClient, Client
+from durable.clock import SYSTEM_CLOCK, Clock
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
 from durable.consumers import WorkerHook, WorkerHooks, add_hook, check_queue, register_consumer
 from durable.engine.policy import Retry
@@ -217,6 +219,8 @@ class App:
         """Spans, metrics and log records, through the global OpenTelemetry providers."""
         self._gauge_users = 0
         self._gauge_stop: Callable[[], None] | None = None
+        self._clock: Clock = SYSTEM_CLOCK
+        """The log's and the workers' clock (``durable.testing`` hands in a virtual one)."""
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={redact_url(self.database)!r})"
@@ -236,8 +240,26 @@ class App:
                         pool_size=self.pool_size,
                         lease_timeout=self.lease_timeout,
                         create=self._create_log,
+                        clock=self._clock,
                     )
             return self._store
+
+    def _on_log(self, database: str, clock: Clock, *, synchronous: str | None = None) -> App:
+        """A copy of this App on another log and clock (``durable.testing``): the same
+        registry, queues, listeners, codec and options; its own store, hub and watches, so
+        this App is untouched and usable as before."""
+        other = copy.copy(self)
+        other.database = database
+        other._clock = clock
+        other.synchronous = synchronous or self.synchronous
+        other._store = None
+        other._store_lock = threading.Lock()
+        other._watches = None
+        other._hub = LocalHub()
+        other._create_log = True
+        other._gauge_users = 0
+        other._gauge_stop = None
+        return other
 
     def close(self) -> None:
         """Close the log's connections (workers must be stopped first)."""
@@ -580,6 +602,7 @@ class App:
             telemetry=self.telemetry,
             cancel_grace=self.cancel_grace,
             processes=processes,
+            clock=self._clock,
         )
         w._listener = self._listener(w.worker_id)
         return w

@@ -156,7 +156,8 @@ def now() -> dt.datetime:
         if current_or_none() is None:
             raise NotInRunError("durable.now() can only be called inside a run")
         return dt.datetime.now(dt.UTC)
-    return current().value("now", lambda: dt.datetime.now(dt.UTC))  # type: ignore[no-any-return]
+    run = current()  # the log's clock as the run sees it (a test's virtual one under env)
+    return run.value("now", lambda: dt.datetime.fromtimestamp(run.now(), dt.UTC))  # type: ignore[no-any-return]
 
 
 def random() -> float:

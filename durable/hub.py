@@ -38,6 +38,10 @@ class LocalHub:
         self._version = 0
         self._lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
+        self._waiting = 0
+        self.wake_on_wait = False
+        """Wake the workers whenever a ``result()`` starts to wait (``durable.testing``:
+        its virtual clock skips ahead only while the test waits for a result)."""
 
     def subscribe(
         self,
@@ -93,9 +97,24 @@ class LocalHub:
     def wait(self, version: int, timeout: float) -> int:
         """Wait until something changed after ``version`` (or ``timeout``)."""
         with self._cond:
-            if self._version == version:
-                self._cond.wait(timeout)
-            return self._version
+            if self._version != version:
+                return self._version
+            self._waiting += 1
+        try:
+            if self.wake_on_wait:
+                self.work()
+            with self._cond:
+                if self._version == version:
+                    self._cond.wait(timeout)
+                return self._version
+        finally:
+            with self._cond:
+                self._waiting -= 1
+
+    @property
+    def waiting(self) -> int:
+        """How many ``result()`` calls wait here now."""
+        return self._waiting
 
     @property
     def version(self) -> int:

@@ -19,6 +19,10 @@ from harness.processes import Processes
 
 from durable.log import Store, open_store
 
+pytest_plugins = ["durable.testing.plugin"]
+"""The ``durable_env`` fixture, whichever copy of the package (and its entry point) is
+installed: loaded once either way."""
+
 POSTGRES_URL_ENV = "DURABLE_TEST_POSTGRES_URL"
 
 

@@ -113,6 +113,16 @@ def test_benchmarks_quick_covers_w3_w4_w6_w7_on_sqlite(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
 
 
+def test_benchmarks_quick_covers_w15_on_sqlite(tmp_path: Path) -> None:
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w15")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    r = cells[("w15", "durable", "sqlite")]
+    assert r["skipped"] is None, r["skipped"]
+    assert r["measurements"][0]["ops"] == 3  # --quick: 3 runs
+    assert r["measurements"][0]["extra"]["virtual_days"] > 37
+    assert any("w15/durable/sqlite env_ms" in ln for ln in lines)
+
+
 @pytest.mark.timeout(600)
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
@@ -132,7 +142,19 @@ def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
 def test_benchmarks_list() -> None:
     proc = run([sys.executable, "-m", "benchmarks", "--list"], cwd=ROOT, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    for key in ("raw", "raw8", "w1", "w2-1", "w2-2", "w2-4", "w5", "w10", "w13", *WL_WORKLOADS):
+    for key in (
+        "raw",
+        "raw8",
+        "w1",
+        "w2-1",
+        "w2-2",
+        "w2-4",
+        "w5",
+        "w10",
+        "w13",
+        "w15",
+        *WL_WORKLOADS,
+    ):
         assert key in proc.stdout
 
 

@@ -320,3 +320,25 @@ def test_every_command_and_option_of_the_cli_is_in_cli_md() -> None:
             if not longs or longs[0] in ("--help", "--database", "--json"):
                 continue
             assert longs[0] in text, f"docs/cli.md does not name {longs[0]} of durable {path}"
+
+
+# -- durable.testing is in the reference too ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["TestEnv", "VirtualClock"])
+def test_every_public_member_of_durable_testing_is_in_its_class_section(name: str) -> None:
+    import durable.testing
+
+    cls = getattr(durable.testing, name)
+    words = _code_words(_class_section(cls))
+    instance = {"clock"} if name == "TestEnv" else set()  # set in __init__
+    missing = sorted(m for m in _own_public(cls) | instance if m not in words)
+    assert not missing, f"the `{name}` section of docs/api.md does not name: {missing}"
+
+
+def test_durable_testing_names_are_in_the_reference() -> None:
+    import durable.testing
+
+    words = _code_words(API.read_text(encoding="utf-8"))
+    missing = sorted(n for n in [*durable.testing.__all__, "durable_env"] if n not in words)
+    assert not missing, f"docs/api.md does not name: {missing}"

@@ -119,6 +119,10 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "'tries': 2" in output, output  # the flaky job succeeded on its retry
         assert "metrics image_job on images: 19 completed, 1 failed, 1 cancelled" in output
         assert "kept {'cancelled': 1, 'completed': 10, 'failed': 1}" in output, output
+    if example.name == "testing_workflows.py":
+        assert "ok test_a_confirmed_subscription_is_charged_after_three_declines" in output
+        assert "3 tests passed; the App's own log was not opened" in output, output
+        assert not (tmp_path / "examples.db").exists(), output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

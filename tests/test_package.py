@@ -86,6 +86,7 @@ def test_the_wheel_metadata_and_console_script(built: tuple[Path, Path]) -> None
     assert meta["Requires-Python"] == ">=3.11"
     assert meta.get_payload().lstrip().startswith("# durable"), "the README is the description"
     assert "durable = durable.cli:main" in scripts
+    assert "[pytest11]\ndurable.testing.plugin = durable.testing.plugin" in scripts
 
 
 def test_the_sdist_holds_every_module_and_the_readme(built: tuple[Path, Path]) -> None:

@@ -402,3 +402,22 @@ def test_run_failed_error_attributes() -> None:
     err = durable.RunFailedError("r-1", "ValueError", "boom")
     assert (err.run_id, err.error_type, err.error_message) == ("r-1", "ValueError", "boom")
     assert "boom" in str(err)
+
+
+# ---------------------------------------------------------------- durable.testing
+
+
+def test_durable_testing_is_pinned() -> None:
+    import durable.testing
+    import durable.testing.plugin
+
+    assert sorted(durable.testing.__all__) == ["TestEnv", "VirtualClock", "env"]
+    assert list(params(durable.testing.env)) == ["app", "concurrency"]
+    assert default(durable.testing.env, "concurrency") == 16
+    for name in durable.testing.__all__:
+        assert inspect.getdoc(getattr(durable.testing, name)), name
+    for cls in (durable.testing.TestEnv, durable.testing.VirtualClock):
+        missing = [n for n in _public_methods(cls) if not inspect.getdoc(getattr(cls, n))]
+        assert missing == [], cls
+    assert inspect.getdoc(durable.testing.plugin.durable_env)
+    assert "testing" not in durable.__all__  # imported on demand: `from durable.testing import env`

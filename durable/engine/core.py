@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -94,7 +93,7 @@ class RunCore:
 
     def now(self) -> float:
         """The database's clock as seen from here."""
-        return time.time() + self.clock_offset
+        return self.s.clock.now() + self.clock_offset
 
     def abort(self, reason: AbortReason, detail: str | None = None) -> None:
         """Stop this run's code at its next journaled call (lease lost, cancelled...)."""

@@ -9,6 +9,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from durable.clock import SYSTEM_CLOCK, Clock
 from durable.codec import Codec
 from durable.engine.registry import Registry
 from durable.errors import DurableError
@@ -63,3 +64,5 @@ class Services:
     """Spans, metrics and log records of the runs (``None``: nothing is observed)."""
     process_pool: ProcessPool | None = None
     """The worker's pool of ``executor="process"`` step bodies (``None``: a replay)."""
+    clock: Clock = SYSTEM_CLOCK
+    """The clock runs measure sleeps, backoffs and deadlines on (the log's own)."""

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from durable.clock import SYSTEM_CLOCK, Clock
 from durable.errors import DurableError, StoreError, StoreOpenError, StoreUnreachableError
 from durable.log._dberrors import translate_errors
 from durable.log.appending import Appender, PostgresAppender, SqliteAppender
@@ -52,6 +53,7 @@ def open_store(
     pool_size: int = 8,
     lease_timeout: float = 30.0,
     create: bool = True,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SqlStore:
     """Open (creating if needed, unless ``create`` is false) the durable log at ``url``.
 
@@ -64,7 +66,8 @@ def open_store(
             untouched. With ``create`` false: also a database that holds no log (Postgres).
         StoreError: with ``create`` false, a SQLite file that does not exist or is empty (it
             is not created).
-        ValueError: ``synchronous`` is none of ``FULL``, ``NORMAL``, ``EXTRA``.
+        ValueError: ``synchronous`` is none of ``FULL``, ``NORMAL``, ``EXTRA``; a ``clock``
+            other than the system's on Postgres (whose clock is the server's).
     """
     shown = redact_url(url)
     u = _parse(url)
@@ -89,12 +92,15 @@ def open_store(
         if not create and (not os.path.exists(path) or os.path.getsize(path) == 0):
             raise StoreError(f"no durable log at {path}: the file does not exist or is empty")
         check_sqlite_file(path, SCHEMA_VERSION)
-        dialect = SqliteDialect(url, synchronous=synchronous)
+        dialect = SqliteDialect(url, synchronous=synchronous, clock=clock)
         leasing, appender = SqliteLeasing, SqliteAppender
         where = path
     elif backend in ("postgresql", "postgres"):
         from durable.log.leasing_postgres import PostgresLeasing
         from durable.log.postgres import PostgresDialect
+
+        if clock is not SYSTEM_CLOCK:
+            raise ValueError("a virtual clock needs a SQLite log (Postgres keeps its own clock)")
 
         dialect = PostgresDialect(
             url, synchronous=synchronous, pool_size=pool_size, lease_timeout=lease_timeout

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from durable.clock import SYSTEM_CLOCK, Clock
 from durable.errors import LogSchemaError
 from durable.log.cancel_push import cancel_fifo_dir
 from durable.log.dialect import Dialect, RawTx
@@ -129,7 +130,9 @@ def _engine(
 class SqliteDialect(Dialect):
     """Engines and SQL that differ on SQLite."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL") -> None:
+    def __init__(self, url: str, *, synchronous: str = "FULL", clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        """The database's clock: the OS clock, or a test's virtual one (``durable.testing``)."""
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         self.write_engine = _engine(url, immediate=True, synchronous=synchronous.upper())
@@ -181,8 +184,9 @@ class SqliteDialect(Dialect):
             delay = min(delay * 2, 0.002)
 
     def now(self, conn: Connection | RawTx) -> float:
-        # SQLite runs on this machine: its clock is the OS clock, read inside the write lock.
-        return time.time()
+        # SQLite runs on this machine: its clock is this process's (the OS clock unless a
+        # test's virtual one was handed in), read inside the write lock.
+        return self.clock.now()
 
     def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)

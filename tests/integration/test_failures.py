@@ -133,12 +133,19 @@ def test_retry_keeps_earlier_completed_steps(app, client):
     assert calls == ["first", "second", "second"]
 
 
-def test_backoff_delays_grow_by_factor(app, client):
+def _virtual_app() -> durable.App:
+    """An App for ``durable_env`` (its own database is never opened)."""
+    return durable.App("it", database="sqlite:///never-opened.db")
+
+
+def test_backoff_delays_grow_by_factor(durable_env):
+    # On the virtual clock (durable.testing): backoffs of minutes, measured exactly.
+    app = _virtual_app()
     times = []
 
-    @app.step(retry=Retry(attempts=3, initial_delay=0.3, backoff=2.0, jitter=False))
+    @app.step(retry=Retry(attempts=3, initial_delay=60, backoff=2.0, max_delay=3600, jitter=False))
     def flaky() -> str:
-        times.append(time.monotonic())
+        times.append(t.clock.now())
         if len(times) < 3:
             raise ValueError("again")
         return "ok"
@@ -147,21 +154,20 @@ def test_backoff_delays_grow_by_factor(app, client):
     def flow() -> str:
         return flaky()
 
-    with app.worker():
-        assert client.start(flow).result(timeout=15) == "ok"
-
+    t = durable_env(app)
+    assert t.client.start(flow).result(timeout=15) == "ok"
     gap1, gap2 = times[1] - times[0], times[2] - times[1]
-    assert gap1 >= 0.3 - 0.02, gap1
-    assert gap2 >= 0.6 - 0.02, gap2
-    assert gap1 < 10 and gap2 < 10  # loose: a loaded machine must not fail this
+    assert 60 <= gap1 < 60 + 5, gap1
+    assert 120 <= gap2 < 120 + 5, gap2
 
 
-def test_backoff_is_capped_by_max_delay(app, client):
+def test_backoff_is_capped_by_max_delay(durable_env):
+    app = _virtual_app()
     times = []
 
-    @app.step(retry=Retry(attempts=3, initial_delay=0.2, backoff=20.0, max_delay=0.4, jitter=False))
+    @app.step(retry=Retry(attempts=3, initial_delay=60, backoff=20.0, max_delay=120, jitter=False))
     def flaky() -> str:
-        times.append(time.monotonic())
+        times.append(t.clock.now())
         if len(times) < 3:
             raise ValueError("again")
         return "ok"
@@ -170,16 +176,17 @@ def test_backoff_is_capped_by_max_delay(app, client):
     def flow() -> str:
         return flaky()
 
-    with app.worker():
-        assert client.start(flow).result(timeout=15) == "ok"
+    t = durable_env(app)
+    assert t.client.start(flow).result(timeout=15) == "ok"
     gap2 = times[2] - times[1]
-    assert 0.4 - 0.02 <= gap2 < 3.5, gap2  # without the cap it would be 4.0 s
+    assert 120 <= gap2 < 120 + 5, gap2  # without the cap it would be 1200 s
 
 
-def test_run_is_sleeping_during_retry_backoff(app, client, wait_status):
+def test_run_is_sleeping_during_retry_backoff(durable_env, wait_status):
+    app = _virtual_app()
     calls = []
 
-    @app.step(retry=Retry(attempts=2, initial_delay=2.0, jitter=False))
+    @app.step(retry=Retry(attempts=2, initial_delay=3600, jitter=False))
     def flaky() -> str:
         calls.append(1)
         if len(calls) == 1:
@@ -190,11 +197,12 @@ def test_run_is_sleeping_during_retry_backoff(app, client, wait_status):
     def flow() -> str:
         return flaky()
 
-    with app.worker():
-        h = client.start(flow)
-        wait_status(h, Status.SLEEPING, timeout=5)
-        assert len(calls) == 1
-        assert h.result(timeout=10) == "ok"
+    t = durable_env(app)
+    h = t.client.start(flow)
+    wait_status(h, Status.SLEEPING, timeout=5)
+    assert len(calls) == 1
+    assert h.info().wake_at is not None
+    assert h.result(timeout=10) == "ok"
     assert len(calls) == 2
 
 
@@ -342,17 +350,18 @@ def test_step_timeout_without_retry_fails_run_with_timeout_error(app, client):
 # ---------------------------------------------------------------- workflow timeout
 
 
-def test_workflow_timeout_fails_a_sleeping_run(app, client):
-    @app.workflow(timeout=0.5)
+def test_workflow_timeout_fails_a_sleeping_run(durable_env):
+    app = _virtual_app()
+
+    @app.workflow(timeout=3600)
     def flow() -> str:
-        durable.sleep(30)
+        durable.sleep(30 * 86400)
         return "woke"
 
-    with app.worker():
-        h = client.start(flow)
-        start = time.monotonic()
-        err = _failed(h)
-        assert time.monotonic() - start < 8
+    t = durable_env(app)
+    h = t.client.start(flow)
+    err = _failed(h)
+    assert 3600 - 5 <= t.clock.skipped < 30 * 86400  # ended at the deadline, not the wake-up
     assert err.error_type == "TimeoutError"
     info = h.info()
     assert info.status == Status.FAILED
