@@ -25,8 +25,11 @@ LIMIT = 60.0
 
 
 def mark(directory: str, name: str, text: str = "") -> None:
-    """Create the marker file ``name`` in ``directory``."""
-    (Path(directory) / name).write_text(text or str(os.getpid()))
+    """Create the marker file ``name`` in ``directory``, whole (written aside, then renamed:
+    a reader that sees it exist never reads it empty)."""
+    tmp = Path(directory) / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(text or str(os.getpid()))
+    os.replace(tmp, Path(directory) / name)
 
 
 def make_app(database: str, cancel_grace: float = 10.0) -> durable.App:
