@@ -21,9 +21,10 @@ from typing import Any, cast
 
 from durable.codec import Codec, Signature
 from durable.engine.executors import locate
+from durable.engine.resources import StageResources
 from durable.engine.runtime import RunState, _current
 from durable.engine.steps import StepScope, _step
-from durable.errors import PermanentError
+from durable.errors import PermanentError, ResourceError
 from durable.types import RunInfo
 
 __all__ = ["Task", "serve"]
@@ -126,6 +127,7 @@ def _run(
     except BaseException as exc:
         return _error(exc)
     scope = StepScope(task.step, task.position, task.attempt, task.stage)
+    scope.resources = _OutOfReach(task.stage or "", {}, None)
     scope.timed_out = stop  # type: ignore[assignment]
     run_token = _current.set(cast(RunState, _PoolRun(conn, task, stop, codec)))
     step_token = _step.set(scope)
@@ -139,6 +141,20 @@ def _run(
     finally:
         _step.reset(step_token)
         _current.reset(run_token)
+
+
+class _OutOfReach(StageResources):
+    """What ``durable.resource`` sees in a pool process: the worker's stage resources live
+    in the worker, out of reach of a body running here."""
+
+    __slots__ = ()
+
+    def get(self, name: str, step: str, step_stage: str | None) -> Any:
+        raise ResourceError(
+            f"durable.resource({name!r}): step {step!r} runs in the process pool "
+            "(executor='process'), and stage resources live in the worker process: open what "
+            "the body needs inside it, or make the step a thread step"
+        )
 
 
 def _locate(task: Task) -> Callable[..., Any]:

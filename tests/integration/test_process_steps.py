@@ -208,6 +208,7 @@ def test_a_pool_process_that_exits_fails_the_step_with_a_clear_error(
         ("renamed", "PermanentError", "cannot be imported there"),
         ("bad_result", "SerializationError", "cannot encode result of step 'bad_result'"),
         ("bad_argument", "SerializationError", "cannot encode arguments of step 'echo'"),
+        ("resource", "ResourceError", "runs in the process pool (executor='process')"),
     ],
 )
 def test_bad_input_to_the_pool_fails_the_run_with_a_clear_error(
