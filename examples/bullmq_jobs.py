@@ -154,6 +154,8 @@ def demo() -> int:
     print(f"img-urgent (priority 10) was in the worker's first take: {urgent_first}")
     print(f"img-flaky result: {client.get('img-flaky').result(timeout=5)}")
     for s in client.stats(window=None):  # queue.getJobCounts / metrics
+        if s.workflow != "image_job":  # another App's workflows on the same log
+            continue
         print(
             f"metrics {s.workflow} on {s.queue}: {s.completed} completed, {s.failed} failed, "
             f"{s.cancelled} cancelled, {s.pending} waiting, p50 {s.p50_seconds or 0:.2f} s"
