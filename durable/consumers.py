@@ -193,6 +193,12 @@ def _process_of(cls: Any) -> Callable[..., Any]:
     if not inspect.signature(fn).parameters:
         raise TypeError(f"{cls.__qualname__}.process must take self (and the payload)")
     _check_made_without_arguments(cls)
+    for hook in ("setup", "teardown", "is_permanent", "on_event"):
+        value = getattr(cls, hook, None)
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"{cls.__qualname__}.{hook} must be a method, not {type(value).__name__}"
+            )
     return fn
 
 
