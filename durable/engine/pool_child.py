@@ -10,9 +10,11 @@ cancel of the run, past the step's timeout, or when its drain time is up.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -95,6 +97,22 @@ class _PoolRun:
         raise RuntimeError(
             f"this in-run function is not available in a step body that runs in the process "
             f"pool (step {self._task.step!r}; it needs {name!r} of the worker's run)"
+        )
+
+
+def refuse_while_importing_main() -> None:
+    """Raise when this process is a pool process still importing the worker's script.
+
+    A pool process imports the script being run (as ``__mp_main__``) before it serves, so
+    that it finds the steps defined there; the script's top-level code runs again then.
+    A worker started by that code would start a worker, and a pool, in every pool process.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        main = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the script"
+        raise RuntimeError(
+            f"a worker was started while a new process of a worker's process pool imports "
+            f"{main}: its top-level code runs again in each pool process. Start the worker "
+            '(and the runs) under `if __name__ == "__main__":`'
         )
 
 

@@ -303,3 +303,16 @@ def test_what_the_pool_cannot_import_is_refused_when_the_step_is_defined(
     with pytest.raises(ValueError, match="processes must be at least 1"), app.worker(processes=0):
         pass
     app.close()
+
+
+def test_a_script_that_starts_its_worker_unguarded_fails_fast_and_says_why(
+    db_url: str, processes: Processes
+) -> None:
+    script = HERE / "procs" / "unguarded.py"
+    done = processes.python(script, db_url, separate_stderr=True).result(timeout=90)
+    assert done.returncode == 0, done.describe()
+    assert "failed: PoolProcessDiedError" in done.stdout, done.describe()
+    assert 'Start the worker (and the runs) under `if __name__ == "__main__":`' in done.stderr
+    app = durable.App("unguarded", database=db_url)
+    assert len(app.client().list_runs()) == 1  # no run started by the pool's import
+    app.close()
