@@ -302,6 +302,12 @@ def test_what_the_pool_cannot_import_is_refused_when_the_step_is_defined(
     assert app.step(executor="process")(_top_level)(3) == 3  # outside a run: a plain call
     with pytest.raises(ValueError, match="processes must be at least 1"), app.worker(processes=0):
         pass
+    for bad in ("2", True, 1.5):
+        with (
+            pytest.raises(TypeError, match="processes must be an int"),
+            app.worker(processes=bad),  # type: ignore[arg-type]
+        ):
+            pass
     app.close()
 
 
