@@ -21,6 +21,7 @@ from durable.clock import SYSTEM_CLOCK, Clock
 from durable.codec import DEFAULT_MAX_PAYLOAD, Codec
 from durable.consumers import WorkerHook, WorkerHooks, add_hook, check_queue, register_consumer
 from durable.engine.policy import Retry
+from durable.engine.pool_child import refuse_while_importing_main
 from durable.engine.presence import FORGET_WORKERS_AFTER
 from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
@@ -583,6 +584,7 @@ class App:
         worker_id: str | None,
         processes: int | None = None,
     ) -> Worker:
+        refuse_while_importing_main()
         w = Worker(
             self.store,
             self.registry,

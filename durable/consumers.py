@@ -192,7 +192,35 @@ def _process_of(cls: Any) -> Callable[..., Any]:
         )
     if not inspect.signature(fn).parameters:
         raise TypeError(f"{cls.__qualname__}.process must take self (and the payload)")
+    _check_made_without_arguments(cls)
+    for hook in ("setup", "teardown", "is_permanent", "on_event"):
+        value = getattr(cls, hook, None)
+        if value is not None and not callable(value):
+            raise TypeError(
+                f"{cls.__qualname__}.{hook} must be a method, not {type(value).__name__}"
+            )
     return fn
+
+
+def _check_made_without_arguments(cls: type) -> None:
+    """The one instance per worker process is ``cls()``: refuse a class that needs more."""
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):  # a signature Python cannot tell: let the call decide
+        return
+    try:
+        sig.bind()
+    except TypeError:
+        needed = [
+            p.name
+            for p in sig.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        raise TypeError(
+            f"consumer class {cls.__qualname__} is made with no arguments (one instance per "
+            f"worker process), but it needs {', '.join(needed)}: give them defaults, or "
+            "open what it needs in setup()"
+        ) from None
 
 
 def _body(cls: type, process: Callable[..., Any], slot: _Slot) -> Callable[..., Any]:

@@ -18,7 +18,7 @@ try, so the run fails after one attempt, its error type ``CustomerGone``; and to
 mailbox the server refuses: the step raises ``durable.PermanentError(...) from exc``, which
 also ends the run at once and records the real cause's type, ``MailboxMissing``.
 
-    python examples/base_worker.py demo               # an embedded worker, two tasks
+    python examples/base_worker.py demo               # an embedded worker, three tasks
     python examples/base_worker.py worker             # or: a worker until Ctrl-C ...
     python examples/base_worker.py send cust-1        # ... and tasks from another terminal
 """
@@ -115,7 +115,11 @@ def demo() -> int:
     for h, cause in ((gone, "CustomerGone"), (bounced, "MailboxMissing")):
         info = h.info()
         failures = [e for e in h.events() if e.type == "step_failed"]
-        print(f"{cause}: run attempts {info.attempt}, step failures {len(failures)}", flush=True)
+        print(
+            f"{cause}: run attempts {info.attempt}, step failures {len(failures)} "
+            "(a timeout, retried; then the permanent error, not retried)",
+            flush=True,
+        )
         assert info.error_type == cause and info.attempt == 1
     return 0
 
@@ -124,7 +128,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", help="the log's URL (default: base_worker.db here)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="an embedded worker and two tasks, in one process")
+    sub.add_parser("demo", help="an embedded worker and three tasks, in one process")
     sub.add_parser("worker", help="a worker until SIGTERM or Ctrl-C")
     s = sub.add_parser("send", help="send one invoice task and wait for it")
     s.add_argument("customer")
@@ -135,7 +139,11 @@ def main(argv: list[str]) -> int:
         app.run_worker()
         return 0
     h = app.client().start(InvoiceWorker, {"customer": args.customer})
-    print(h.result(timeout=600))
+    try:
+        print(h.result(timeout=600))
+    except durable.RunFailedError as exc:
+        print(f"run {h.id} failed: {exc.error_type}: {exc.error_message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -90,7 +90,9 @@ def resize(name: str, kind: str) -> dict[str, Any]:
 @app.workflow(queue="images")
 def image_job(name: str, kind: str = "normal") -> dict[str, Any]:
     """One BullMQ job: its data are the arguments, its return value is the result."""
-    print(f"  processing {name} ({kind})", flush=True)
+    # One write per line: the jobs run on several threads at once. Workflow code runs again
+    # when a run resumes (after a step's retry backoff), so a retried job prints twice.
+    print(f"  processing {name} ({kind})\n", end="", flush=True)
     return resize(name, kind)
 
 
@@ -139,7 +141,7 @@ def demo() -> int:
         long = client.start(image_job, "img-long", "long", id="img-long")
         while (long.info().progress or 0.0) < 0.01:  # it reported progress: it is running
             time.sleep(0.05)
-        print(f"img-long at {long.info().progress:.0%}: {long.cancel().value}")
+        print(f"img-long at {long.info().progress:.0%}: cancel {long.cancel().value}")
         try:
             long.result(timeout=60)
         except durable.RunCancelledError:
@@ -152,6 +154,8 @@ def demo() -> int:
     print(f"img-urgent (priority 10) was in the worker's first take: {urgent_first}")
     print(f"img-flaky result: {client.get('img-flaky').result(timeout=5)}")
     for s in client.stats(window=None):  # queue.getJobCounts / metrics
+        if s.workflow != "image_job":  # another App's workflows on the same log
+            continue
         print(
             f"metrics {s.workflow} on {s.queue}: {s.completed} completed, {s.failed} failed, "
             f"{s.cancelled} cancelled, {s.pending} waiting, p50 {s.p50_seconds or 0:.2f} s"
@@ -170,7 +174,7 @@ def demo() -> int:
 
 def main(argv: list[str]) -> int:
     """``demo [--fast] [--database URL]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("command", choices=["demo"])
     parser.add_argument("--database", help="the log's URL (default: bullmq_jobs.db here)")
     parser.add_argument("--fast", action="store_true", help="small delays (for tests)")

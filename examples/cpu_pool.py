@@ -117,13 +117,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", help="the log's URL (default sqlite:///cpu_pool.db)")
     sub = parser.add_subparsers(dest="command", required=True)
+    helps = {
+        "demo": "an embedded worker renders one picture, in this process",
+        "start": "start a picture for a worker of its own and wait for it",
+    }
     for name in ("demo", "start"):
-        p = sub.add_parser(name)
-        p.add_argument("--tiles", type=int, default=4)
+        p = sub.add_parser(name, help=helps[name])
+        p.add_argument("--tiles", type=int, default=4, help="steps, one per tile (default 4)")
         p.add_argument("--size", type=int, default=160, help="picture width and height")
         if name == "demo":
-            p.add_argument("--processes", type=int, default=None)
-    w = sub.add_parser("worker")
+            p.add_argument("--processes", type=int, default=None, help="pool size (default: CPUs)")
+    w = sub.add_parser("worker", help="a worker with a process pool, until Ctrl-C")
     w.add_argument("--processes", type=int, default=None, help="pool size (default: CPUs)")
     a = parser.parse_args(argv)
     if a.command == "demo":

@@ -118,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     global STEP_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", help=f"the log (default {DEFAULT_DATABASE})")
-    parser.add_argument("--step-seconds", type=float, default=STEP_SECONDS)
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=STEP_SECONDS,
+        help=f"how long each task works (default {STEP_SECONDS})",
+    )
     args = parser.parse_args(argv)
     STEP_SECONDS = args.step_seconds
 

@@ -106,6 +106,15 @@ def test_bad_names_are_refused(name: str, says: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_hint_is_only_a_name_that_works(tmp_path: Path) -> None:
+    hinted = durable_new("My-Worker", cwd=tmp_path)
+    assert "(try 'my_worker')" in hinted.stderr, hinted.stderr
+    for name in ("Class", "JSON"):  # lowercased, a keyword or a module: no hint
+        done = durable_new(name, cwd=tmp_path)
+        assert done.returncode == 2 and "(try" not in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_help_explains_the_command(tmp_path: Path) -> None:
     done = run([*COMMAND, "new", "--help"], cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.describe()

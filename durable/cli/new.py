@@ -47,7 +47,7 @@ def check_name(name: str) -> str:
     hint = ""
     if re.fullmatch(r"[A-Za-z0-9_-]+", name) and not name[:1].isdigit():
         fixed = name.lower().replace("-", "_")
-        if fixed != name and _NAME.match(fixed):
+        if fixed != name and _NAME.match(fixed) and _free(fixed):
             hint = f" (try {fixed!r})"
     if not _NAME.match(name):
         raise CliError(
@@ -63,6 +63,13 @@ def check_name(name: str) -> str:
             USAGE,
         )
     return name
+
+
+def _free(name: str) -> bool:
+    """``name`` is no keyword and shadows no module (a hint must be a name that works)."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return False
+    return name not in _TAKEN and name not in sys.stdlib_module_names
 
 
 def render(name: str) -> dict[str, str]:

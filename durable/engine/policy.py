@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import random as _random
@@ -55,11 +56,8 @@ class Retry:
             object.__setattr__(self, "non_retryable", (self.non_retryable,))
         else:
             object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
-        if self.retry_if is not None and not callable(self.retry_if):
-            raise TypeError(
-                "Retry.retry_if takes a function of the error returning a bool, "
-                f"not {type(self.retry_if).__name__}"
-            )
+        if self.retry_if is not None:
+            _check_predicate(self.retry_if)
 
     def delay(self, failed_attempt: int, rng: _random.Random | None = None) -> float:
         """Seconds to wait after try number ``failed_attempt`` (from 1) failed."""
@@ -67,6 +65,25 @@ class Retry:
         if self.jitter and d > 0:
             d = (rng or _random).uniform(d / 2, d)
         return d
+
+
+def _check_predicate(fn: Any) -> None:
+    """``retry_if`` is called with the error alone: refuse what cannot take it."""
+    if not callable(fn):
+        raise TypeError(
+            "Retry.retry_if takes a function of the error returning a bool, "
+            f"not {type(fn).__name__}"
+        )
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a signature Python cannot tell: let the call decide
+        return
+    try:
+        sig.bind(None)
+    except TypeError:
+        raise TypeError(
+            f"Retry.retry_if is called with one argument, the error: {fn!r} takes {sig}"
+        ) from None
 
 
 def is_retryable(

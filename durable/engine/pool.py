@@ -82,6 +82,10 @@ class ProcessPool:
     """At most ``size`` processes, each running one step body at a time."""
 
     def __init__(self, size: int, grace: float) -> None:
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError(
+                f"processes must be an int (a number of processes), not {type(size).__name__}"
+            )
         if size < 1:
             raise ValueError("processes must be at least 1")
         self.size = size

@@ -10,9 +10,11 @@ cancel of the run, past the step's timeout, or when its drain time is up.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,9 +23,10 @@ from typing import Any, cast
 
 from durable.codec import Codec, Signature
 from durable.engine.executors import locate
+from durable.engine.resources import StageResources
 from durable.engine.runtime import RunState, _current
 from durable.engine.steps import StepScope, _step
-from durable.errors import PermanentError
+from durable.errors import PermanentError, ResourceError
 from durable.types import RunInfo
 
 __all__ = ["Task", "serve"]
@@ -97,6 +100,22 @@ class _PoolRun:
         )
 
 
+def refuse_while_importing_main() -> None:
+    """Raise when this process is a pool process still importing the worker's script.
+
+    A pool process imports the script being run (as ``__mp_main__``) before it serves, so
+    that it finds the steps defined there; the script's top-level code runs again then.
+    A worker started by that code would start a worker, and a pool, in every pool process.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        main = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the script"
+        raise RuntimeError(
+            f"a worker was started while a new process of a worker's process pool imports "
+            f"{main}: its top-level code runs again in each pool process. Start the worker "
+            '(and the runs) under `if __name__ == "__main__":`'
+        )
+
+
 def serve(conn: Connection, stop_event: Any) -> None:
     """The process's loop: a task, its body run, its outcome sent; until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker drains; it stops us itself
@@ -126,6 +145,7 @@ def _run(
     except BaseException as exc:
         return _error(exc)
     scope = StepScope(task.step, task.position, task.attempt, task.stage)
+    scope.resources = _OutOfReach(task.stage or "", {}, None)
     scope.timed_out = stop  # type: ignore[assignment]
     run_token = _current.set(cast(RunState, _PoolRun(conn, task, stop, codec)))
     step_token = _step.set(scope)
@@ -139,6 +159,20 @@ def _run(
     finally:
         _step.reset(step_token)
         _current.reset(run_token)
+
+
+class _OutOfReach(StageResources):
+    """What ``durable.resource`` sees in a pool process: the worker's stage resources live
+    in the worker, out of reach of a body running here."""
+
+    __slots__ = ()
+
+    def get(self, name: str, step: str, step_stage: str | None) -> Any:
+        raise ResourceError(
+            f"durable.resource({name!r}): step {step!r} runs in the process pool "
+            "(executor='process'), and stage resources live in the worker process: open what "
+            "the body needs inside it, or make the step a thread step"
+        )
 
 
 def _locate(task: Task) -> Callable[..., Any]:

@@ -169,8 +169,9 @@ class ResourceStack:
 def resource_in(scope: StageResources | None, name: str, step: str, stage: str | None) -> Any:
     """``durable.resource(name)`` in a step body whose call saw ``scope``."""
     if scope is None:
+        where = f"runs in stage {stage!r}" if stage is not None else "runs in no stage"
         raise ResourceError(
-            f"durable.resource({name!r}): step {step!r} runs in stage {stage!r}, and no stage "
+            f"durable.resource({name!r}): step {step!r} {where}, and no stage "
             "around it declares resources: declare it with "
             f"durable.stage(..., resources={{{name!r}: factory}})"
         )

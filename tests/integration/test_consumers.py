@@ -318,6 +318,25 @@ def test_bad_consumers_are_refused_when_defined(make_app: Make) -> None:
         class Bare:
             def process(self, payload: Any) -> None: ...
 
+    with pytest.raises(
+        TypeError, match=r"made with no arguments .* it needs url: give them defaults"
+    ):
+
+        @app.consumer("q")
+        class NeedsArguments:
+            def __init__(self, url: str) -> None:
+                self.url = url
+
+            def process(self, payload: Any) -> None: ...
+
+    with pytest.raises(TypeError, match=r"NotAHook.is_permanent must be a method, not bool"):
+
+        @app.consumer("q")
+        class NotAHook:
+            is_permanent = True
+
+            def process(self, payload: Any) -> None: ...
+
     with pytest.raises(ValueError, match="cannot be empty"):
         app.consumer("")
     with pytest.raises(ValueError, match="timeout must be positive"):

@@ -208,6 +208,7 @@ def test_a_pool_process_that_exits_fails_the_step_with_a_clear_error(
         ("renamed", "PermanentError", "cannot be imported there"),
         ("bad_result", "SerializationError", "cannot encode result of step 'bad_result'"),
         ("bad_argument", "SerializationError", "cannot encode arguments of step 'echo'"),
+        ("resource", "ResourceError", "runs in the process pool (executor='process')"),
     ],
 )
 def test_bad_input_to_the_pool_fails_the_run_with_a_clear_error(
@@ -301,4 +302,23 @@ def test_what_the_pool_cannot_import_is_refused_when_the_step_is_defined(
     assert app.step(executor="process")(_top_level)(3) == 3  # outside a run: a plain call
     with pytest.raises(ValueError, match="processes must be at least 1"), app.worker(processes=0):
         pass
+    for bad in ("2", True, 1.5):
+        with (
+            pytest.raises(TypeError, match="processes must be an int"),
+            app.worker(processes=bad),  # type: ignore[arg-type]
+        ):
+            pass
+    app.close()
+
+
+def test_a_script_that_starts_its_worker_unguarded_fails_fast_and_says_why(
+    db_url: str, processes: Processes
+) -> None:
+    script = HERE / "procs" / "unguarded.py"
+    done = processes.python(script, db_url, separate_stderr=True).result(timeout=90)
+    assert done.returncode == 0, done.describe()
+    assert "failed: PoolProcessDiedError" in done.stdout, done.describe()
+    assert 'Start the worker (and the runs) under `if __name__ == "__main__":`' in done.stderr
+    app = durable.App("unguarded", database=db_url)
+    assert len(app.client().list_runs()) == 1  # no run started by the pool's import
     app.close()

@@ -341,6 +341,10 @@ def test_resource_errors_name_the_resource_and_the_stage(
         with durable.stage("plain"):
             return asks("db")
 
+    @app.workflow(name="outside")
+    def outside() -> int:
+        return asks("db")
+
     @app.workflow(name="in_code")
     def in_code() -> int:
         with durable.stage("s", resources={"db": lambda: contextlib.nullcontext(1)}):
@@ -356,13 +360,14 @@ def test_resource_errors_name_the_resource_and_the_stage(
         for wf, pattern in [
             (unknown, r"'browser'.*stage 's'.*stage 's' declares 'db'"),
             (undeclared, r"'db'.*stage 'plain'.*no stage around it declares resources"),
+            (outside, r"step 'asks' runs in no stage, and no stage around it declares"),
             (in_code, r"durable.resource\('db'\) was called in workflow code"),
             (async_cm, r"returned AsyncExitStack, an async context manager"),
         ]:
             with pytest.raises(durable.RunFailedError, match=pattern):
                 client.start(wf).result(timeout=20)
     # A missing resource is permanent: each step call was tried once, not retried.
-    assert calls == ["browser", "db", "db", "db", "db"]
+    assert calls == ["browser", "db", "db", "db", "db", "db"]
     with pytest.raises(durable.ResourceError, match="called outside a run"):
         durable.resource("db")
 

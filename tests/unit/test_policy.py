@@ -187,3 +187,13 @@ def test_non_retryable_types_and_their_subclasses_fail_at_once() -> None:
 @pytest.mark.parametrize("exc", [TimeoutError(), ConnectionError(), KeyError("k"), OSError()])
 def test_ordinary_errors_are_retried(exc: Exception) -> None:
     assert is_retryable(Retry(attempts=2), exc, 1)
+
+
+def test_retry_if_must_take_the_error() -> None:
+    with pytest.raises(TypeError, match="not str"):
+        Retry(retry_if="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="called with one argument, the error"):
+        Retry(retry_if=lambda: True)  # type: ignore[arg-type,misc]
+    with pytest.raises(TypeError, match="called with one argument, the error"):
+        Retry(retry_if=lambda exc, attempt: True)  # type: ignore[arg-type,misc]
+    Retry(retry_if=lambda exc, *rest: True)

@@ -12,6 +12,7 @@ directory first, where it leaves marker files that the test waits for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -146,6 +147,11 @@ def renamed(directory: str) -> int:
 renamed.__qualname__ = "no_such_function"
 
 
+def asks_resource(directory: str) -> Any:
+    """Ask for a resource of the worker's stage: out of reach in the pool."""
+    return durable.resource("db")
+
+
 def waits(directory: str, i: int) -> int:
     """Say this run got a pool process, then wait for the test's go."""
     mark(directory, f"run-{i}")
@@ -178,6 +184,7 @@ def make_app(database: str, cancel_grace: float = 10.0, lease_timeout: float = 3
     echo_ = process(echo)
     renamed_ = app.step(name="renamed", executor="process")(renamed)
     waits_ = process(waits)
+    asks_resource_ = process(asks_resource)
     times_out_ = app.step(name="times_out", executor="process", timeout=1.0)(until_cancelled)
 
     @app.workflow(name="parallel")
@@ -230,6 +237,11 @@ def make_app(database: str, cancel_grace: float = 10.0, lease_timeout: float = 3
     @app.workflow(name="renamed")
     def renaming(directory: str) -> int:
         return renamed_(directory)  # type: ignore[no-any-return]
+
+    @app.workflow(name="resource")
+    def resource(directory: str) -> Any:
+        with durable.stage("s", resources={"db": lambda: contextlib.nullcontext(1)}):
+            return asks_resource_(directory)
 
     @app.workflow(name="waits")
     def waiting(directory: str, i: int) -> int:
