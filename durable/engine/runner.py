@@ -484,7 +484,10 @@ def unmatched_end(state: RunState) -> NonDeterminismError | None:
     return NonDeterminismError(
         f"run {state.run_id!r}: the workflow returned after position {state.position} but "
         f"the journal records {first.kind} {first.name!r} at position {first.position}. "
-        f"{HINT}"
+        f"{HINT}",
+        position=first.position,
+        called="return",
+        recorded=f"{first.kind} {first.name!r}",
     )
 
 
