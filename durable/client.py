@@ -82,6 +82,11 @@ def _run_options(timeout: Any, retry: Any) -> RunOptions:
     return RunOptions(timeout=check_timeout(timeout), retry=retry_options(retry))
 
 
+def _no_version() -> str | None:
+    """The version of runs started by a client without code (``durable.Client(url)``)."""
+    return None
+
+
 def _ts(x: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(x, dt.UTC) if x is not None else None
 
@@ -111,6 +116,7 @@ def run_info(row: RunRow, expected_steps: int | None = None, now: float | None =
         steps_completed=row.steps_completed,
         wake_at=_ts(row.wake_at),
         waiting_for=row.waiting_for.column() if row.waiting_for else None,
+        version=row.version,
     )
 
 
@@ -154,6 +160,7 @@ class Client(AdminOps, WorkerOps):
         hub: LocalHub,
         telemetry: Telemetry,
         watches: Watches | None = None,
+        version_of: Callable[[], str | None] | None = None,
     ) -> Client:
         """A client on an App's open log, knowing its workflows and waking its workers
         (``App.client()``); closing it leaves the log open."""
@@ -162,6 +169,8 @@ class Client(AdminOps, WorkerOps):
             store, owns_store=False, codec=codec, registry=registry, hub=hub, telemetry=telemetry
         )
         client._watches = watches
+        if version_of is not None:
+            client._version_of = version_of
         return client
 
     def _setup(
@@ -183,6 +192,8 @@ class Client(AdminOps, WorkerOps):
         self._live = LiveView(store)
         self._watches: Watches | None = None
         self._own_watches: Watches | None = None
+        self._version_of: Callable[[], str | None] = _no_version
+        """The code version runs started here record (an App's client: the App's)."""
 
     def close(self) -> None:
         """Close the database connections this client opened (and its watch listener)."""
@@ -361,6 +372,7 @@ class Client(AdminOps, WorkerOps):
             parent_id=parent_id,
             trace_context=self._telemetry.start_context(name, run_id, q),
             options=encode_options(own),
+            version=self._version_of(),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -601,6 +613,7 @@ class Client(AdminOps, WorkerOps):
             options=row.options,
             forked_from=run_id,
             trace_context=self._telemetry.start_context(row.workflow, new_id, row.queue),
+            version=self._version_of(),
         )
         self._store.fork(run_id, new, keep)
         if self._hub is not None:

@@ -140,6 +140,9 @@ class RunInfo:
     step: str | None = None
     """The step the run is executing now (the one started last, if several run at once);
     ``None`` between steps, while it sleeps or waits, and once it has ended."""
+    version: str | None = None
+    """The code version the run started under (the starting App's ``version``); ``None``
+    when it was started by a client without code (``durable.Client(url)``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,7 @@ class RunState(RunCore):
             step_attempt=step.attempt if step else None,
             step_key=f"{self.run_id}:{step.position}" if step else None,
             worker_id=self.s.worker_id,
+            version=row.version,
         )
 
     # -- recorded values -----------------------------------------------------------------

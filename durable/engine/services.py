@@ -63,3 +63,6 @@ class Services:
     """Spans, metrics and log records of the runs (``None``: nothing is observed)."""
     process_pool: ProcessPool | None = None
     """The worker's pool of ``executor="process"`` step bodies (``None``: a replay)."""
+    version: str | None = None
+    """The code version of the worker (what its child runs record, and what a run it
+    parks ``BLOCKED`` notes as the version that could not replay it)."""

@@ -126,6 +126,7 @@ class Worker:
             process_pool=ProcessPool(
                 processes if processes is not None else os.cpu_count() or 1, cancel_grace
             ),
+            version=version,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
