@@ -21,6 +21,7 @@ import msgspec
 from durable.client_admin import AdminOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
+from durable.engine.blocking import tried_versions
 from durable.engine.policy import Retry, retry_options
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
@@ -117,7 +118,16 @@ def run_info(row: RunRow, expected_steps: int | None = None, now: float | None =
         wake_at=_ts(row.wake_at),
         waiting_for=row.waiting_for.column() if row.waiting_for else None,
         version=row.version,
+        blocked_version=_blocked_by(row),
     )
+
+
+def _blocked_by(row: RunRow) -> str | None:
+    """The code version that last could not replay a blocked run."""
+    if row.status is not Status.BLOCKED:
+        return None
+    tried = tried_versions(row.blocked_versions)
+    return (tried[-1] or None) if tried else None
 
 
 class Client(AdminOps, WorkerOps):
@@ -567,8 +577,9 @@ class Client(AdminOps, WorkerOps):
         return outcome
 
     def resume(self, run_id: str) -> RunHandle:
-        """Continue a failed or cancelled run from its journal; a completed (or still
-        running) run is left as it is."""
+        """Continue a failed or cancelled run from its journal, or retry a blocked one
+        (today's code replays it again); a completed (or still running) run is left as it
+        is."""
         row = self._store.resume(run_id)
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -596,6 +607,8 @@ class Client(AdminOps, WorkerOps):
             T.RUN_SUSPENDED,
             T.RUN_RETRY_SCHEDULED,
             T.LEASE_TAKEN,
+            T.RUN_BLOCKED,
+            T.RUN_UNBLOCKED,
         }
         keep = [
             r

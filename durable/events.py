@@ -267,13 +267,16 @@ class BlockedData(msgspec.Struct, frozen=True, omit_defaults=True):
 
     ``position`` is where the code and the journal part (``None`` when no position is at
     fault), ``called`` what the code called there (``"step 'charge'"``), ``recorded`` what
-    the journal holds there, ``version`` the code version of the worker that parked it."""
+    the journal holds there, ``version`` the code version of the worker that parked it, and
+    ``tried`` every version that could not replay the run since it last suspended (this
+    one last): none of them takes it up again by itself."""
 
     error: ErrorInfo
     position: int | None = None
     called: str | None = None
     recorded: str | None = None
     version: str | None = None
+    tried: tuple[str, ...] = ()
 
 
 class UnblockedData(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -193,7 +193,7 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
     for name, fn, text in (
-        ("resume", manage.resume, "continue a failed or cancelled run from its journal"),
+        ("resume", manage.resume, "continue a failed or cancelled run, or retry a blocked one"),
         ("cancel", manage.cancel, "cancel a run and its unfinished children"),
     ):
         p = _add(sub, name, fn, text, text[0].upper() + text[1:] + ".")

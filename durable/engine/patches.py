@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from durable.engine.control import ReplayEnd
-from durable.engine.replay import HINT
+from durable.engine.replay import HINT, describe
 from durable.errors import NonDeterminismError, RunCancelledError
 from durable.events import CallKind, EmptyData, NewEvent
 from durable.events import EventType as T
@@ -96,15 +96,16 @@ class Patches:
         if slot.kind is CallKind.PATCH and slot.name == change_id:
             run.advance_to(pos)
             return
+        recorded = describe(slot.kind, slot.name)
         exc = NonDeterminismError(
             f"run {run.run_id!r} at position {pos}: deprecate_patch({change_id!r}) meets "
-            f"{slot.kind} {slot.name!r} in the journal, without the patch's marker: the run "
+            f"{recorded} in the journal, without the patch's marker: the run "
             f"was recorded by code from before durable.patched({change_id!r}), whose branch "
             f"the deprecated code no longer has; deploy code with "
             f"durable.patched({change_id!r}) until such runs have finished. {HINT}",
             position=pos,
             called=f"deprecate_patch {change_id!r}",
-            recorded=f"{slot.kind} {slot.name!r}",
+            recorded=recorded,
         )
         run.nondeterminism = run.nondeterminism or exc
         raise exc

@@ -21,7 +21,7 @@ from durable.events import POSITIONAL_KIND, CallKind, ErrorInfo, decode_data
 from durable.events import EventType as T
 from durable.log.store import JournalRow
 
-__all__ = ["HINT", "Journal", "Slot"]
+__all__ = ["HINT", "Journal", "Slot", "describe"]
 
 HINT = (
     "Workflow code must make the same calls in the same order on every replay: if it "
@@ -30,6 +30,12 @@ HINT = (
     "leave other changing inputs to steps."
 )
 """The sentence that ends every mismatch between the code and its journal."""
+
+
+def describe(kind: CallKind, name: str | None) -> str:
+    """A journaled call in words: ``step 'charge'``, ``sleep``."""
+    return str(kind) if name is None else f"{kind} {name!r}"
+
 
 _KEYED = {T.STAGE_ENTERED, T.STAGE_LEFT, T.PROGRESS, T.MESSAGE, T.OUTPUT}
 _SUCCESS = {T.STEP_COMPLETED, T.SLEEP_FIRED, T.SIGNAL_RECEIVED, T.CHILD_COMPLETED}
@@ -183,12 +189,13 @@ class Journal:
         if slot is None:
             return None
         if slot.kind != kind or slot.name != name:
+            called, recorded = describe(kind, name), describe(slot.kind, slot.name)
             raise NonDeterminismError(
-                f"run {self.run_id!r} at position {position}: the code calls {kind} "
-                f"{name!r} but the journal records {slot.kind} {slot.name!r}. {HINT}",
+                f"run {self.run_id!r} at position {position}: the code calls {called} "
+                f"but the journal records {recorded}. {HINT}",
                 position=position,
-                called=f"{kind} {name!r}",
-                recorded=f"{slot.kind} {slot.name!r}",
+                called=called,
+                recorded=recorded,
             )
         return slot
 

@@ -47,8 +47,10 @@ def check_version(version: object) -> str | None:
         raise TypeError(f"an App's version must be a string, got {type(version).__name__}")
     if not version.strip():
         raise ValueError("an App's version must be a non-empty string")
-    if len(version) > MAX_VERSION or "\x00" in version:
-        raise ValueError(f"an App's version must be at most {MAX_VERSION} characters, without NUL")
+    if len(version) > MAX_VERSION or "\x00" in version or "\n" in version:
+        raise ValueError(
+            f"an App's version must be at most {MAX_VERSION} characters, on one line, without NUL"
+        )
     return version
 
 

@@ -113,6 +113,11 @@ class SqlStore(Store):
     def resume(self, run_id: str) -> RunRow | None:
         return self.runs.resume(run_id)
 
+    def take_up_blocked(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
+    ) -> list[str]:
+        return self.runs.blocked.take_up(workflows, queues, version)
+
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
         return self.runs.fork(run_id, new, keep)
 

@@ -106,6 +106,9 @@ class RunRow:
     step_progress: float | None = None
     """The last progress reported below the run's level (by the step in flight, or by the
     stage between steps); ``None`` until one is, and again once a step starts or ends."""
+    blocked_versions: str | None = None
+    """The code versions that could not replay the run since it last suspended, each
+    between newlines (``"\\nv2\\n"``); ``None`` when none could not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,8 +394,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:
         """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
-        ``run_resumed``, no deadline until its next lease); a run in any other state is left
-        as it is."""
+        ``run_resumed``, no deadline until its next lease), or a ``blocked`` one (new epoch,
+        ``run_unblocked``); a run in any other state is left as it is."""
+
+    @abc.abstractmethod
+    def take_up_blocked(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
+    ) -> list[str]:
+        """Make due again the ``blocked`` runs of ``workflows`` (on ``queues``; ``None``:
+        any) that code ``version`` has not failed to replay (new epoch, ``run_unblocked``);
+        return their ids. Up to a few hundred per call."""
 
     @abc.abstractmethod
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:

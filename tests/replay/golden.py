@@ -67,8 +67,9 @@ _LATER_FIELDS = {
     "cancel_requested_at",
     "step",
     "step_progress",
+    "blocked_versions",
 }
-"""Run columns added after the golden journals were recorded (schema v2, v4, v5)."""
+"""Run columns added after the golden journals were recorded (schema v2, v4, v5, v7)."""
 
 
 def _event_doc(r: JournalRow) -> dict[str, Any]:
