@@ -529,11 +529,12 @@ class Client(AdminOps, WorkerOps):
                 raise RunFailedError(run_id, row.error_type or "Error", row.error_message or "")
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                note = (
-                    ""
-                    if row.status == Status.RUNNING
-                    else self._unserved_note(row.workflow, row.queue)
-                )
+                if row.status == Status.BLOCKED:
+                    note = f"; it is blocked: {row.error_type}: {row.error_message}"
+                elif row.status == Status.RUNNING:
+                    note = ""
+                else:
+                    note = self._unserved_note(row.workflow, row.queue)
                 raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s{note}")
             wait = pause if left is None else min(pause, left)
             if self._hub is not None:
