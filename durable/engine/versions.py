@@ -54,14 +54,14 @@ def check_version(version: object) -> str | None:
     return version
 
 
-def _feed(h: Any, code: types.CodeType, doc: str | None = None) -> None:
+def _feed(h: Any, code: types.CodeType, doc: str | None = None, top: bool = False) -> None:
     h.update(code.co_code)
     h.update(repr((code.co_argcount, code.co_kwonlyargcount, code.co_posonlyargcount)).encode())
     h.update(repr(code.co_flags).encode())
     h.update(repr(code.co_names).encode())
     consts = list(code.co_consts)
-    if doc is not None and consts and consts[0] == doc:
-        consts = consts[1:]
+    if top and consts and (consts[0] is None or consts[0] == doc):
+        consts = consts[1:]  # the docstring's place (``None`` for a function without one)
     h.update(getattr(code, "co_exceptiontable", b""))
     for c in consts:
         if isinstance(c, types.CodeType):
@@ -102,5 +102,5 @@ def code_fingerprint(registry: Registry) -> str:
         if code is None:
             h.update(repr(getattr(fn, "__qualname__", type(fn).__qualname__)).encode())
         else:
-            _feed(h, code, inspect.unwrap(fn).__doc__)
+            _feed(h, code, inspect.unwrap(fn).__doc__, top=True)
     return h.hexdigest()[:DIGITS]

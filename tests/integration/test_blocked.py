@@ -31,9 +31,7 @@ def deploys(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[.
     made: list[durable.App] = []
 
     def make(code: str, version: str | None = None) -> durable.App:
-        app = deployapp.make_app(code, db_url)
-        if version is not None:
-            app._version = version
+        app = deployapp.make_app(code, db_url, version)
         made.append(app)
         return app
 

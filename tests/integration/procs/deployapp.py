@@ -22,9 +22,13 @@ CODE = os.environ.get("DEPLOY_CODE", "v1")
 SLEEP = float(os.environ.get("DEPLOY_SLEEP", "2"))
 
 
-def make_app(code: str = CODE, database: str | None = None) -> durable.App:
-    """The App of deploy ``code``."""
-    app = durable.App("deploy", database=database, poll_interval=0.1, lease_timeout=3.0)
+def make_app(
+    code: str = CODE, database: str | None = None, version: str | None = None
+) -> durable.App:
+    """The App of deploy ``code`` (``version``: its own, instead of the fingerprint)."""
+    app = durable.App(
+        "deploy", database=database, poll_interval=0.1, lease_timeout=3.0, version=version
+    )
 
     @app.step(name="reserve")
     def reserve(n: int) -> int:
