@@ -15,7 +15,7 @@ from durable.errors import NonDeterminismError
 from durable.events import BlockedData, NewEvent
 from durable.events import EventType as T
 
-__all__ = ["blocked_event", "tried_versions"]
+__all__ = ["arguments_changed", "blocked_event", "tried_versions"]
 
 
 def tried_versions(column: str | None) -> list[str]:
@@ -24,6 +24,17 @@ def tried_versions(column: str | None) -> list[str]:
     if column is None or len(column) < 2:
         return []
     return column[1:-1].split("\n")
+
+
+def arguments_changed(run_id: str, workflow: str, exc: Exception) -> NonDeterminismError:
+    """The mismatch of a run whose recorded arguments no longer decode into its
+    workflow's signature."""
+    return NonDeterminismError(
+        f"run {run_id!r}: its recorded arguments no longer decode into the signature of "
+        f"workflow {workflow!r}: {exc}",
+        called=f"workflow {workflow!r}",
+        recorded="arguments that do not decode into its signature",
+    )
 
 
 def blocked_event(

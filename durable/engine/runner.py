@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from durable.engine.blocking import blocked_event
+from durable.engine.blocking import arguments_changed, blocked_event
 from durable.engine.cancelling import Cancellation
 from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
 from durable.engine.policy import Retry, is_retryable, run_retry
@@ -261,7 +261,7 @@ class Runner:
             args, kwargs = wf.signature.decode_args(row.input)
             self.retry = run_retry(decode_options(row.options), wf.retry)
         except msgspec.ValidationError as exc:
-            await self._block(_arguments_changed(row.id, wf, exc))
+            await self._block(arguments_changed(row.id, wf.name, exc))
             return
         except CorruptJournalError as exc:
             await self._fail_with(
@@ -521,16 +521,6 @@ def _forgot_await(
     return SerializationError(
         f"workflow {wf.name!r} returned {type(result).__name__} {result!r}, which cannot be "
         "recorded: did you forget await?"
-    )
-
-
-def _arguments_changed(run_id: str, wf: WorkflowDef, exc: Exception) -> NonDeterminismError:
-    """The mismatch of a run whose recorded arguments no longer fit its workflow."""
-    return NonDeterminismError(
-        f"run {run_id!r}: its recorded arguments no longer decode into the signature of "
-        f"workflow {wf.name!r}: {exc}",
-        called=f"workflow {wf.name!r}",
-        recorded="arguments that do not decode into its signature",
     )
 
 

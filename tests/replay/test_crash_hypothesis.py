@@ -3,8 +3,8 @@
 Hypothesis draws a workflow *shape*: a list of operations (plain steps, steps that fail their
 first ``k`` tries under a ``Retry``, steps that fail for good and are caught, ``durable.sleep``,
 ``durable.now()/random()/uuid4()`` values fed into later steps, ``durable.patched`` markers,
-stage blocks, child workflows, and in async workflows ``asyncio.gather`` of parallel steps). The shape is turned into a real
-workflow on a fresh App and SQLite file, and run twice:
+stage blocks, child workflows, and in async workflows ``asyncio.gather`` of parallel steps).
+The shape is turned into a real workflow on a fresh App and SQLite file, and run twice:
 
 1. crash-free, for reference;
 2. on another fresh log, under a store wrapper that "crashes" after ``N`` successful appends
