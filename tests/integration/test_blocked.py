@@ -190,3 +190,18 @@ def test_blocked_runs_are_counted_and_logged(
     assert len(warned) == 1
     assert f"metered-{backend}" in warned[0].getMessage()
     assert getattr(warned[0], "durable_run_id", None) == hs[0].id
+
+
+def test_a_blocked_run_can_be_cancelled(
+    deploys: Callable[..., durable.App], wait_status: Callable[..., None]
+) -> None:
+    h = sleeping_run(deploys("v1"), wait_status)
+    v2 = deploys("v2")
+    blocked_under(v2, h, wait_status)
+    assert v2.client().cancel(h.id) is durable.CancelOutcome.CANCELLED
+    assert h.status() is Status.CANCELLED
+    with deploys("v3").worker():  # another version does not take a cancelled run up
+        time.sleep(0.3)
+    assert h.status() is Status.CANCELLED
+    with pytest.raises(durable.RunCancelledError):
+        h.result(timeout=0)
