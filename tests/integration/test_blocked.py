@@ -98,16 +98,15 @@ def test_the_same_version_never_takes_it_again(
 
 
 def test_two_versions_that_both_cannot_replay_it_do_not_pass_it_back_and_forth(
-    deploys: Callable[..., durable.App], wait_status: Callable[..., None]
+    deploys: Callable[..., durable.App],
+    wait_status: Callable[..., None],
+    wait_until: Callable[..., Any],
 ) -> None:
     h = sleeping_run(deploys("v1"), wait_status)
     v2, v2b = deploys("v2"), deploys("v2", version="v2-hotfix")
     blocked_under(v2, h, wait_status)
     with v2b.worker():  # another version: it takes the run up, and cannot replay it either
-        deadline = time.monotonic() + 10
-        while count(h, "run_blocked") < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: count(h, "run_blocked") == 2, what="blocked a second time")
         wait_status(h, Status.BLOCKED)
     assert h.info().blocked_version == "v2-hotfix"
     assert h.events()[-1].data["tried"] == [v2.version, "v2-hotfix"]
@@ -119,7 +118,9 @@ def test_two_versions_that_both_cannot_replay_it_do_not_pass_it_back_and_forth(
 
 
 def test_resume_retries_a_blocked_run_on_demand(
-    deploys: Callable[..., durable.App], wait_status: Callable[..., None]
+    deploys: Callable[..., durable.App],
+    wait_status: Callable[..., None],
+    wait_until: Callable[..., Any],
 ) -> None:
     h = sleeping_run(deploys("v1"), wait_status)
     v2 = deploys("v2")
@@ -127,10 +128,7 @@ def test_resume_retries_a_blocked_run_on_demand(
         wait_status(h, Status.BLOCKED)
         resumed = v2.client().resume(h.id)  # the same code: it blocks again
         assert resumed.id == h.id
-        deadline = time.monotonic() + 10
-        while count(h, "run_blocked") < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: count(h, "run_blocked") == 2, what="blocked a second time")
         wait_status(h, Status.BLOCKED)
     assert count(h, "run_unblocked") == 1
     assert h.info().attempt == 1  # a retry of the replay, not of the workflow
