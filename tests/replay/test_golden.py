@@ -130,6 +130,7 @@ EXPECTED = {
     "parent": 21,
     "signal": 15,
     "resumed": 22,
+    "patched": 1005,
 }
 
 

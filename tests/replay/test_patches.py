@@ -250,3 +250,39 @@ def test_patched_outside_workflow_code(code: Code) -> None:
         durable.deprecate_patch("x")
     with pytest.raises(TypeError):
         durable.patched(1)  # type: ignore[arg-type]
+
+
+def golden_patched(code: Code, form: str) -> None:
+    """``golden.patched`` (add, patch, add, sleep, add) as code of three times: ``"patched"``
+    (as recorded), ``"deprecated"`` (the new branch unconditional), ``"before"`` (the code
+    from before the patch)."""
+
+    @code.workflow("golden.patched")
+    def patched(x: int) -> int:
+        a = code.add(x, 1)
+        if form == "patched":
+            if durable.patched("golden-bigger"):
+                a = code.add(a, 1000)
+        elif form == "deprecated":
+            durable.deprecate_patch("golden-bigger")
+            a = code.add(a, 1000)
+        durable.sleep(0.01)
+        return code.add(a, 1)
+
+
+@pytest.mark.parametrize("form", ["patched", "deprecated"])
+def test_the_golden_journal_with_a_marker_replays(url: str, code: Code, form: str) -> None:
+    run_id = golden.load(doc_of("patched"), url)
+    golden_patched(code, form)
+    assert code.app.client().replay(run_id) == 1005
+    assert code.calls == []
+
+
+def test_the_golden_journal_with_a_marker_against_the_code_before_it(url: str, code: Code) -> None:
+    run_id = golden.load(doc_of("patched"), url)
+    golden_patched(code, "before")
+    with pytest.raises(durable.NonDeterminismError) as info:
+        code.app.client().replay(run_id)
+    assert info.value.position == 2
+    assert info.value.recorded == "patch 'golden-bigger'"
+    assert info.value.called == "sleep"
