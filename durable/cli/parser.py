@@ -281,7 +281,8 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "processing time, success and queue depth per workflow",
         "Per workflow and queue: processing time (p50, p95, first taken to end) and success "
         "rate of the runs that ended in the window, failed runs per hour and the most "
-        "frequent error, and the runs pending (the queue depth), running and sleeping now.",
+        "frequent error, and the runs pending (the queue depth), running, sleeping and "
+        "blocked now.",
     )
     sts.add_argument("--window", type=_window, default="24h", help="a duration (24h, 7d) or 'all'")
     _add(

@@ -72,6 +72,8 @@ def test_a_blocked_run_holds_no_worker_and_has_not_ended(
     assert row.lease_owner is None and row.lease_expires_at is None
     assert row.due_at is None and row.finished_at is None
     assert not Status.BLOCKED.is_terminal
+    [stats] = [s for s in v2.client().stats() if s.workflow == "order"]
+    assert (stats.blocked, stats.sleeping, stats.failed) == (1, 0, 0)
     info = h.info()
     assert info.error == f"NonDeterminismError: {info.error_message}"
     assert "position 2" in (info.error_message or "")
