@@ -261,7 +261,13 @@ class Runner:
             args, kwargs = wf.signature.decode_args(row.input)
             self.retry = run_retry(decode_options(row.options), wf.retry)
         except msgspec.ValidationError as exc:
-            await self._block(arguments_changed(row.id, wf.name, exc))
+            if row.version is not None and row.version != self.s.version:
+                # Recorded under other code: the workflow's signature changed under the run.
+                await self._block(arguments_changed(row.id, wf.name, exc))
+                return
+            await self._fail_with(  # never fitted (a client without the code started it)
+                ErrorInfo("CorruptJournalError", str(exc), "durable.errors"), wf, exc
+            )
             return
         except CorruptJournalError as exc:
             await self._fail_with(

@@ -275,6 +275,7 @@ class Worker:
                             free,
                             reclaim,
                             self.limits,
+                            version=self.services.version,
                         )
                         reclaim = []
                         backoff = 0.1
@@ -306,7 +307,9 @@ class Worker:
         if len(self._runners) >= self.concurrency:
             return self.poll_interval
         try:
-            due = await asyncio.to_thread(self.store.next_due, workflows, self.queues)
+            due = await asyncio.to_thread(
+                self.store.next_due, workflows, self.queues, self.services.version
+            )
         except Exception:
             return self.poll_interval
         if due is None:

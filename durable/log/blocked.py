@@ -6,7 +6,10 @@ heartbeats): one indexed update (``status``, ``workflow``) makes the blocked run
 workflows that its version has not failed to replay ``pending`` and due now, and appends
 their ``run_unblocked`` events; the worker's next lease takes them as any due run. The
 versions that could not replay a run stay in its row (``blocked_versions``), so two versions
-that both cannot replay it never pass it back and forth.
+that both cannot replay it never pass it back and forth, and a lease never gives a run to a
+worker of a version among them (:func:`not_failed_by` in the lease queries), so a worker of
+an old version still running beside a new one during a rolling deploy does not take back a
+run that the new one took up.
 """
 
 from __future__ import annotations
@@ -23,12 +26,25 @@ from durable.log.rows import status_is
 from durable.log.schema import events, runs
 from durable.states import Status
 
-__all__ = ["TAKE_UP_LIMIT", "Blocked"]
+__all__ = ["TAKE_UP_LIMIT", "Blocked", "not_failed_by"]
 
 T = EventType
 
 TAKE_UP_LIMIT = 500
 """Blocked runs made due by one call of :meth:`Blocked.take_up` (the next call takes more)."""
+
+
+def not_failed_by(version: Any) -> Any:
+    """Runs that code ``version`` (a bind parameter, or a value: ``"\n{version}\n"``) has
+    not failed to replay since they last suspended: ``blocked_versions`` does not hold it.
+    ``replace`` is case-sensitive on both backends (SQLite's ``LIKE`` is not)."""
+    col = runs.c.blocked_versions
+    return sa.or_(col.is_(None), sa.func.replace(col, version, "") == col)
+
+
+def version_key(version: str | None) -> str:
+    """How ``blocked_versions`` holds ``version`` (``None``: a worker without one)."""
+    return f"\n{version or ''}\n"
 
 
 def _unblocked_values(now: float) -> dict[str, Any]:
@@ -60,16 +76,10 @@ class Blocked:
         """See :meth:`Store.take_up_blocked`."""
         if not workflows:
             return []
-        mine = f"\n{version or ''}\n"
         conds: list[Any] = [status_is(Status.BLOCKED), runs.c.workflow.in_(list(workflows))]
         if queues is not None:
             conds.append(runs.c.queue.in_(list(queues)))
-        conds.append(
-            sa.or_(
-                runs.c.blocked_versions.is_(None),
-                ~runs.c.blocked_versions.contains(mine, autoescape=True),
-            )
-        )
+        conds.append(not_failed_by(version_key(version)))
         db = self._db
         probe = sa.select(runs.c.id).where(*conds).limit(1)
         with db.read() as r:  # most calls find none: no write transaction for them
@@ -88,11 +98,13 @@ class Blocked:
         return [str(r[0]) for r in rows]
 
     def resume(self, c: Connection, run_id: str, now: float) -> bool:
-        """Make one blocked run due again (``client.resume``); whether it was blocked."""
+        """Make one blocked run due again (``client.resume``), for a worker of any version
+        (the versions that could not replay it are forgotten: a fix deployed under the same
+        version takes it); whether it was blocked."""
         rows = c.execute(
             sa.update(runs)
             .where(runs.c.id == run_id, status_is(Status.BLOCKED))
-            .values(**_unblocked_values(now))
+            .values(**_unblocked_values(now), blocked_versions=None)
             .returning(runs.c.id, runs.c.last_seq, runs.c.lease_epoch, runs.c.queue)
         ).all()
         self._journal(c, rows, None, now)

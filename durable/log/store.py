@@ -318,9 +318,11 @@ class Store(abc.ABC):
         limit: int,
         reclaim: Sequence[str] = (),
         limits: dict[str, QueueLimit] | None = None,
+        version: str | None = None,
     ) -> list[Lease]:
         """Take up to ``limit`` runnable runs of ``workflows`` (and ``queues``), highest
-        priority first, FIFO within a priority.
+        priority first, FIFO within a priority; never one that code ``version`` (the
+        worker's) could not replay since it last suspended.
 
         A queue named in ``limits`` gets no more than its limits allow, counted over every
         worker in the same transaction that takes the runs (serialized per queue).
@@ -346,8 +348,11 @@ class Store(abc.ABC):
         """The distinct lease owners of ``running`` runs of ``workflows``."""
 
     @abc.abstractmethod
-    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
-        """The earliest ``due_at`` of a run a worker of ``workflows`` could take."""
+    def next_due(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None = None
+    ) -> float | None:
+        """The earliest ``due_at`` of a run a worker of ``workflows`` (and of code
+        ``version``, see :meth:`lease`) could take."""
 
     @abc.abstractmethod
     def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:

@@ -205,3 +205,38 @@ def test_a_blocked_run_can_be_cancelled(
     assert h.status() is Status.CANCELLED
     with pytest.raises(durable.RunCancelledError):
         h.result(timeout=0)
+
+
+def test_an_old_version_beside_a_new_one_never_takes_a_run_back(
+    deploys: Callable[..., durable.App], wait_status: Callable[..., None]
+) -> None:
+    """A rolling deploy: workers of v2 (which parked the runs) still run while v3's start.
+    v3 takes the runs up; the leases never hand them to v2 again, whichever worker asks."""
+    v1 = deploys("v1")
+    with v1.worker():
+        hs = [v1.client().start("order", n) for n in range(4)]
+        for h in hs:
+            wait_status(h, Status.SLEEPING)
+    v2, v3 = deploys("v2"), deploys("v3")
+    with v2.worker(concurrency=8):
+        for h in hs:
+            wait_status(h, Status.BLOCKED)
+        with v3.worker(concurrency=1):
+            assert [h.result(timeout=30) for h in hs] == [f"charged {n + 1}" for n in range(4)]
+    assert [count(h, "run_blocked") for h in hs] == [1, 1, 1, 1]
+    owners = {e.data.get("owner") for h in hs for e in h.events()[-5:] if e.type == "lease_taken"}
+    assert len(owners) == 1  # v3's worker, not v2's
+
+
+def test_resume_forgets_the_versions_that_could_not_replay_it(
+    deploys: Callable[..., durable.App], wait_status: Callable[..., None]
+) -> None:
+    """A fix deployed under the same explicit version heals on resume."""
+    h = sleeping_run(deploys("v1"), wait_status)
+    blocked_under(deploys("v2", version="1.0"), h, wait_status)
+    fixed = deploys("v3", version="1.0")
+    with fixed.worker():
+        time.sleep(0.3)
+        assert h.status() is Status.BLOCKED  # the same version does not take it up itself
+        fixed.client().resume(h.id)
+        assert h.result(timeout=20) == "charged 2"
