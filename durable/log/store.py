@@ -400,7 +400,8 @@ class Store(abc.ABC):
     def resume(self, run_id: str) -> RunRow | None:
         """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
         ``run_resumed``, no deadline until its next lease), or a ``blocked`` one (new epoch,
-        ``run_unblocked``); a run in any other state is left as it is."""
+        ``run_unblocked``, the versions that could not replay it forgotten); a run in any
+        other state is left as it is."""
 
     @abc.abstractmethod
     def take_up_blocked(
