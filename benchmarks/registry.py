@@ -120,6 +120,19 @@ W1_RELAXED = Workload(
     },
 )
 
+W1_PATCHED = Workload(
+    key="w1-patched",
+    title="W1 with durable.patched() before each step (one patch marker per step): vs w1",
+    unit="step",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w1_latency:durable_w1_patched",
+            "postgres": "benchmarks.w1_latency:durable_w1_patched",
+        }
+    },
+)
+
 W1_TRACED = Workload(
     key="w1-traced",
     title="W1 with tracing on (SDK provider, batch processor, dropping exporter): vs w1",
@@ -455,6 +468,7 @@ WORKLOADS: dict[str, Workload] = {
         RAW8,
         W1,
         W1_RELAXED,
+        W1_PATCHED,
         W1_TRACED,
         _w2(1),
         _w2(2),

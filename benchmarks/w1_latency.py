@@ -18,9 +18,12 @@ from benchmarks.model import Measurement, Settings
 from benchmarks.timing import Timer, percentiles_us
 
 
-def durable_w1(settings: Settings, backend: str, synchronous: str = "FULL") -> Measurement:
+def durable_w1(
+    settings: Settings, backend: str, synchronous: str = "FULL", patches: bool = False
+) -> Measurement:
     """Time ``settings.runs`` sequential runs of the W1 workflow on a fresh log (a new
-    SQLite file, or a new Postgres schema)."""
+    SQLite file, or a new Postgres schema); ``patches``: a ``durable.patched`` call before
+    each step (W1-patched)."""
     import durable
 
     steps = settings.steps
@@ -37,6 +40,8 @@ def durable_w1(settings: Settings, backend: str, synchronous: str = "FULL") -> M
         def ten_steps_body() -> dict[str, int]:
             last: dict[str, int] = {}
             for i in range(steps):
+                if patches and not durable.patched(f"p{i}"):
+                    raise AssertionError("a new run takes every patch")
                 last = noop(i)
             return last
 
@@ -79,6 +84,12 @@ def durable_w1_relaxed(settings: Settings, backend: str) -> Measurement:
     crash, never on a process crash), Postgres ``synchronous_commit=off`` (up to about
     3 x ``wal_writer_delay`` of commits may be lost on a server crash)."""
     return durable_w1(settings, backend, synchronous="NORMAL")
+
+
+def durable_w1_patched(settings: Settings, backend: str) -> Measurement:
+    """W1 with ``durable.patched(...)`` before each of its steps: one journaled patch marker
+    per step (compare with ``w1`` of the same invocation)."""
+    return durable_w1(settings, backend, patches=True)
 
 
 def _check(result: object, expected: dict[str, int]) -> None:

@@ -25,6 +25,7 @@ from durable.engine.pool_child import refuse_while_importing_main
 from durable.engine.presence import FORGET_WORKERS_AFTER
 from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
+from durable.engine.versions import check_version, code_fingerprint
 from durable.engine.worker import Worker
 from durable.hub import LocalHub
 from durable.log import open_store
@@ -169,6 +170,11 @@ class App:
             it records until then is kept. A body still running after it is abandoned: the
             run ends ``CANCELLED`` and the body's later writes are refused (Python cannot
             stop a thread).
+        version: the code version of this App (at most 255 characters): each run records
+            the version it started under, and a run that the code of one version cannot
+            replay is parked ``BLOCKED`` until a worker of another version takes it. The
+            default is a fingerprint of the registered workflows' and steps' code (see the
+            docs on versioning for what changes it).
     """
 
     def __init__(
@@ -185,7 +191,10 @@ class App:
         retention: RetentionPolicy | None = None,
         retention_interval: float = 300.0,
         cancel_grace: float = 10.0,
+        version: str | None = None,
     ) -> None:
+        self._version = check_version(version)
+        self._fingerprint: tuple[tuple[int, ...], str] | None = None
         self.cancel_grace = _grace(cancel_grace)
         if lease_timeout <= 0:
             raise ValueError("lease_timeout must be positive seconds")
@@ -225,6 +234,17 @@ class App:
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={redact_url(self.database)!r})"
+
+    @property
+    def version(self) -> str:
+        """The code version of this App: the one given, else the fingerprint of its
+        registered workflows' and steps' code (computed again when they change)."""
+        if self._version is not None:
+            return self._version
+        key = self.registry.identity()
+        if self._fingerprint is None or self._fingerprint[0] != key:
+            self._fingerprint = (key, code_fingerprint(self.registry))
+        return self._fingerprint[1]
 
     # -- the log -------------------------------------------------------------------------
 
@@ -540,7 +560,14 @@ class App:
             if self._watches is None:
                 self._watches = Watches(store)
         return Client._of_app(
-            store, self.registry, self.codec, self._hub, self.telemetry, self._watches, self.queues
+            store,
+            self.registry,
+            self.codec,
+            self._hub,
+            self.telemetry,
+            self._watches,
+            self.queues,
+            version_of=lambda: self.version,
         )
 
     def async_client(self) -> AsyncClient:
@@ -605,6 +632,7 @@ class App:
             cancel_grace=self.cancel_grace,
             processes=processes,
             clock=self._clock,
+            version=self.version,
         )
         w._listener = self._listener(w.worker_id)
         return w

@@ -21,6 +21,7 @@ import msgspec
 from durable.client_admin import AdminOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
+from durable.engine.blocking import tried_versions
 from durable.engine.policy import Retry, retry_options
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
@@ -84,6 +85,11 @@ def _run_options(timeout: Any, retry: Any) -> RunOptions:
     return RunOptions(timeout=check_timeout(timeout), retry=retry_options(retry))
 
 
+def _no_version() -> str | None:
+    """The version of runs started by a client without code (``durable.Client(url)``)."""
+    return None
+
+
 def _ts(x: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(x, dt.UTC) if x is not None else None
 
@@ -113,7 +119,17 @@ def run_info(row: RunRow, expected_steps: int | None = None, now: float | None =
         steps_completed=row.steps_completed,
         wake_at=_ts(row.wake_at),
         waiting_for=row.waiting_for.column() if row.waiting_for else None,
+        version=row.version,
+        blocked_version=_blocked_by(row),
     )
+
+
+def _blocked_by(row: RunRow) -> str | None:
+    """The code version that last could not replay a blocked run."""
+    if row.status is not Status.BLOCKED:
+        return None
+    tried = tried_versions(row.blocked_versions)
+    return (tried[-1] or None) if tried else None
 
 
 class Client(AdminOps, WorkerOps):
@@ -157,6 +173,7 @@ class Client(AdminOps, WorkerOps):
         telemetry: Telemetry,
         watches: Watches | None = None,
         queues: Mapping[str, BoundedQueue] | None = None,
+        version_of: Callable[[], str | None] | None = None,
     ) -> Client:
         """A client on an App's open log, knowing its workflows (and ``queues``, its queue
         declarations, whose bounds its starts respect) and waking its workers
@@ -167,6 +184,8 @@ class Client(AdminOps, WorkerOps):
         )
         client._watches = watches
         client._queues = queues
+        if version_of is not None:
+            client._version_of = version_of
         return client
 
     def _setup(
@@ -190,6 +209,8 @@ class Client(AdminOps, WorkerOps):
         self._own_watches: Watches | None = None
         self._queues: Mapping[str, BoundedQueue] | None = None
         """The starting App's queue declarations (their ``max_pending``), if any."""
+        self._version_of: Callable[[], str | None] = _no_version
+        """The code version runs started here record (an App's client: the App's)."""
 
     def close(self) -> None:
         """Close the database connections this client opened (and its watch listener)."""
@@ -376,6 +397,7 @@ class Client(AdminOps, WorkerOps):
             trace_context=self._telemetry.start_context(name, run_id, q),
             options=encode_options(own),
             max_pending=max_pending_of(self._queues, q),
+            version=self._version_of(),
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -516,11 +538,12 @@ class Client(AdminOps, WorkerOps):
                 raise RunFailedError(run_id, row.error_type or "Error", row.error_message or "")
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                note = (
-                    ""
-                    if row.status == Status.RUNNING
-                    else self._unserved_note(row.workflow, row.queue)
-                )
+                if row.status == Status.BLOCKED:
+                    note = f"; it is blocked: {row.error_type}: {row.error_message}"
+                elif row.status == Status.RUNNING:
+                    note = ""
+                else:
+                    note = self._unserved_note(row.workflow, row.queue)
                 raise TimeoutError(f"run {run_id!r} did not finish within {timeout}s{note}")
             wait = pause if left is None else min(pause, left)
             if self._hub is not None:
@@ -564,8 +587,9 @@ class Client(AdminOps, WorkerOps):
         return outcome
 
     def resume(self, run_id: str) -> RunHandle:
-        """Continue a failed or cancelled run from its journal; a completed (or still
-        running) run is left as it is."""
+        """Continue a failed or cancelled run from its journal, or retry a blocked one
+        (today's code replays it again); a completed (or still running) run is left as it
+        is."""
         row = self._store.resume(run_id)
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -593,6 +617,8 @@ class Client(AdminOps, WorkerOps):
             T.RUN_SUSPENDED,
             T.RUN_RETRY_SCHEDULED,
             T.LEASE_TAKEN,
+            T.RUN_BLOCKED,
+            T.RUN_UNBLOCKED,
         }
         keep = [
             r
@@ -610,6 +636,7 @@ class Client(AdminOps, WorkerOps):
             options=row.options,
             forked_from=run_id,
             trace_context=self._telemetry.start_context(row.workflow, new_id, row.queue),
+            version=self._version_of(),
         )
         self._store.fork(run_id, new, keep)
         if self._hub is not None:

@@ -18,19 +18,22 @@ import uuid as _uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from durable.engine.patches import check_change_id
 from durable.engine.resources import check_resources, resource_in
-from durable.engine.runtime import current, current_or_none, current_step
+from durable.engine.runtime import RunState, current, current_or_none, current_step
 from durable.errors import NotInRunError, ResourceError, RunCancelledError
 from durable.types import RunInfo
 
 __all__ = [
     "cancelled",
     "check_cancelled",
+    "deprecate_patch",
     "in_run",
     "info",
     "message",
     "now",
     "output",
+    "patched",
     "progress",
     "random",
     "resource",
@@ -176,6 +179,31 @@ def uuid4() -> _uuid.UUID:
             raise NotInRunError("durable.uuid4() can only be called inside a run")
         return _uuid.uuid4()
     return current().value("uuid4", _uuid.uuid4)  # type: ignore[no-any-return]
+
+
+def patched(change_id: str) -> bool:
+    """Whether the run takes the code of change ``change_id`` here: ``True`` for a run that
+    reaches this point under code that has it (the marker is journaled), ``False`` when
+    replaying a run recorded here by the code before it (see the docs on versioning)."""
+    cid = check_change_id(change_id, "durable.patched()")
+    return _in_workflow("patched").patches.patched(cid)
+
+
+def deprecate_patch(change_id: str) -> None:
+    """The code of change ``change_id`` is now unconditional: a journaled marker of
+    ``patched(change_id)`` is consumed where a run has one; nothing is recorded."""
+    cid = check_change_id(change_id, "durable.deprecate_patch()")
+    _in_workflow("deprecate_patch").patches.deprecate(cid)
+
+
+def _in_workflow(what: str) -> RunState:
+    run = current_or_none()
+    if run is None or current_step() is not None:
+        raise NotInRunError(
+            f"durable.{what}() can only be called in workflow code (not outside a run, "
+            "nor in a step body)"
+        )
+    return run
 
 
 def sleep(seconds: float) -> None:

@@ -69,7 +69,26 @@ class DurableError(Exception):
 
 
 class NonDeterminismError(DurableError):
-    """The workflow code no longer matches the journal of the run being replayed."""
+    """The workflow code no longer matches the journal of the run being replayed.
+
+    Attributes:
+        position: the position where the code and the journal part, if one is at fault.
+        called: what the code does there (``"step 'charge'"``, ``"return"``), if known.
+        recorded: what the journal holds there, if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        position: int | None = None,
+        called: str | None = None,
+        recorded: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.position = position
+        self.called = called
+        self.recorded = recorded
 
 
 class RunFailedError(DurableError):

@@ -18,6 +18,7 @@ from durable.states import SuspendReason, WaitFor
 __all__ = [
     "OUTCOME_KIND",
     "POSITIONAL_KIND",
+    "BlockedData",
     "CallKind",
     "CancelData",
     "ChildData",
@@ -37,6 +38,7 @@ __all__ = [
     "StageData",
     "StepStartedData",
     "SuspendData",
+    "UnblockedData",
     "WakeData",
     "decode_data",
     "encode_data",
@@ -71,6 +73,9 @@ class EventType(enum.StrEnum):
     CHILD_COMPLETED = "child_completed"
     CHILD_FAILED = "child_failed"
     VALUE_RECORDED = "value_recorded"
+    PATCH_MARKED = "patch_marked"
+    RUN_BLOCKED = "run_blocked"
+    RUN_UNBLOCKED = "run_unblocked"
 
 
 T = EventType
@@ -79,7 +84,7 @@ T = EventType
 class CallKind(enum.StrEnum):
     """The kind of journaled call a positional event belongs to.
 
-    The members up to ``VALUE`` name the calls a workflow makes (compared on replay);
+    The members up to ``PATCH`` name the calls a workflow makes (compared on replay);
     ``CHILD_START`` and ``CHILD_END`` name the two outcomes of a child call. The log stores
     an outcome's kind as the text of its ``outcome`` column: the values never change.
     """
@@ -89,6 +94,7 @@ class CallKind(enum.StrEnum):
     WAIT = "wait"
     CHILD = "child"
     VALUE = "value"
+    PATCH = "patch"
     CHILD_START = "child_start"
     CHILD_END = "child_end"
 
@@ -108,6 +114,7 @@ POSITIONAL_KIND: dict[str, CallKind] = {
     T.CHILD_COMPLETED: K.CHILD,
     T.CHILD_FAILED: K.CHILD,
     T.VALUE_RECORDED: K.VALUE,
+    T.PATCH_MARKED: K.PATCH,
 }
 """The kind of journaled call a positional event belongs to (compared on replay)."""
 
@@ -118,6 +125,7 @@ OUTCOME_KIND: dict[str, CallKind] = {
     T.CHILD_STARTED: K.CHILD_START,
     T.CHILD_COMPLETED: K.CHILD_END,
     T.VALUE_RECORDED: K.VALUE,
+    T.PATCH_MARKED: K.PATCH,
 }
 """Outcome events: at most one per (run, position, kind), enforced by a unique index."""
 
@@ -257,8 +265,32 @@ class CancelData(msgspec.Struct, frozen=True, omit_defaults=True):
     text: str | None = None
 
 
+class BlockedData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``run_blocked``: the code cannot replay the run's journal; the run is parked.
+
+    ``position`` is where the code and the journal part (``None`` when no position is at
+    fault), ``called`` what the code called there (``"step 'charge'"``), ``recorded`` what
+    the journal holds there, ``version`` the code version of the worker that parked it, and
+    ``tried`` every version that could not replay the run since it last suspended (this
+    one last): none of them takes it up again by itself."""
+
+    error: ErrorInfo
+    position: int | None = None
+    called: str | None = None
+    recorded: str | None = None
+    version: str | None = None
+    tried: tuple[str, ...] = ()
+
+
+class UnblockedData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``run_unblocked``: a blocked run is due again, taken up by a worker of code
+    ``version`` (``None``: by ``client.resume``)."""
+
+    version: str | None = None
+
+
 class EmptyData(msgspec.Struct, frozen=True):
-    """``run_resumed``, ``sleep_fired``: events whose columns say everything."""
+    """``run_resumed``, ``sleep_fired``, ``patch_marked``: events whose columns say everything."""
 
 
 class ProgressScope(enum.StrEnum):
@@ -315,6 +347,9 @@ _PAYLOAD: dict[str, type[msgspec.Struct]] = {
     T.CHILD_COMPLETED: ResultData,
     T.CHILD_FAILED: Failure,
     T.VALUE_RECORDED: ResultData,
+    T.PATCH_MARKED: EmptyData,
+    T.RUN_BLOCKED: BlockedData,
+    T.RUN_UNBLOCKED: UnblockedData,
 }
 
 _encoder = msgspec.msgpack.Encoder()

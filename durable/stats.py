@@ -42,6 +42,8 @@ class WorkflowStats:
     """Runs sleeping, waiting for a signal, a child or a retry now."""
     top_errors: tuple[tuple[str, int], ...] = ()
     """The error types of the window's failed runs, most frequent first, with their counts."""
+    blocked: int = 0
+    """Runs parked now because a worker's code could not replay them."""
 
     @property
     def finished(self) -> int:
@@ -101,6 +103,7 @@ def workflow_stats(raw: RunStats) -> list[WorkflowStats]:
                 running=c[Status.RUNNING],
                 sleeping=c[Status.SLEEPING],
                 top_errors=tuple(errors[key].most_common()),
+                blocked=c[Status.BLOCKED],
             )
         )
     return out

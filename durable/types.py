@@ -33,6 +33,10 @@ class Status(enum.StrEnum):
     """Finished with an error; can be resumed."""
     CANCELLED = "cancelled"
     """Cancelled by a client; can be resumed."""
+    BLOCKED = "blocked"
+    """Parked: the code of the worker that took it cannot replay its journal (a change of
+    workflow code under it). It holds no worker and has not ended; a worker of another
+    code version takes it up again by itself, ``client.resume`` on demand."""
 
     @property
     def is_terminal(self) -> bool:
@@ -103,15 +107,16 @@ class RunInfo:
     worker first takes it): the last run-level ``durable.progress`` value if the workflow
     reports one, else derived from its steps (see the docs on progress and time left)."""
     error: str | None = None
-    """``"ErrorType: message"`` when failed, else ``None``."""
+    """``"ErrorType: message"`` when failed or blocked, else ``None``."""
     priority: int = 0
     """Higher runs first; FIFO within a priority."""
     parent_id: str | None = None
     """The id of the run that started this one as a child, if any."""
     error_type: str | None = None
-    """The error's type name when failed."""
+    """The error's type name when failed (or blocked: ``"NonDeterminismError"``)."""
     error_message: str | None = None
-    """The error's message when failed."""
+    """The error's message when failed (or blocked: where and why the code cannot replay
+    it)."""
     stage: str | None = None
     """The stage the run is in, as last recorded."""
     steps_completed: int = 0
@@ -140,6 +145,12 @@ class RunInfo:
     step: str | None = None
     """The step the run is executing now (the one started last, if several run at once);
     ``None`` between steps, while it sleeps or waits, and once it has ended."""
+    blocked_version: str | None = None
+    """When blocked: the code version of the worker that could not replay the run (the
+    reason is in ``error_type`` and ``error_message``)."""
+    version: str | None = None
+    """The code version the run started under (the starting App's ``version``); ``None``
+    when it was started by a client without code (``durable.Client(url)``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,11 +60,13 @@ PUBLIC = [
     "WorkflowStats",
     "cancelled",
     "check_cancelled",
+    "deprecate_patch",
     "in_run",
     "info",
     "message",
     "now",
     "output",
+    "patched",
     "progress",
     "random",
     "resource",
@@ -130,6 +132,7 @@ def test_app_constructor() -> None:
     assert list(p)[:2] == ["name", "database"]
     assert p["database"].default is None
     assert "lease_timeout" in p
+    assert p["version"].default is None and p["version"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_app_methods() -> None:
@@ -230,6 +233,8 @@ def test_in_run_functions() -> None:
     for name in ("stage", "progress", "message", "output", "sleep", "now", "random", "uuid4"):
         assert callable(getattr(durable, name)), name
     assert list(params(durable.wait_signal)) == ["name", "timeout"]
+    assert list(params(durable.patched)) == ["change_id"]
+    assert list(params(durable.deprecate_patch)) == ["change_id"]
     assert default(durable.wait_signal, "timeout") is None
     assert durable.in_run() is False
     with pytest.raises(durable.NotInRunError):
@@ -345,7 +350,7 @@ def test_value_types_have_the_documented_fields() -> None:
 
 def test_status_is_a_str_enum_of_lower_case_words() -> None:
     assert issubclass(durable.Status, str) and issubclass(durable.Status, enum.Enum)
-    members = ["PENDING", "RUNNING", "SLEEPING", "COMPLETED", "FAILED", "CANCELLED"]
+    members = ["PENDING", "RUNNING", "SLEEPING", "COMPLETED", "FAILED", "CANCELLED", "BLOCKED"]
     assert [m.name for m in durable.Status] == members
     for m in durable.Status:
         assert m.value == m.name.lower()

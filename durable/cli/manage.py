@@ -88,15 +88,16 @@ def _left_as_is(ctx: Context, info: durable.RunInfo, why: str) -> None:
 
 
 def resume(ctx: Context) -> int:
-    """``resume ID``: continue a failed or cancelled run from its journal (a run in any
-    other state is left as it is, and said so; exit 0 either way)."""
+    """``resume ID``: continue a failed or cancelled run from its journal, or retry a
+    blocked one (a run in any other state is left as it is, and said so; exit 0 either
+    way)."""
     client = ctx.client()
     before = client.get(ctx.args.id).info().status
     h = client.resume(ctx.args.id)
     info = h.info()
     if before is durable.Status.COMPLETED:
         _left_as_is(ctx, info, "is already completed")
-    elif before not in (durable.Status.FAILED, durable.Status.CANCELLED):
+    elif before not in (durable.Status.FAILED, durable.Status.CANCELLED, durable.Status.BLOCKED):
         _left_as_is(ctx, info, f"has not ended ({before.value}), nothing to resume")
     else:
         _report(ctx, info, "resumed")

@@ -17,7 +17,7 @@ __all__ = ["ScrubbingFormatter", "prune", "stats", "worker"]
 
 STATS_HEADERS = (
     *("WORKFLOW", "QUEUE", "DONE", "FAILED", "SUCCESS", "ERR/H", "P50", "P95"),
-    *("PENDING", "RUNNING", "SLEEPING", "TOP ERROR"),
+    *("PENDING", "RUNNING", "SLEEPING", "BLOCKED", "TOP ERROR"),
 )
 
 
@@ -116,6 +116,7 @@ def stats(ctx: Context) -> int:
                 s.pending,
                 s.running,
                 s.sleeping,
+                s.blocked,
                 f"{s.top_errors[0][0]} ×{s.top_errors[0][1]}" if s.top_errors else "",
             )
             for s in rows

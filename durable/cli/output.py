@@ -99,7 +99,13 @@ def fmt_time(t: dt.datetime | None) -> str:
 def waits_for(info: durable.RunInfo) -> str | None:
     """What a run that has not ended waits for, in words (``None`` while it runs or once
     it has ended): ``a signal named 'approve' (or until ...)``, ``its child runs``,
-    ``a time: ...``, ``a worker``. The one place that reads ``RunInfo.waiting_for``."""
+    ``a time: ...``, ``a worker``, for a blocked run ``a worker of another code version``.
+    The one place that reads ``RunInfo.waiting_for``."""
+    if info.status is durable.Status.BLOCKED:
+        return (
+            f"a worker of another code version than {info.blocked_version!r} "
+            f"(or `durable resume {info.id}`)"
+        )
     if info.status not in (durable.Status.SLEEPING, durable.Status.PENDING):
         return None
     kind, _, name = (info.waiting_for or "").partition(":")

@@ -193,7 +193,7 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
     for name, fn, text in (
-        ("resume", manage.resume, "continue a failed or cancelled run from its journal"),
+        ("resume", manage.resume, "continue a failed or cancelled run, or retry a blocked one"),
         ("cancel", manage.cancel, "cancel a run and its unfinished children"),
     ):
         p = _add(sub, name, fn, text, text[0].upper() + text[1:] + ".")
@@ -281,7 +281,8 @@ def _ops_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "processing time, success and queue depth per workflow",
         "Per workflow and queue: processing time (p50, p95, first taken to end) and success "
         "rate of the runs that ended in the window, failed runs per hour and the most "
-        "frequent error, and the runs pending (the queue depth), running and sleeping now.",
+        "frequent error, and the runs pending (the queue depth), running, sleeping and "
+        "blocked now.",
     )
     sts.add_argument("--window", type=_window, default="24h", help="a duration (24h, 7d) or 'all'")
     _add(

@@ -104,6 +104,7 @@ class ChildCalls:
             timeout=wf.timeout,
             parent_id=run.run_id,
             trace_context=run.obs.child_context(wf.name, child_id, run.row.trace_context),
+            version=run.s.version,
         )
         return [ev], child
 

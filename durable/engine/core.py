@@ -110,6 +110,27 @@ class RunCore:
 
     def next_position(self) -> int:
         """The position of the next journaled call; raises instead what stops the code."""
+        self._stop_check()
+        with self._lock:
+            self.position += 1
+            return self.position
+
+    def peek_position(self) -> tuple[int, Slot | None]:
+        """The position the next journaled call would take, and the journal's slot there,
+        without taking it (a patch marker takes it only if it is there or new, see
+        :meth:`advance_to`); raises what stops the code, as :meth:`next_position`."""
+        self._stop_check()
+        with self._lock:
+            pos = self.position + 1
+        return pos, self.journal.slots.get(pos)
+
+    def advance_to(self, position: int) -> None:
+        """Take ``position``, the one :meth:`peek_position` returned."""
+        with self._lock:
+            self.position = max(self.position, position)
+
+    def _stop_check(self) -> None:
+        """Raise what stops the code at its next journaled call, if anything does."""
         if self.aborted is not None:
             raise Abort(self.aborted)
         if self.cancelling:
@@ -122,9 +143,6 @@ class RunCore:
             raise self.suspend(Suspend(None, None, SuspendReason.RELEASED))
         if self.deadline_at is not None and not self.replay_only and self.now() >= self.deadline_at:
             raise DeadlineExceeded()
-        with self._lock:
-            self.position += 1
-            return self.position
 
     # -- stopping the code (cancel, drain, timeouts) -----------------------------------
 
@@ -237,7 +255,10 @@ class RunCore:
         except msgspec.ValidationError as exc:
             raise NonDeterminismError(
                 f"run {self.run_id!r} at position {pos}: the recorded {what} no longer "
-                f"decodes into {type_!r}: {exc}"
+                f"decodes into {type_!r}: {exc}",
+                position=pos,
+                called=f"{what} decoded into {type_!r}",
+                recorded=f"{what} that does not decode into it",
             ) from exc
 
     def close_unawaited(self) -> list[tuple[int, CallKind, str]]:

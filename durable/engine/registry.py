@@ -87,6 +87,15 @@ class Registry:
         self._errors: dict[tuple[str, str], type[BaseException]] = {}
         self._modules: set[str] = set()
 
+    def identity(self) -> tuple[int, ...]:
+        """What changes when a workflow or step is registered or replaced (the App's
+        default version is computed again then)."""
+        return (
+            *(id(w.fn) for w in self.workflows.values()),
+            -1,
+            *(id(s.fn) for s in self.steps.values()),
+        )
+
     def add_workflow(self, wf: WorkflowDef) -> None:
         """Register ``wf``; a second workflow of the same name is an error."""
         old = self.workflows.get(wf.name)

@@ -21,7 +21,7 @@ from durable.events import POSITIONAL_KIND, CallKind, ErrorInfo, decode_data
 from durable.events import EventType as T
 from durable.log.store import JournalRow
 
-__all__ = ["HINT", "Journal", "Slot"]
+__all__ = ["HINT", "Journal", "Slot", "describe"]
 
 HINT = (
     "Workflow code must make the same calls in the same order on every replay: if it "
@@ -31,9 +31,15 @@ HINT = (
 )
 """The sentence that ends every mismatch between the code and its journal."""
 
+
+def describe(kind: CallKind, name: str | None) -> str:
+    """A journaled call in words: ``step 'charge'``, ``sleep``."""
+    return str(kind) if name is None else f"{kind} {name!r}"
+
+
 _KEYED = {T.STAGE_ENTERED, T.STAGE_LEFT, T.PROGRESS, T.MESSAGE, T.OUTPUT}
 _SUCCESS = {T.STEP_COMPLETED, T.SLEEP_FIRED, T.SIGNAL_RECEIVED, T.CHILD_COMPLETED}
-_SUCCESS |= {T.VALUE_RECORDED, T.CHILD_STARTED}
+_SUCCESS |= {T.VALUE_RECORDED, T.CHILD_STARTED, T.PATCH_MARKED}
 
 
 @dataclass(slots=True)
@@ -82,13 +88,15 @@ def _decode(row: JournalRow) -> object:
 class Journal:
     """A run's journal indexed by position, with the keys of its non-positional events."""
 
-    __slots__ = ("keys", "last_seq", "run_id", "slots")
+    __slots__ = ("keys", "last_seq", "max_position", "run_id", "slots")
 
     def __init__(self, run_id: str, rows: Sequence[JournalRow]) -> None:
         self.run_id = run_id
         self.slots: dict[int, Slot] = {}
         self.keys: set[str] = set()
         self.last_seq = 0
+        self.max_position = 0
+        """The highest position the journal records anything at (0: none)."""
         for row in rows:
             self._add(row)
 
@@ -126,6 +134,7 @@ class Journal:
         slot = self.slots.get(row.position)
         if slot is None:
             slot = self.slots[row.position] = Slot(row.position, kind, row.name)
+            self.max_position = max(self.max_position, row.position)
         elif slot.kind != kind or slot.name != row.name:
             raise CorruptJournalError(
                 f"run {self.run_id!r}: position {row.position} holds both "
@@ -158,6 +167,8 @@ class Journal:
             slot.payload = bytes(p) if p is not None else None
         elif t == T.CHILD_STARTED:
             slot.child_id = data.child_id  # type: ignore[attr-defined]
+        elif t == T.PATCH_MARKED:
+            slot.completed = True
 
     def _void(self) -> None:
         good = [p for p, s in self.slots.items() if s.done and s.failure is None]
@@ -178,9 +189,13 @@ class Journal:
         if slot is None:
             return None
         if slot.kind != kind or slot.name != name:
+            called, recorded = describe(kind, name), describe(slot.kind, slot.name)
             raise NonDeterminismError(
-                f"run {self.run_id!r} at position {position}: the code calls {kind} "
-                f"{name!r} but the journal records {slot.kind} {slot.name!r}. {HINT}"
+                f"run {self.run_id!r} at position {position}: the code calls {called} "
+                f"but the journal records {recorded}. {HINT}",
+                position=position,
+                called=called,
+                recorded=recorded,
             )
         return slot
 

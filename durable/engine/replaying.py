@@ -1,11 +1,20 @@
-"""``client.replay``: run today's code of a workflow against a run's journal, executing no
-step and writing nothing, to check that the code still matches what the run recorded."""
+"""Run today's code of a workflow against a run's journal, executing no step and writing
+nothing, to check that the code still matches what the run recorded.
+
+:func:`replay_run` is ``client.replay`` (it raises what it finds); :func:`check_replay`
+gives the same verdict as a value (:class:`ReplayVerdict`), for tools that check many runs
+at once and report, for each, whether a worker of this code would block it, where and why.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from durable.codec import Codec
+from durable.engine.blocking import arguments_changed
 from durable.engine.control import ReplayEnd, Suspend
 from durable.engine.registry import Registry, WorkflowDef
 from durable.engine.replay import Journal
@@ -21,7 +30,7 @@ from durable.errors import (
 from durable.log.store import RunRow, Store
 from durable.types import Status
 
-__all__ = ["replay_run"]
+__all__ = ["ReplayVerdict", "check_replay", "replay_run"]
 
 REPLAY_WORKER = "replay"
 """The worker id that ``durable.info()`` reports during a replay."""
@@ -45,7 +54,10 @@ def replay_run(
         NonDeterminismError: the code no longer matches the journal.
         RunFailedError: the replayed code fails as the run did.
     """
-    args, kwargs = workflow.signature.decode_args(row.input)
+    try:
+        args, kwargs = workflow.signature.decode_args(row.input)
+    except msgspec.ValidationError as exc:
+        raise arguments_changed(row.id, workflow.name, exc) from exc
     services = Services(
         registry=registry, codec=codec, store=store, committer=NoAppends(), worker_id=REPLAY_WORKER
     )
@@ -64,6 +76,44 @@ def replay_run(
             f"journal (position {state.position})"
         )
     return value if finished else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayVerdict:
+    """What replaying one run against the code found."""
+
+    run_id: str
+    workflow: str
+    blocks: bool
+    """Whether a worker of this code would park the run ``BLOCKED``."""
+    mismatch: NonDeterminismError | None = None
+    """When it blocks: the mismatch (its ``position``, ``called``, ``recorded``)."""
+    failure: RunFailedError | None = None
+    """When the replayed code raises (the run would fail or retry, not block)."""
+
+    @property
+    def position(self) -> int | None:
+        """Where the code and the journal part, if they do."""
+        return self.mismatch.position if self.mismatch is not None else None
+
+
+def check_replay(
+    workflow: WorkflowDef,
+    row: RunRow,
+    journal: Journal,
+    *,
+    registry: Registry,
+    codec: Codec,
+    store: Store,
+) -> ReplayVerdict:
+    """:func:`replay_run` as a verdict: never raises for what the replay finds."""
+    try:
+        replay_run(workflow, row, journal, registry=registry, codec=codec, store=store)
+    except NonDeterminismError as exc:
+        return ReplayVerdict(row.id, row.workflow, True, mismatch=exc)
+    except RunFailedError as exc:
+        return ReplayVerdict(row.id, row.workflow, False, failure=exc)
+    return ReplayVerdict(row.id, row.workflow, False)
 
 
 def _replay(state: RunState, args: list[Any], kwargs: dict[str, Any]) -> tuple[bool, Any]:

@@ -18,11 +18,12 @@ from typing import Any
 
 import msgspec
 
+from durable.engine.blocking import arguments_changed, blocked_event
 from durable.engine.cancelling import Cancellation
 from durable.engine.control import Abort, Aborted, DeadlineExceeded, Suspend
 from durable.engine.policy import Retry, is_retryable, run_retry
 from durable.engine.registry import WorkflowDef
-from durable.engine.replay import HINT, Journal
+from durable.engine.replay import HINT, Journal, describe
 from durable.engine.runtime import RunState, _current, error_info
 from durable.engine.services import Services
 from durable.errors import (
@@ -186,6 +187,18 @@ class Runner:
             if wf is not None and wf.on_error is not None:
                 self._call_hook(wf.on_error, self.run_id, exc or DurableError(err.message))
 
+    async def _block(self, exc: NonDeterminismError) -> None:
+        """Park the run ``BLOCKED``: the code cannot replay its journal (G10)."""
+        row = self.lease.run
+        if await self._append([blocked_event(exc, self.s.version, row.blocked_versions)]):
+            log.warning(
+                "run %s blocked: the code of version %s cannot replay it: %s",
+                self.run_id,
+                self.s.version,
+                exc,
+                extra=self.obs.log_fields(),
+            )
+
     async def run(self) -> None:
         """Drive the run; never raises (errors end the run or drop it)."""
         row = self.lease.run
@@ -246,7 +259,16 @@ class Runner:
                 journal = Journal(row.id, rows)
             args, kwargs = wf.signature.decode_args(row.input)
             self.retry = run_retry(decode_options(row.options), wf.retry)
-        except (CorruptJournalError, msgspec.ValidationError) as exc:
+        except msgspec.ValidationError as exc:
+            if row.version is not None and row.version != self.s.version:
+                # Recorded under other code: the workflow's signature changed under the run.
+                await self._block(arguments_changed(row.id, wf.name, exc))
+                return
+            await self._fail_with(  # never fitted (a client without the code started it)
+                ErrorInfo("CorruptJournalError", str(exc), "durable.errors"), wf, exc
+            )
+            return
+        except CorruptJournalError as exc:
             await self._fail_with(
                 ErrorInfo("CorruptJournalError", str(exc), "durable.errors"), wf, exc
             )
@@ -333,7 +355,7 @@ class Runner:
 
     async def _ended_with(self, state: RunState, wf: WorkflowDef, exc: BaseException) -> None:
         if state.nondeterminism is not None and not isinstance(exc, Abort | DeadlineExceeded):
-            await self._fail(state.nondeterminism, wf)
+            await self._block(state.nondeterminism)
             return
         if isinstance(exc, Abort):
             if _past_deadline(state):
@@ -349,7 +371,10 @@ class Runner:
             return
         if not isinstance(exc, Exception):
             raise exc
-        if isinstance(exc, NonDeterminismError | CorruptJournalError):
+        if isinstance(exc, NonDeterminismError):
+            await self._block(exc)
+            return
+        if isinstance(exc, CorruptJournalError):
             await self._fail(exc, wf)
             return
         if not _reported(exc, self._step_errors):  # a step's failure: ERROR already fired
@@ -383,12 +408,12 @@ class Runner:
         await self._append(events, wait_children=list(state.wait_children))
 
     async def _complete(self, state: RunState, wf: WorkflowDef, result: Any) -> None:
-        if state.nondeterminism is not None:  # the workflow caught it: it still fails the run
-            await self._fail(state.nondeterminism, wf)
+        if state.nondeterminism is not None:  # the workflow caught it: it still parks the run
+            await self._block(state.nondeterminism)
             return
         mismatch = unmatched_end(state)
         if mismatch is not None:
-            await self._fail(mismatch, wf)
+            await self._block(mismatch)
             return
         try:
             raw = self.s.codec.encode(result, f"result of workflow {wf.name!r}")
@@ -481,8 +506,11 @@ def unmatched_end(state: RunState) -> NonDeterminismError | None:
     first = left[0]
     return NonDeterminismError(
         f"run {state.run_id!r}: the workflow returned after position {state.position} but "
-        f"the journal records {first.kind} {first.name!r} at position {first.position}. "
-        f"{HINT}"
+        f"the journal records {describe(first.kind, first.name)} at position "
+        f"{first.position}. {HINT}",
+        position=first.position,
+        called="return",
+        recorded=describe(first.kind, first.name),
     )
 
 

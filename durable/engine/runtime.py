@@ -24,6 +24,7 @@ import msgspec
 from durable.engine.children import ChildCalls
 from durable.engine.control import ReplayEnd, Suspend
 from durable.engine.core import RunCore
+from durable.engine.patches import Patches
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
 from durable.engine.resources import ResourceFactory
@@ -104,6 +105,7 @@ class RunState(RunCore):
         self._counts: dict[str, int] = {}
         self.steps = StepCalls(self)
         self.children = ChildCalls(self)
+        self.patches = Patches(self)
         # What the step and workflow wrappers call, bound once (no lookup per call).
         self.call_step = self.steps.call
         self.call_step_async = self.steps.call_async
@@ -238,6 +240,7 @@ class RunState(RunCore):
             step_attempt=step.attempt if step else None,
             step_key=f"{self.run_id}:{step.position}" if step else None,
             worker_id=self.s.worker_id,
+            version=row.version,
         )
 
     # -- recorded values -----------------------------------------------------------------

@@ -66,3 +66,6 @@ class Services:
     """The worker's pool of ``executor="process"`` step bodies (``None``: a replay)."""
     clock: Clock = SYSTEM_CLOCK
     """The clock runs measure sleeps, backoffs and deadlines on (the log's own)."""
+    version: str | None = None
+    """The code version of the worker (what its child runs record, and what a run it
+    parks ``BLOCKED`` notes as the version that could not replay it)."""

@@ -128,6 +128,7 @@ class Worker:
                 processes if processes is not None else os.cpu_count() or 1, cancel_grace
             ),
             clock=clock,
+            version=version,
         )
         self.clock = clock
         """The log's clock: waits for due runs are measured on it (and a test's skips)."""
@@ -254,6 +255,7 @@ class Worker:
         except Exception:
             log.exception("could not look for runs to reclaim")
         await asyncio.to_thread(self.presence.seen, (), starting=True)
+        await asyncio.to_thread(self._take_up_blocked)
         if self._housekeeping is not None:
             threading.Thread(
                 target=self._housekeep, name="durable-housekeeping", daemon=True
@@ -277,6 +279,7 @@ class Worker:
                             free,
                             reclaim,
                             self.limits,
+                            version=self.services.version,
                         )
                         reclaim = []
                         backoff = 0.1
@@ -308,7 +311,9 @@ class Worker:
         if len(self._runners) >= self.concurrency:
             return self.poll_interval
         try:
-            due = await asyncio.to_thread(self.store.next_due, workflows, self.queues)
+            due = await asyncio.to_thread(
+                self.store.next_due, workflows, self.queues, self.services.version
+            )
         except Exception:
             return self.poll_interval
         if due is None:
@@ -419,6 +424,7 @@ class Worker:
             with self._held_lock:
                 held = dict(self._held)
             self.presence.seen(list(held))
+            self._take_up_blocked()
             if not held:
                 continue
             try:
@@ -444,6 +450,26 @@ class Worker:
                 )
                 log.warning("lease of run %s lost", rid, extra=extra)
                 self.abort_run(rid, AbortReason.LEASE_LOST)
+
+    def _take_up_blocked(self) -> None:
+        """Make due the blocked runs of this worker's workflows that its code version has
+        not failed to replay (a deploy of other code heals them); at start and with each
+        heartbeat."""
+        try:
+            ids = self.store.take_up_blocked(
+                list(self.registry.workflows), self.queues, self.services.version
+            )
+        except Exception as exc:
+            log.warning("taking up blocked runs failed: %s", exc)
+            return
+        if ids:
+            log.info(
+                "%d blocked runs taken up by code version %s",
+                len(ids),
+                self.services.version,
+                extra=batch_fields(ids, worker_id=self.worker_id),
+            )
+            self.wake()
 
     # -- housekeeping --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from durable.events import EventType, NewEvent, SuspendData
+from durable.log.blocked import not_failed_by, version_key
 from durable.log.db import Db
 from durable.log.journal import Journal
 from durable.log.leasing import LeaseAsk, Leasing
@@ -49,6 +50,7 @@ class Leases:
         limit: int,
         reclaim: Sequence[str] = (),
         limits: dict[str, QueueLimit] | None = None,
+        version: str | None = None,
     ) -> list[Lease]:
         """See :meth:`Store.lease`."""
         if limit <= 0 or not workflows:
@@ -58,7 +60,8 @@ class Leases:
             for q, lim in (limits or {}).items()
             if (queues is None or q in queues) and (lim.concurrency or lim.rate)
         }
-        return self._leasing.lease(LeaseAsk(owner, ttl, workflows, queues, limit, reclaim, limited))
+        ask = LeaseAsk(owner, ttl, workflows, queues, limit, reclaim, limited, version)
+        return self._leasing.lease(ask)
 
     def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
         """See :meth:`Store.heartbeat`."""
@@ -121,7 +124,9 @@ class Leases:
         with self._db.read() as c:
             return [r[0] for r in c.execute(q) if r[0] is not None]
 
-    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
+    def next_due(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None = None
+    ) -> float | None:
         """See :meth:`Store.next_due`."""
         if not workflows:
             return None
@@ -129,11 +134,13 @@ class Leases:
 
         def build() -> Any:
             q = sa.select(sa.func.min(runs.c.due_at)).where(
-                runs.c.due_at.is_not(None), runs.c.workflow.in_(binds("w", nw))
+                runs.c.due_at.is_not(None),
+                runs.c.workflow.in_(binds("w", nw)),
+                not_failed_by(sa.bindparam("mine")),
             )
             return q if nq is None else q.where(runs.c.queue.in_(binds("q", nq)))
 
-        params = named("w", workflows)
+        params = {**named("w", workflows), "mine": version_key(version)}
         if queues is not None:
             params.update(named("q", queues))
         with self._db.raw(write=False) as c:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.events import ErrorInfo, EventType, Failure, LeaseData, NewEvent, encode_data
+from durable.log.blocked import not_failed_by, version_key
 from durable.log.db import Db
 from durable.log.dialect import RawTx
 from durable.log.rows import RUN_COLUMNS, binds, insert_events, named, run_row, status_is
@@ -79,6 +80,9 @@ class LeaseAsk:
     reclaim: Sequence[str]
     limited: dict[str, QueueLimit]
     """The limits of the queues (among ``queues``) that have any."""
+    version: str | None = None
+    """The code version of the asking worker: it never takes a run that this version could
+    not replay (``blocked_versions``)."""
 
     def free_queues(self) -> list[str] | None:
         """The queues without limits (``None``: every queue but the limited ones)."""
@@ -113,16 +117,21 @@ def lease_values() -> dict[str, Any]:
 
 
 def runnable(
-    workflows: Sequence[str], queues: Sequence[str] | None, exclude: Sequence[str] = ()
+    workflows: Sequence[str],
+    queues: Sequence[str] | None,
+    exclude: Sequence[str] = (),
+    version: str | None = None,
 ) -> tuple[Hashable, Callable[[], Any], dict[str, Any]]:
     """Runs whose ``due_at`` has come, highest priority first, FIFO within it, locked
-    ``FOR UPDATE SKIP LOCKED``: a prepared statement (key, builder, parameters), to which
-    the caller adds ``now`` and ``lim``."""
+    ``FOR UPDATE SKIP LOCKED``, but those that code ``version`` could not replay: a prepared
+    statement (key, builder, parameters), to which the caller adds ``now`` and ``lim``."""
     nw, nq, nx = len(workflows), None if queues is None else len(queues), len(exclude)
 
     def build() -> Any:
         q = sa.select(*CANDIDATE).where(
-            runs.c.due_at <= sa.bindparam("now"), runs.c.workflow.in_(binds("w", nw))
+            runs.c.due_at <= sa.bindparam("now"),
+            runs.c.workflow.in_(binds("w", nw)),
+            not_failed_by(sa.bindparam("mine")),
         )
         if nq is not None:
             q = q.where(runs.c.queue.in_(binds("q", nq)))
@@ -134,7 +143,7 @@ def runnable(
             .with_for_update(skip_locked=True)
         )
 
-    params = {**named("w", workflows), **named("x", exclude)}
+    params = {**named("w", workflows), **named("x", exclude), "mine": version_key(version)}
     if queues is not None:
         params.update(named("q", queues))
     return ("runnable", nw, nq, nx), build, params
@@ -178,6 +187,7 @@ def _reclaimable(ask: LeaseAsk) -> Any:
     conds: list[Any] = [runs.c.workflow.in_(list(ask.workflows))]
     if ask.queues is not None:
         conds.append(runs.c.queue.in_(list(ask.queues)))
+    conds.append(not_failed_by(version_key(ask.version)))
     return (
         sa.select(*CANDIDATE)
         .where(status_is(Status.RUNNING), runs.c.lease_owner.in_(list(ask.reclaim)), *conds)
@@ -214,7 +224,9 @@ class CandidateTaker:
         taken = {r.id for r in candidates}
         free = ask.free_queues()
         if len(candidates) < limit and (free is None or free):
-            key, build, params = runnable(ask.workflows, free, exclude=list(ask.limited))
+            key, build, params = runnable(
+                ask.workflows, free, exclude=list(ask.limited), version=ask.version
+            )
             params.update(now=now, lim=limit)
             found = self._prep.all(c, key, build, params)
             candidates += [Candidate(*r) for r in found if r[0] not in taken]
@@ -225,7 +237,7 @@ class CandidateTaker:
             left = min(limit - len(candidates), room(c, name, lim, now))
             if left <= 0:
                 continue
-            key, build, params = runnable(ask.workflows, [name])
+            key, build, params = runnable(ask.workflows, [name], version=ask.version)
             params.update(now=now, lim=left)
             taken = {r.id for r in candidates}
             found = self._prep.all(c, key, build, params)

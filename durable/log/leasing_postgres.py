@@ -72,7 +72,7 @@ class PostgresLeasing(Leasing):
             leased: list[tuple[str, int, bool]] = []
             free = ask.free_queues()
             if free is None or free:
-                q = runnable(ask.workflows, free, exclude=list(ask.limited))
+                q = runnable(ask.workflows, free, exclude=list(ask.limited), version=ask.version)
                 q[2].update(now=now, lim=ask.limit)
                 leased += self._take_runnable(c, q, ask, now, rows)
             for name, lim in ask.limited.items():
@@ -81,7 +81,7 @@ class PostgresLeasing(Leasing):
                 left = min(ask.limit - len(leased), room(c, name, lim, now))
                 if left <= 0:
                     continue
-                q = runnable(ask.workflows, [name])
+                q = runnable(ask.workflows, [name], version=ask.version)
                 q[2].update(now=now, lim=left)
                 leased += self._take_runnable(c, q, ask, now, rows)
         return [Lease(rows[rid], epoch, takeover, now) for rid, epoch, takeover in leased]

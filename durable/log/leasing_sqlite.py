@@ -35,7 +35,7 @@ class SqliteLeasing(Leasing):
         if not ask.reclaim:
             # Look before taking the write lock: idle workers then never contend for it.
             with db.raw(write=False) as c:
-                key, build, params = runnable(ask.workflows, ask.queues)
+                key, build, params = runnable(ask.workflows, ask.queues, version=ask.version)
                 params.update(now=db.now(c), lim=1)
                 if self._prep.first(c, key, build, params) is None:
                     return []

@@ -76,6 +76,11 @@ def _to_v7(conn: Connection) -> None:
     next(i for i in runs.indexes if i.name == name).create(conn)
 
 
+def _to_v8(conn: Connection) -> None:
+    """``durable_runs.blocked_versions``."""
+    _add_column(conn, runs, "blocked_versions")
+
+
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _to_v2,
     3: _to_v3,
@@ -83,6 +88,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     5: _to_v5,
     6: _to_v6,
     7: _to_v7,
+    8: _to_v8,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from durable.events import EventType as T
 from durable.events import (
+    BlockedData,
     Failure,
     NewEvent,
     ProgressData,
@@ -23,14 +23,21 @@ from durable.events import (
     ResultData,
     SuspendData,
 )
+from durable.events import EventType as T
 from durable.log.schema import runs
 from durable.states import Status, WaitFor
 
-__all__ = ["Projection", "assignments", "project"]
+__all__ = ["Projection", "assignments", "project", "versions_column"]
 
 _COMPLETED = Status.COMPLETED.value
 _FAILED = Status.FAILED.value
 _CANCELLED = Status.CANCELLED.value
+_BLOCKED = Status.BLOCKED.value
+
+
+def versions_column(tried: Sequence[str]) -> str:
+    """The ``blocked_versions`` text of ``tried``: each version between newlines."""
+    return "\n" + "".join(f"{v}\n" for v in tried)
 
 
 class Projection:
@@ -87,6 +94,22 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
             assert isinstance(d, Failure)
             v.update(status=_FAILED, error_type=d.error.type, error_message=d.error.message[:10000])
             p.ends = True
+        elif t == T.RUN_BLOCKED:
+            d = ev.data
+            assert isinstance(d, BlockedData)
+            v.update(
+                status=_BLOCKED,
+                error_type=d.error.type,
+                error_message=d.error.message[:10000],
+                blocked_versions=versions_column(d.tried),
+                due_at=None,
+                wake_at=None,
+                waiting_for=None,
+                step=None,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            p.increments["lease_epoch"] = 1
         elif t == T.RUN_CANCELLED:
             v["status"] = _CANCELLED
             p.ends = True
@@ -97,6 +120,7 @@ def project(events: Sequence[NewEvent], encoded: Sequence[bytes], now: float) ->
             assert isinstance(d, SuspendData)
             p.releases = True
             v["step"] = None
+            v["blocked_versions"] = None  # it replayed: any version may block it anew
             p.wake_at = d.wake_at
             p.waiting_for = d.waiting_for
             v.update(

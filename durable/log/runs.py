@@ -33,6 +33,7 @@ from durable.events import (
     RunStartedData,
     encode_data,
 )
+from durable.log.blocked import Blocked
 from durable.log.db import Db
 from durable.log.dialect import RawTx
 from durable.log.pending import Bounds
@@ -136,6 +137,8 @@ class Runs:
     def __init__(self, db: Db) -> None:
         self._db = db
         self._prep = db.prep
+        self.blocked = Blocked(db)
+        """The blocked runs: taken up by workers of another version, resumed."""
 
     # -- insert --------------------------------------------------------------------------
 
@@ -377,6 +380,8 @@ class Runs:
             row = c.execute(sa.select(runs.c.queue).where(runs.c.id == run_id)).first()
             if row is None:
                 return None
+            if self.blocked.resume(c, run_id, now):
+                return self._reread(c, run_id)
             res = c.execute(
                 sa.update(runs)
                 .where(runs.c.id == run_id, runs.c.status.in_(resumable))

@@ -22,7 +22,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -43,6 +43,9 @@ SCHEMA_VERSION = 7
    when someone watches (the fenced update of an append returns it: no extra round trip).
 7. The index of a queue's runs by ``(queue, status, started_at)`` in place of ``(queue,
    status)``: a bounded queue's runs not yet started are counted from the index alone.
+8. ``durable_runs.blocked_versions``: the code versions that could not replay a ``blocked``
+   run (one per line, each between newlines), so that only a worker of another version
+   takes it up again; cleared when the run next suspends or is resumed.
 """
 
 metadata = sa.MetaData(
@@ -101,6 +104,7 @@ runs = sa.Table(
     sa.Column("step", _Id, comment="the step it executes now, NULL between steps (v5)"),
     sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
     sa.Column("watched_until", _Time, comment="until when a process watches its journal (v6)"),
+    sa.Column("blocked_versions", sa.Text, comment="versions that could not replay it (v8)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",

@@ -113,6 +113,11 @@ class SqlStore(Store):
     def resume(self, run_id: str) -> RunRow | None:
         return self.runs.resume(run_id)
 
+    def take_up_blocked(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
+    ) -> list[str]:
+        return self.runs.blocked.take_up(workflows, queues, version)
+
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
         return self.runs.fork(run_id, new, keep)
 
@@ -138,8 +143,9 @@ class SqlStore(Store):
         limit: int,
         reclaim: Sequence[str] = (),
         limits: dict[str, QueueLimit] | None = None,
+        version: str | None = None,
     ) -> list[Lease]:
-        return self.leases.lease(owner, ttl, workflows, queues, limit, reclaim, limits)
+        return self.leases.lease(owner, ttl, workflows, queues, limit, reclaim, limits, version)
 
     def heartbeat(self, owner: str, ttl: float, held: dict[str, int]) -> set[str]:
         return self.leases.heartbeat(owner, ttl, held)
@@ -150,8 +156,10 @@ class SqlStore(Store):
     def owners_running(self, workflows: Sequence[str]) -> list[str]:
         return self.leases.owners_running(workflows)
 
-    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
-        return self.leases.next_due(workflows, queues)
+    def next_due(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None = None
+    ) -> float | None:
+        return self.leases.next_due(workflows, queues, version)
 
     def listen(self, on_notify: Callable[[str], None]) -> Any:
         return self.db.dialect.listen(on_notify)

@@ -109,6 +109,9 @@ class RunRow:
     step_progress: float | None = None
     """The last progress reported below the run's level (by the step in flight, or by the
     stage between steps); ``None`` until one is, and again once a step starts or ends."""
+    blocked_versions: str | None = None
+    """The code versions that could not replay the run since it last suspended, each
+    between newlines (``"\\nv2\\n"``); ``None`` when none could not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +321,11 @@ class Store(abc.ABC):
         limit: int,
         reclaim: Sequence[str] = (),
         limits: dict[str, QueueLimit] | None = None,
+        version: str | None = None,
     ) -> list[Lease]:
         """Take up to ``limit`` runnable runs of ``workflows`` (and ``queues``), highest
-        priority first, FIFO within a priority.
+        priority first, FIFO within a priority; never one that code ``version`` (the
+        worker's) could not replay since it last suspended.
 
         A queue named in ``limits`` gets no more than its limits allow, counted over every
         worker in the same transaction that takes the runs (serialized per queue).
@@ -346,8 +351,11 @@ class Store(abc.ABC):
         """The distinct lease owners of ``running`` runs of ``workflows``."""
 
     @abc.abstractmethod
-    def next_due(self, workflows: Sequence[str], queues: Sequence[str] | None) -> float | None:
-        """The earliest ``due_at`` of a run a worker of ``workflows`` could take."""
+    def next_due(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None = None
+    ) -> float | None:
+        """The earliest ``due_at`` of a run a worker of ``workflows`` (and of code
+        ``version``, see :meth:`lease`) could take."""
 
     @abc.abstractmethod
     def queue_backlog(self) -> tuple[float, list[tuple[str, int, float]]]:
@@ -394,8 +402,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:
         """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
-        ``run_resumed``, no deadline until its next lease); a run in any other state is left
-        as it is."""
+        ``run_resumed``, no deadline until its next lease), or a ``blocked`` one (new epoch,
+        ``run_unblocked``, the versions that could not replay it forgotten); a run in any
+        other state is left as it is."""
+
+    @abc.abstractmethod
+    def take_up_blocked(
+        self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
+    ) -> list[str]:
+        """Make due again the ``blocked`` runs of ``workflows`` (on ``queues``; ``None``:
+        any) that code ``version`` has not failed to replay (new epoch, ``run_unblocked``);
+        return their ids. Up to a few hundred per call."""
 
     @abc.abstractmethod
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:

@@ -51,6 +51,11 @@ class Metrics:
         self.runs_cancelled = meter.create_counter(
             "durable.runs.cancelled", unit="{run}", description="Runs cancelled by a client."
         )
+        self.runs_blocked = meter.create_counter(
+            "durable.runs.blocked",
+            unit="{run}",
+            description="Runs parked blocked: the worker's code could not replay their journal.",
+        )
         self.retries = meter.create_counter(
             "durable.retries",
             unit="{retry}",

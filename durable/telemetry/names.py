@@ -84,6 +84,8 @@ class Outcome(enum.StrEnum):
     """The execution handed its lease back (a sleep, a wait)."""
     DROPPED = "dropped"
     """The worker stopped executing the run without an ending (lease lost, stopping)."""
+    BLOCKED = Status.BLOCKED.value
+    """The code could not replay the run's journal: it is parked (not ended)."""
 
 
 # -- log record attributes (``record.durable_run_id``...) -----------------------------------

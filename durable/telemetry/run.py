@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from durable.events import ErrorInfo, EventType, Failure, NewEvent
+from durable.events import BlockedData, ErrorInfo, EventType, Failure, NewEvent
 from durable.telemetry import names as n
 from durable.telemetry import propagation
 from durable.telemetry.logs import RUN_LOG, STEP_LOG, fields
@@ -30,6 +30,9 @@ __all__ = ["NO_RUN", "RunTelemetry"]
 
 _T = EventType
 _INFO = 20
+_LEVELS = {n.Outcome.FAILED: _INFO, n.Outcome.BLOCKED: _INFO}
+"""The level of the record of a run's execution by its outcome (else debug); the runner
+also warns of a blocked run, with the code version that could not replay it."""
 
 
 class RunTelemetry:
@@ -185,6 +188,10 @@ class RunTelemetry:
             self.error = last.data.error if isinstance(last.data, Failure) else None
             m.runs_failed.add(1, attrs)
             self._duration()
+        elif last.type == _T.RUN_BLOCKED.value:
+            self.outcome = n.Outcome.BLOCKED
+            self.error = last.data.error if isinstance(last.data, BlockedData) else None
+            m.runs_blocked.add(1, attrs)
         elif last.type == _T.RUN_SUSPENDED.value:
             self.outcome = n.Outcome.SUSPENDED
             if any(e.type == _T.RUN_RETRY_SCHEDULED.value for e in events):
@@ -216,7 +223,7 @@ class RunTelemetry:
             span.end()
         if self.telemetry is None:
             return
-        level = 20 if self.outcome is n.Outcome.FAILED else 10
+        level = _LEVELS.get(self.outcome, 10)
         if RUN_LOG.isEnabledFor(level):
             RUN_LOG.log(
                 level,

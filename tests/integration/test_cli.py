@@ -333,7 +333,7 @@ def test_workers_lists_the_live_workers_and_runs_show_says_when_there_is_none(
         "cli-w",
         worker.pid,
         ["default"],
-        None,
+        cliapp.make_app().version,  # the fingerprint of the same code, in the worker
     )
     assert {"greet", "fails"} <= set(w["workflows"])
     assert w["started_at"] <= w["last_seen"] and isinstance(w["running"], list)
@@ -362,12 +362,13 @@ def test_start_with_run_options_and_list_shows_progress(db_url: str, worker: Pro
         assert client._store.get_run("r-1").timeout == 3600.0
     table = durable_cli(*db, "runs", "list")
     assert table.returncode == 0
-    assert table.stdout.split()[:8] == [
+    assert table.stdout.split()[:9] == [
         "ID",
         "WORKFLOW",
         "STATUS",
         "QUEUE",
         "ATTEMPT",
+        "VERSION",
         "PROGRESS",
         "ETA",
         "DOING",

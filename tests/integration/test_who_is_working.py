@@ -69,7 +69,7 @@ def test_an_embedded_worker_is_listed_with_what_it_is_then_gone(make_app, wait_u
         assert (w.id, w.host, w.pid) == ("embedded-1", socket.gethostname(), os.getpid())
         assert w.queues == ("q1",)
         assert w.workflows == (flow.__durable_workflow__.name,)  # type: ignore[attr-defined]
-        assert w.version is None
+        assert w.version == app.version  # the fingerprint of its code
         assert w.running == ()
         assert w.started_at <= w.last_seen
         h = client.start(flow)

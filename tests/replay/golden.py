@@ -8,7 +8,7 @@ recorded by an older version.
 
 Usage::
 
-    python tests/replay/golden.py generate [DIR]     # record every scenario of golden_app
+    python tests/replay/golden.py generate [DIR [NAME ...]]   # record (those) scenarios
     python tests/replay/golden.py dump URL RUN_ID    # print one run (and its children)
 """
 
@@ -67,8 +67,9 @@ _LATER_FIELDS = {
     "cancel_requested_at",
     "step",
     "step_progress",
+    "blocked_versions",
 }
-"""Run columns added after the golden journals were recorded (schema v2, v4, v5)."""
+"""Run columns added after the golden journals were recorded (schema v2, v4, v5, v7)."""
 
 
 def _event_doc(r: JournalRow) -> dict[str, Any]:
@@ -224,6 +225,14 @@ def _resumed(app: durable.App) -> str:
     return h.id
 
 
+def _patched(app: durable.App) -> str:
+    c = app.client()
+    h = c.start("golden.patched", 3, id="golden-patched")
+    with app.worker(worker_id="golden"):
+        h.result(timeout=20)
+    return h.id
+
+
 def _sleeping(app: durable.App) -> str:
     c = app.client()
     h = c.start("golden.sleeping", 1, id="golden-sleeping")
@@ -240,17 +249,21 @@ SCENARIOS: dict[str, Callable[[durable.App], str]] = {
     "signal": _signal,
     "resumed": _resumed,
     "sleeping": _sleeping,
+    "patched": _patched,
 }
 """Each records one run (and its children) on a fresh log; the file is ``{name}.json``."""
 
 
-def generate(out: Path = JOURNALS) -> list[Path]:
-    """Record every scenario on a fresh log and write its golden file into ``out``."""
+def generate(out: Path = JOURNALS, names: list[str] | None = None) -> list[Path]:
+    """Record every scenario (or those ``names``) on a fresh log and write its golden file
+    into ``out``."""
     from golden_app import make_app
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, scenario in SCENARIOS.items():
+        if names and name not in names:
+            continue
         with tempfile.TemporaryDirectory() as d:
             app = make_app(f"sqlite:///{d}/golden.db")
             try:
@@ -266,7 +279,8 @@ def generate(out: Path = JOURNALS) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["generate"]:
-        for p in generate(Path(argv[1]) if len(argv) > 1 else JOURNALS):
+        out = Path(argv[1]) if len(argv) > 1 else JOURNALS
+        for p in generate(out, argv[2:]):
             print(p)
         return 0
     if argv[:1] == ["dump"] and len(argv) == 3:

@@ -140,5 +140,13 @@ def make_app(database: str, toggles: Toggles | None = None) -> App:
         durable.sleep(0.5)
         return add(a, 100)
 
+    @app.workflow(name="golden.patched")
+    def patched(x: int) -> int:
+        a = add(x, 1)
+        if durable.patched("golden-bigger"):
+            a = add(a, 1000)
+        durable.sleep(0.01)
+        return add(a, 1)
+
     app.toggles = t  # type: ignore[attr-defined]
     return app

@@ -2,9 +2,9 @@
 
 Hypothesis draws a workflow *shape*: a list of operations (plain steps, steps that fail their
 first ``k`` tries under a ``Retry``, steps that fail for good and are caught, ``durable.sleep``,
-``durable.now()/random()/uuid4()`` values fed into later steps, stage blocks, child workflows,
-and in async workflows ``asyncio.gather`` of parallel steps). The shape is turned into a real
-workflow on a fresh App and SQLite file, and run twice:
+``durable.now()/random()/uuid4()`` values fed into later steps, ``durable.patched`` markers,
+stage blocks, child workflows, and in async workflows ``asyncio.gather`` of parallel steps).
+The shape is turned into a real workflow on a fresh App and SQLite file, and run twice:
 
 1. crash-free, for reference;
 2. on another fresh log, under a store wrapper that "crashes" after ``N`` successful appends
@@ -71,6 +71,7 @@ OUTCOME_TYPES = frozenset(
         "child_started",
         "child_completed",
         "child_failed",
+        "patch_marked",
     }
 )
 KEYED_TYPES = frozenset({"stage_entered", "stage_left", "progress", "message", "output"})
@@ -100,7 +101,7 @@ def value_to_int(kind: str, v: Any) -> int:
 class Op:
     """One operation of a shape; ``uid`` is unique within the shape."""
 
-    kind: str  # step, flaky, fail, sleep, value, stage, par, child
+    kind: str  # step, flaky, fail, sleep, value, stage, par, child, patch
     uid: int = 0
     async_body: bool = False
     k: int = 0  # flaky: failed tries before success
@@ -149,7 +150,8 @@ def _leaves(is_async: bool) -> st.SearchStrategy[Any]:
         lambda v: ("value", {"vkind": v}, []), st.sampled_from(["now", "random", "uuid4"])
     )
     child = st.just(("child", {}, []))
-    options = [_leaf_steps(False), _leaf_steps(False), fail, sleep, value, child]
+    patch = st.just(("patch", {}, []))
+    options = [_leaf_steps(False), _leaf_steps(False), fail, sleep, value, child, patch]
     if is_async:
         par = st.builds(
             lambda kids: ("par", {}, kids), st.lists(_leaf_steps(False), min_size=2, max_size=3)
@@ -236,6 +238,11 @@ def model(ops: tuple[Op, ...], x: int, values: dict[int, int]) -> Expected:
                 exp.events.append(("value_recorded", exp.position, op.vkind, None))
                 acc = mix(op.uid, acc ^ values[exp.position])
                 exp.result.append(acc)
+            elif op.kind == "patch":
+                exp.position += 1
+                exp.events.append(("patch_marked", exp.position, f"p{op.uid}", None))
+                acc = mix(op.uid, acc ^ 1)
+                exp.result.append(True)
             elif op.kind == "stage":
                 acc = walk(op.children, acc)
             elif op.kind == "child":
@@ -455,6 +462,10 @@ def build(ops: tuple[Op, ...], is_async: bool, db_url: str, tracker: Tracker) ->
                 ]()
                 acc = mix(op.uid, acc ^ value_to_int(op.vkind, v))
                 out.append(acc)
+            elif op.kind == "patch":
+                patched = durable.patched(f"p{op.uid}")
+                acc = mix(op.uid, acc ^ int(patched))
+                out.append(patched)
             elif op.kind == "stage":
                 with durable.stage(f"st{op.uid}"):
                     acc = run_sync(op.children, acc, out)
@@ -487,6 +498,10 @@ def build(ops: tuple[Op, ...], is_async: bool, db_url: str, tracker: Tracker) ->
                 ]()
                 acc = mix(op.uid, acc ^ value_to_int(op.vkind, v))
                 out.append(acc)
+            elif op.kind == "patch":
+                patched = durable.patched(f"p{op.uid}")
+                acc = mix(op.uid, acc ^ int(patched))
+                out.append(patched)
             elif op.kind == "stage":
                 with durable.stage(f"st{op.uid}"):
                     acc = await run_async(op.children, acc, out)
@@ -620,6 +635,7 @@ def journal_checks(real: Store, run_id: str) -> list[JournalRow]:
             "child_started": "child_started",
             "child_completed": "child_end",
             "child_failed": "child_end",
+            "patch_marked": "patch",
         }.get(r.type)
         if r.type == "step_failed" and not decode_data(r.type, r.data).retryable:
             group = "step"

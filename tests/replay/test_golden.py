@@ -5,13 +5,15 @@
 - a golden run that was sleeping when recorded is finished by today's worker, executing only
   the steps after the journal's end;
 - a journal with a step renamed at one position, or with an outcome the code never asks
-  for, raises ``NonDeterminismError`` (and fails a live run without executing anything);
+  for, raises ``NonDeterminismError`` (and parks a live run ``BLOCKED`` without executing
+  anything);
 - the dump/load tool is lossless.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,7 @@ EXPECTED = {
     "parent": 21,
     "signal": 15,
     "resumed": 22,
+    "patched": 1005,
 }
 
 
@@ -213,15 +216,25 @@ def test_an_unconsumed_outcome_is_nondeterminism(url: str, app: durable.App) -> 
         app.client().replay(run_id)
 
 
-def test_a_live_run_on_a_broken_journal_fails_without_executing(
+def test_a_live_run_on_a_broken_journal_is_blocked_without_executing(
     url: str, app: durable.App, toggles: Toggles
 ) -> None:
-    """G10: the worker appends run_failed(NonDeterminismError) and runs nothing."""
+    """G10: the worker appends run_blocked(NonDeterminismError), runs nothing, and the run
+    holds no worker."""
     doc = rename_step(doc_of("sleeping"), 1, "add_v2")
     run_id = golden.load(doc, url)
     client = app.client()
-    with app.worker(worker_id="today"), pytest.raises(durable.RunFailedError) as info:
-        client.get(run_id).result(timeout=20)
-    assert info.value.error_type == "NonDeterminismError"
+    with app.worker(worker_id="today"):
+        deadline = time.monotonic() + 20
+        while client.get(run_id).status() is not durable.Status.BLOCKED:
+            assert time.monotonic() < deadline, client.get(run_id).info()
+            time.sleep(0.02)
+    info = client.get(run_id).info()
+    assert info.error_type == "NonDeterminismError"
+    assert info.blocked_version == app.version
     assert toggles.calls == []
-    assert client.get(run_id).events()[-1].type == "run_failed"
+    last = client.get(run_id).events()[-1]
+    assert last.type == "run_blocked"
+    assert last.data["position"] == 1
+    assert last.data["called"] == "step 'add'"
+    assert last.data["recorded"] == "step 'add_v2'"
