@@ -10,6 +10,7 @@ from typing import Any
 import durable
 from durable import journal_file
 from durable.cli.context import Context
+from durable.cli.errors import USAGE, CliError
 from durable.cli.output import (
     dump_json,
     event_dict,
@@ -144,9 +145,13 @@ def runs_events(ctx: Context) -> int:
 
 def runs_export(ctx: Context) -> int:
     """``runs export ID [-o FILE]``: the run as a JSON journal, to stdout or to a file."""
+    target = ctx.args.output
+    if target not in (None, "-") and Path(target).is_dir():
+        raise CliError(
+            f"{target} is a folder: name the file, e.g. {Path(target) / 'run.json'}", USAGE
+        )
     doc = ctx.client().export_run(ctx.args.id)
     text = journal_file.dumps(doc)
-    target = ctx.args.output
     if target in (None, "-"):
         sys.stdout.write(text)
         return 0

@@ -129,6 +129,11 @@ def test_the_command_writes_the_same_document(
     assert out.stdout == f"exported run {run_id} ({events} events) to {target}\n"
     assert target.read_text(encoding="utf-8") == expected
     assert [p.name for p in target.parent.iterdir()] == ["order.json"]  # no file left aside
+    out = cli("--database", db_url, "runs", "export", run_id, "-o", str(target.parent))
+    assert out.returncode == 2, out.describe()
+    assert out.stderr == (
+        f"durable: {target.parent} is a folder: name the file, e.g. {target.parent}/run.json\n"
+    )
 
 
 def test_exporting_an_unknown_run_exits_3(
