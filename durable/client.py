@@ -35,6 +35,7 @@ from durable.errors import (
 )
 from durable.events import EventType as T
 from durable.hub import LocalHub
+from durable.journal_file import export_run
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
@@ -665,6 +666,11 @@ class Client(AdminOps, WorkerOps):
             wf, row, journal, registry=self._registry, codec=self._codec, store=self._store
         )
 
+    def export_run(self, run_id: str) -> dict[str, Any]:
+        """The run's row and its whole journal as a JSON-ready document (what ``durable runs
+        export`` writes; ``durable.testing.assert_replays`` replays it)."""
+        return export_run(self._store, run_id)
+
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a signal: the run's ``wait_signal(name)`` receives ``payload`` (once)."""
         _check_name("signal name", name)
@@ -887,6 +893,10 @@ class AsyncClient:
     async def replay(self, run_id: str) -> Any:
         """Replay a run against today's code (see ``Client.replay``)."""
         return await asyncio.to_thread(self._c.replay, run_id)
+
+    async def export_run(self, run_id: str) -> dict[str, Any]:
+        """The run as an export document (see ``Client.export_run``)."""
+        return await asyncio.to_thread(self._c.export_run, run_id)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""

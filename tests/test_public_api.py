@@ -251,6 +251,7 @@ CLIENT_METHODS = [
     "resume",
     "fork",
     "replay",
+    "export_run",
     "signal",
     "workers",
 ]
@@ -416,9 +417,18 @@ def test_durable_testing_is_pinned() -> None:
     import durable.testing
     import durable.testing.plugin
 
-    assert sorted(durable.testing.__all__) == ["TestEnv", "VirtualClock", "env"]
+    assert sorted(durable.testing.__all__) == [
+        "JournalFileError",
+        "TestEnv",
+        "VirtualClock",
+        "assert_replays",
+        "env",
+    ]
     assert list(params(durable.testing.env)) == ["app", "concurrency"]
     assert default(durable.testing.env, "concurrency") == 16
+    assert list(params(durable.testing.assert_replays)) == ["app", "path"]
+    assert issubclass(durable.testing.JournalFileError, durable.DurableError)
+    assert issubclass(durable.testing.JournalFileError, ValueError)
     for name in durable.testing.__all__:
         assert inspect.getdoc(getattr(durable.testing, name)), name
     for cls in (durable.testing.TestEnv, durable.testing.VirtualClock):

@@ -113,13 +113,14 @@ def _add(
 def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "runs",
-        help="list runs, show one, read its journal, watch it",
-        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`.",
+        help="list runs, show one, read its journal, watch it, export it",
+        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`, "
+        "`runs export ID`.",
         epilog=_epilog(),
         formatter_class=_Formatter,
         parents=[_common(json=False)],  # `durable runs --database URL list` too
     )
-    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch}")
+    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch,export}")
     rs.required = True
     lst = _add(rs, "list", runs.runs_list, "list runs, newest first", "List runs, newest first.")
     lst.add_argument("--status", choices=_STATUSES, help="only runs in this status")
@@ -157,6 +158,18 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="not used any more: events are pushed as they are committed (accepted for "
         "scripts that pass it)",
     )
+    ex = _add(
+        rs,
+        "export",
+        runs.runs_export,
+        "write a run as a JSON journal (a test fixture)",
+        "Write one run, its row and every event of its journal, as a JSON document: a "
+        "golden journal that durable.testing.assert_replays(app, path) replays against "
+        "the code in a test. To stdout, or to FILE with -o (its folders are created).",
+        json=False,
+    )
+    ex.add_argument("id", help="the run's id")
+    ex.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
 
 
 def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
