@@ -357,8 +357,18 @@ def test_value_types_have_the_documented_fields() -> None:
         (durable.CheckReport, ["version", "runs", "jobs", "seconds"]),
         (
             durable.RunCheck,
-            ["run_id", "workflow", "status", "version", "outcome", "position", "called"]
-            + ["recorded", "error_type", "message"],
+            [
+                "run_id",
+                "workflow",
+                "status",
+                "version",
+                "outcome",
+                "position",
+                "called",
+                "recorded",
+                "error_type",
+                "message",
+            ],
         ),
         (
             durable.WorkflowCheck,
