@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,10 @@ import deployapp  # noqa: E402
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def deploys(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., durable.App]]:
-    """``deploys(code)``: an App of ``deployapp`` on the test's log; its runs sleep an hour."""
+@pytest.fixture(autouse=True)
+def sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs of ``deploys`` (tests/integration/conftest.py) sleep an hour."""
     monkeypatch.setattr(deployapp, "SLEEP", 3600.0)
-    made: list[durable.App] = []
-
-    def make(code: str, version: str | None = None) -> durable.App:
-        app = deployapp.make_app(code, db_url, version)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.close()
 
 
 def sleeping_runs(v1: durable.App, n: int, wait_until: Callable[..., Any]) -> list[str]:
