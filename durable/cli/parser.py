@@ -331,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable",
         description="Manage durable runs from a shell: run workers, start, inspect, "
-        "watch, cancel, resume, replay and signal runs, prune old ones, see statistics; "
-        "write a new project (durable new).",
+        "watch, cancel, resume, replay and signal runs, check new code against the runs "
+        "before a deploy, prune old ones, see statistics; write a new project (durable new).",
         epilog=_epilog(),
         formatter_class=_Formatter,
     )

@@ -76,6 +76,7 @@ COMMANDS = [
     ["resume"],
     ["cancel"],
     ["replay"],
+    ["check"],
     ["signal"],
     ["prune"],
     ["stats"],
