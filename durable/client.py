@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from durable.check_report import CheckReport
+from durable.checking import CheckOps
 from durable.client_admin import AdminOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
@@ -133,7 +135,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(AdminOps, WorkerOps):
+class Client(AdminOps, WorkerOps, CheckOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -897,6 +899,16 @@ class AsyncClient:
     async def export_run(self, run_id: str) -> dict[str, Any]:
         """The run as an export document (see ``Client.export_run``)."""
         return await asyncio.to_thread(self._c.export_run, run_id)
+    async def check(
+        self,
+        status: Status | str | None = None,
+        workflow: Callable[..., Any] | str | None = None,
+        finished: int = 0,
+        *,
+        jobs: int = 1,
+    ) -> CheckReport:
+        """Replay unfinished runs against this App's code (see ``Client.check``)."""
+        return await asyncio.to_thread(self._c.check, status, workflow, finished, jobs=jobs)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""

@@ -56,6 +56,9 @@ CLASSES: list[type] = [
     durable.QueueConfig,
     durable.Retention,
     durable.WorkflowStats,
+    durable.CheckReport,
+    durable.RunCheck,
+    durable.WorkflowCheck,
     durable.SequenceFailure,
     durable.StepOutputs,
 ]

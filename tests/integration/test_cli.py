@@ -77,6 +77,7 @@ COMMANDS = [
     ["resume"],
     ["cancel"],
     ["replay"],
+    ["check"],
     ["signal"],
     ["prune"],
     ["stats"],
