@@ -899,6 +899,7 @@ class AsyncClient:
     async def export_run(self, run_id: str) -> dict[str, Any]:
         """The run as an export document (see ``Client.export_run``)."""
         return await asyncio.to_thread(self._c.export_run, run_id)
+
     async def check(
         self,
         status: Status | str | None = None,
