@@ -92,6 +92,7 @@ class LocalHub:
         """Some run reached a stop point."""
         with self._cond:
             self._version += 1
+            self._waiting = 0  # every waiter wakes to look again: none waits for news now
             self._cond.notify_all()
 
     def wait(self, version: int, timeout: float) -> int:
@@ -109,11 +110,13 @@ class LocalHub:
                 return self._version
         finally:
             with self._cond:
-                self._waiting -= 1
+                if self._version == version:  # else run_changed() has uncounted it
+                    self._waiting -= 1
 
     @property
     def waiting(self) -> int:
-        """How many ``result()`` calls wait here now."""
+        """How many ``result()`` calls wait here for a change that has not happened yet:
+        one that a change has woken no longer counts, though it has not returned yet."""
         return self._waiting
 
     @property

@@ -3,6 +3,8 @@
 Every test gets its own App bound to the fresh log of the ``db_url`` fixture (tests/conftest.py)
 and runs an embedded worker in-process (``with app.worker(): ...``). Workflows and steps are
 defined inside each test, so their counters (plain lists captured by closures) start empty.
+A test of one process that would wait real time (sleeps, timeouts, backoffs) registers them
+on ``virtual_app`` instead and runs them with ``durable_env`` (``durable.testing``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def deploys(db_url: str) -> Iterator[Callable[..., durable.App]]:
 def app(make_app: Callable[..., durable.App]) -> durable.App:
     """An App on the test's fresh log."""
     return make_app()
+
+
+@pytest.fixture
+def virtual_app(tmp_path: Path) -> durable.App:
+    """An App for ``durable_env`` (``durable.testing``): the env runs a copy of it on a
+    temporary SQLite log with a virtual clock, so a test of it runs once, not per backend;
+    the App's own log is never opened."""
+    return durable.App("it", database=f"sqlite:///{tmp_path}/never-opened.db")
 
 
 @pytest.fixture

@@ -183,10 +183,12 @@ def test_nondeterminism_of_a_live_run_hints_at_journaled_values(app, client, wai
     assert info.error_message is not None and "durable.random()" in info.error_message
 
 
-def test_failed_try_log_line_tells_duration_and_backoff(app, client, caplog):
+def test_failed_try_log_line_tells_duration_and_backoff(virtual_app, durable_env, caplog):
+    # On the virtual clock (durable.testing): the ten minutes of backoff are not waited for.
+    app = virtual_app
     tries = []
 
-    @app.step(retry=durable.Retry(attempts=2, initial_delay=0.3, jitter=False))
+    @app.step(retry=durable.Retry(attempts=2, initial_delay=600, max_delay=3600, jitter=False))
     def flaky() -> int:
         tries.append(1)
         if len(tries) == 1:
@@ -198,12 +200,12 @@ def test_failed_try_log_line_tells_duration_and_backoff(app, client, caplog):
         return flaky()
 
     caplog.set_level(logging.INFO, logger="durable")
-    with app.worker():
-        assert client.start(flow).result(timeout=10) == 1
+    t = durable_env(app)
+    assert t.client.start(flow).result(timeout=10) == 1
     lines = [r.getMessage() for r in caplog.records if "step " in r.getMessage()]
     failed = [m for m in lines if "attempt 1)" in m and "flaky" in m]
     assert failed, lines
-    assert "failed after " in failed[0] and "next attempt in 0.300s" in failed[0]
+    assert "failed after " in failed[0] and "next attempt in 600.000s" in failed[0]
 
 
 def test_stale_epoch_append_raises_lease_lost_and_the_run_is_dropped(

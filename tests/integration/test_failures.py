@@ -133,14 +133,9 @@ def test_retry_keeps_earlier_completed_steps(app, client):
     assert calls == ["first", "second", "second"]
 
 
-def _virtual_app() -> durable.App:
-    """An App for ``durable_env`` (its own database is never opened)."""
-    return durable.App("it", database="sqlite:///never-opened.db")
-
-
-def test_backoff_delays_grow_by_factor(durable_env):
+def test_backoff_delays_grow_by_factor(virtual_app, durable_env):
     # On the virtual clock (durable.testing): backoffs of minutes, measured exactly.
-    app = _virtual_app()
+    app = virtual_app
     times = []
 
     @app.step(retry=Retry(attempts=3, initial_delay=60, backoff=2.0, max_delay=3600, jitter=False))
@@ -161,8 +156,8 @@ def test_backoff_delays_grow_by_factor(durable_env):
     assert 120 <= gap2 < 120 + 5, gap2
 
 
-def test_backoff_is_capped_by_max_delay(durable_env):
-    app = _virtual_app()
+def test_backoff_is_capped_by_max_delay(virtual_app, durable_env):
+    app = virtual_app
     times = []
 
     @app.step(retry=Retry(attempts=3, initial_delay=60, backoff=20.0, max_delay=120, jitter=False))
@@ -182,8 +177,8 @@ def test_backoff_is_capped_by_max_delay(durable_env):
     assert 120 <= gap2 < 120 + 5, gap2  # without the cap it would be 1200 s
 
 
-def test_run_is_sleeping_during_retry_backoff(durable_env, wait_status):
-    app = _virtual_app()
+def test_run_is_sleeping_during_retry_backoff(virtual_app, durable_env, wait_status):
+    app = virtual_app
     calls = []
 
     @app.step(retry=Retry(attempts=2, initial_delay=3600, jitter=False))
@@ -350,8 +345,8 @@ def test_step_timeout_without_retry_fails_run_with_timeout_error(app, client):
 # ---------------------------------------------------------------- workflow timeout
 
 
-def test_workflow_timeout_fails_a_sleeping_run(durable_env):
-    app = _virtual_app()
+def test_workflow_timeout_fails_a_sleeping_run(virtual_app, durable_env):
+    app = virtual_app
 
     @app.workflow(timeout=3600)
     def flow() -> str:
@@ -392,14 +387,17 @@ def test_workflow_timeout_fails_a_busy_run(app, client):
     assert 0 < len(calls) < 1000
 
 
-def test_workflow_timeout_fails_a_run_waiting_for_a_signal(app, client):
-    @app.workflow(timeout=0.5)
+def test_workflow_timeout_fails_a_run_waiting_for_a_signal(virtual_app, durable_env):
+    app = virtual_app
+
+    @app.workflow(timeout=3600)
     def flow() -> object:
         return durable.wait_signal("never")
 
-    with app.worker():
-        err = _failed(client.start(flow))
+    t = durable_env(app)
+    err = _failed(t.client.start(flow))
     assert err.error_type == "TimeoutError"
+    assert t.clock.skipped >= 3600 - 5  # ended at the deadline, an hour on the virtual clock
 
 
 # ---------------------------------------------------------------- workflow exceptions

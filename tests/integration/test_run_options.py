@@ -1,6 +1,7 @@
 """Per-run options (``client.start(timeout=, retry=)``, and ``start_many``): stored with the
 run, applied by the worker over the workflow's own, refused before anything is written when
-out of range; on SQLite and Postgres."""
+out of range; on SQLite and Postgres, but for the run timeouts, measured on the virtual clock
+of ``durable.testing`` (once, on its SQLite log)."""
 
 from __future__ import annotations
 
@@ -47,40 +48,44 @@ def test_out_of_range_options_are_refused_before_anything_is_written(app, client
     _no_runs(client)
 
 
-def test_a_run_timeout_overrides_the_workflows(app, client, wait_status):
-    @app.workflow(timeout=3600)
+def test_a_run_timeout_overrides_the_workflows(virtual_app, durable_env, wait_status):
+    # On the virtual clock (durable.testing): the run's ten minutes end before the
+    # workflow's hour, and the test does not wait for either.
+    @virtual_app.workflow(timeout=3600)
     def slow() -> str:
         durable.sleep(3600)
         return "late"
 
-    with app.worker():
-        h = client.start(slow, timeout=dt.timedelta(seconds=0.5))
-        with pytest.raises(RunFailedError) as err:
-            h.result(timeout=20)
-        assert err.value.error_type == "TimeoutError"
-        assert "0.5s" in err.value.error_message
-        other = client.start(slow)
-        wait_status(other, Status.SLEEPING)
-        assert other.status() is Status.SLEEPING
-    assert client._store.get_run(other.id).timeout == 3600
+    t = durable_env(virtual_app)
+    h = t.client.start(slow, timeout=dt.timedelta(minutes=10))
+    with pytest.raises(RunFailedError) as err:
+        h.result(timeout=20)
+    assert err.value.error_type == "TimeoutError"
+    assert "600.0s" in err.value.error_message
+    assert 600 - 5 <= t.clock.skipped < 3600
+    other = t.client.start(slow)
+    wait_status(other, Status.SLEEPING)
+    assert other.status() is Status.SLEEPING
+    assert t.client._store.get_run(other.id).timeout == 3600
 
 
-def test_a_run_timeout_counts_from_the_first_start_and_applies_by_name(make_app, db_url):
-    app = make_app()
-
-    @app.workflow(name="sleepy")
+def test_a_run_timeout_counts_from_the_first_start_and_applies_by_name(virtual_app, durable_env):
+    @virtual_app.workflow(name="sleepy")
     def sleepy() -> str:
         durable.sleep(3600)
         return "late"
 
-    with durable.Client(db_url) as code_free:
-        # A client without the workflow's code: the run's own timeout still applies.
-        h = code_free.start("sleepy", timeout=0.5, delay=1.0)
-        with app.worker(), pytest.raises(RunFailedError) as err:
-            code_free.result(h.id, timeout=20)
+    t = durable_env(virtual_app)
+    with durable.Client(t.database) as code_free:
+        # A client without the workflow's code: the run's own timeout still applies. (The
+        # test waits through the env's client: its result() is what lets the clock skip.)
+        h = code_free.start("sleepy", timeout=600, delay=1800)
+        with pytest.raises(RunFailedError) as err:
+            t.client.result(h.id, timeout=20)
         assert err.value.error_type == "TimeoutError"
         row = code_free._store.get_run(h.id)
-        assert row.started_at is not None and row.deadline_at == pytest.approx(row.started_at + 0.5)
+        assert row.started_at is not None and row.started_at >= row.created_at + 1800
+        assert row.deadline_at == pytest.approx(row.started_at + 600, abs=0.001)
 
 
 def test_a_run_retry_overrides_the_workflows(app, client):

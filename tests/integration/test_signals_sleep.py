@@ -10,6 +10,9 @@ import pytest
 import durable
 from durable import Status
 
+HOUR = 3600.0
+DAY = 24 * HOUR
+
 
 def _waiting(h) -> bool:
     return any(e.type == "wait_started" for e in h.events())
@@ -18,25 +21,26 @@ def _waiting(h) -> bool:
 # ---------------------------------------------------------------- sleep
 
 
-def test_sleep_makes_the_run_sleeping_then_completes(app, client, wait_status):
+def test_sleep_makes_the_run_sleeping_then_completes(virtual_app, durable_env, wait_status):
+    # On the virtual clock (durable.testing): a day's sleep, measured on that clock.
     marks = []
 
-    @app.workflow()
+    @virtual_app.workflow()
     def flow() -> str:
-        marks.append(time.monotonic())
-        durable.sleep(1.0)
-        marks.append(time.monotonic())
+        marks.append(t.clock.now())
+        durable.sleep(DAY)
+        marks.append(t.clock.now())
         return "rested"
 
-    with app.worker():
-        start = time.monotonic()
-        h = client.start(flow)
-        wait_status(h, Status.SLEEPING)
-        info = h.info()
-        assert info.wake_at is not None
-        assert h.result(timeout=10) == "rested"
-        assert time.monotonic() - start >= 0.95
-    assert marks[-1] - marks[0] >= 0.95
+    t = durable_env(virtual_app)
+    start = t.clock.now()
+    h = t.client.start(flow)
+    wait_status(h, Status.SLEEPING)
+    info = h.info()
+    assert info.wake_at is not None
+    assert h.result(timeout=10) == "rested"
+    assert t.clock.now() - start >= DAY
+    assert marks[-1] - marks[0] >= DAY - 0.001
     types = [e.type for e in h.events()]
     assert types.count("sleep_started") == 1
     assert types.count("sleep_fired") == 1
@@ -45,10 +49,10 @@ def test_sleep_makes_the_run_sleeping_then_completes(app, client, wait_status):
     assert positions == {1}
 
 
-def test_sleeping_run_holds_no_worker(durable_env, wait_status):
-    # On the virtual clock (durable.testing): the hour-long sleep ends once the test waits
-    # for it, and the quick run, started meanwhile, takes the worker's only slot first.
-    app = durable.App("it", database="sqlite:///never-opened.db")
+def test_sleeping_run_holds_no_worker(virtual_app, durable_env, wait_status):
+    # The hour-long sleep ends once the test waits for it, and the quick run, started
+    # meanwhile, takes the worker's only slot first.
+    app = virtual_app
 
     @app.workflow()
     def sleeper() -> str:
@@ -113,39 +117,41 @@ def test_zero_sleep_is_journaled_and_continues(app, client):
     assert [e.type for e in h.events()].count("sleep_started") <= 1
 
 
-def test_sleep_in_async_workflow(app, client, wait_status):
-    @app.step()
+def test_sleep_in_async_workflow(virtual_app, durable_env, wait_status):
+    @virtual_app.step()
     async def tick() -> int:
         return 1
 
-    @app.workflow()
+    @virtual_app.workflow()
     async def flow() -> int:
         a = await tick()
-        durable.sleep(0.5)
+        durable.sleep(HOUR)
         return a + await tick()
 
-    with app.worker():
-        h = client.start(flow)
-        wait_status(h, Status.SLEEPING)
-        assert h.result(timeout=10) == 2
+    t = durable_env(virtual_app)
+    h = t.client.start(flow)
+    wait_status(h, Status.SLEEPING)
+    assert h.result(timeout=10) == 2
+    assert t.clock.skipped >= HOUR - 5
 
 
 # ---------------------------------------------------------------- signals
 
 
-def test_wait_signal_is_sleeping_and_returns_the_payload(app, client, wait_status):
-    @app.workflow()
+def test_wait_signal_is_sleeping_and_returns_the_payload(virtual_app, durable_env, wait_status):
+    @virtual_app.workflow()
     def flow() -> object:
         return durable.wait_signal("approve")
 
-    with app.worker():
-        h = client.start(flow)
-        wait_status(h, Status.SLEEPING)
-        assert _waiting(h)
-        time.sleep(0.2)
-        assert h.status() == Status.SLEEPING
-        client.signal(h.id, "approve", {"ok": True, "by": "ada"})
-        assert h.result(timeout=10) == {"ok": True, "by": "ada"}
+    t = durable_env(virtual_app)
+    h = t.client.start(flow)
+    wait_status(h, Status.SLEEPING)
+    assert _waiting(h)
+    t.clock.advance(30 * DAY)  # a wait without a timeout does not end by itself
+    time.sleep(0.2)
+    assert h.status() == Status.SLEEPING
+    t.client.signal(h.id, "approve", {"ok": True, "by": "ada"})
+    assert h.result(timeout=10) == {"ok": True, "by": "ada"}
 
 
 def test_signal_sent_before_the_wait_is_kept(app, client):
@@ -182,19 +188,19 @@ def test_signal_sent_while_the_run_is_busy_is_kept(app, client):
         assert h.result(timeout=10) == 42
 
 
-def test_wait_signal_returns_oldest_unconsumed_first(app, client):
-    @app.workflow()
+def test_wait_signal_returns_oldest_unconsumed_first(virtual_app, durable_env):
+    @virtual_app.workflow()
     def flow() -> list:
-        got = [durable.wait_signal("item", timeout=30) for _ in range(3)]
-        durable.sleep(0.1)  # the code re-runs: consumed signals stay consumed
-        got.append(durable.wait_signal("item", timeout=0.3))
+        got = [durable.wait_signal("item", timeout=DAY) for _ in range(3)]
+        durable.sleep(HOUR)  # the code re-runs: consumed signals stay consumed
+        got.append(durable.wait_signal("item", timeout=HOUR))
         return got
 
-    h = client.start(flow)
+    t = durable_env(virtual_app)
+    h = t.client.start(flow, delay=HOUR)  # the signals come before the run starts
     for payload in ["first", "second", "third"]:
-        client.signal(h.id, "item", payload)
-    with app.worker():
-        assert h.result(timeout=10) == ["first", "second", "third", None]
+        t.client.signal(h.id, "item", payload)
+    assert h.result(timeout=10) == ["first", "second", "third", None]
     received = [e for e in h.events() if e.type == "signal_received"]
     consumed = [e.position for e in received if not e.data.get("timed_out")]
     timed_out = [e.position for e in received if e.data.get("timed_out")]
@@ -216,48 +222,48 @@ def test_signals_of_other_names_are_not_consumed(app, client):
         assert h.result(timeout=10) == ["ay", "bee"]
 
 
-def test_each_signal_is_consumed_once(app, client, wait_until):
-    @app.workflow()
+def test_each_signal_is_consumed_once(virtual_app, durable_env, wait_until):
+    @virtual_app.workflow()
     def flow() -> list:
-        first = durable.wait_signal("go", timeout=30)
-        second = durable.wait_signal("go", timeout=0.5)
+        first = durable.wait_signal("go", timeout=DAY)
+        second = durable.wait_signal("go", timeout=HOUR)
         return [first, second]
 
-    with app.worker():
-        h = client.start(flow)
-        wait_until(lambda: _waiting(h), what="wait_started")
-        client.signal(h.id, "go", "only")
-        assert h.result(timeout=10) == ["only", None]
+    t = durable_env(virtual_app)
+    h = t.client.start(flow)
+    wait_until(lambda: _waiting(h), what="wait_started")
+    t.client.signal(h.id, "go", "only")
+    assert h.result(timeout=10) == ["only", None]
 
 
-def test_wait_signal_timeout_returns_none(app, client):
-    @app.workflow()
+def test_wait_signal_timeout_returns_none(virtual_app, durable_env):
+    @virtual_app.workflow()
     def flow() -> str:
-        value = durable.wait_signal("never", timeout=0.3)
+        value = durable.wait_signal("never", timeout=7 * DAY)
         return "timed out" if value is None else f"got {value}"
 
-    with app.worker():
-        start = time.monotonic()
-        h = client.start(flow)
-        assert h.result(timeout=10) == "timed out"
-        assert time.monotonic() - start >= 0.25
+    t = durable_env(virtual_app)
+    start = t.clock.now()
+    h = t.client.start(flow)
+    assert h.result(timeout=10) == "timed out"
+    assert t.clock.now() - start >= 7 * DAY
 
 
-def test_waiting_run_holds_no_worker(app, client, wait_until):
-    @app.workflow()
+def test_waiting_run_holds_no_worker(virtual_app, durable_env, wait_until):
+    @virtual_app.workflow()
     def waiter() -> object:
-        return durable.wait_signal("go", timeout=30)
+        return durable.wait_signal("go", timeout=DAY)
 
-    @app.workflow()
+    @virtual_app.workflow()
     def quick() -> str:
         return "quick"
 
-    with app.worker(concurrency=1):
-        w = client.start(waiter)
-        wait_until(lambda: _waiting(w), what="wait_started")
-        assert client.start(quick).result(timeout=2.5) == "quick"
-        client.signal(w.id, "go", "done")
-        assert w.result(timeout=10) == "done"
+    t = durable_env(virtual_app, concurrency=1)
+    w = t.client.start(waiter)
+    wait_until(lambda: _waiting(w), what="wait_started")
+    assert t.client.start(quick).result(timeout=2.5) == "quick"
+    t.client.signal(w.id, "go", "done")
+    assert w.result(timeout=10) == "done"
 
 
 def test_signal_wakes_the_run_at_once(make_app, wait_until):

@@ -136,6 +136,25 @@ def test_a_signal_sent_right_after_the_start_is_not_raced_by_the_clock(tmp_path:
         assert t.clock.skipped == 0.0
 
 
+def test_the_clock_does_not_skip_once_the_awaited_run_has_ended(tmp_path: Path) -> None:
+    # Between a run's end and the return of the result() that waited for it, the worker
+    # holds no run while that result() still counts as waiting: it must not skip then.
+    app, approval = _approval(tmp_path)
+
+    @app.workflow()
+    def quick(i: int) -> int:
+        return i
+
+    with env(app) as t:
+        waiting = t.client.start(approval)
+        _wait(lambda: waiting.status() is Status.SLEEPING)
+        for i in range(40):
+            assert t.client.start(quick, i).result(timeout=10) == i
+            assert t.clock.skipped == 0.0, f"the clock skipped after run {i} ended"
+        t.client.signal(waiting.id, "approve", "late")
+        assert waiting.result(timeout=10) == "got late"
+
+
 def test_cancel_from_the_test(tmp_path: Path) -> None:
     app = _app(tmp_path)
 
