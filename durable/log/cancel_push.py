@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from durable.log.wakeup import fifo_dir
+from durable.log.watch_postgres import LISTEN_STOP_CHECK
 from durable.redact import scrub
 
 __all__ = ["CHANNEL_SQL", "PgCancelListener", "cancel_fifo_dir"]
@@ -90,7 +91,7 @@ class PgCancelListener:
                     delay = 0.1
                     self._call("")
                     while not self._stop.is_set():
-                        for n in conn.notifies(timeout=1.0):
+                        for n in conn.notifies(timeout=LISTEN_STOP_CHECK):
                             self._call(n.payload)
             except Exception as exc:
                 if self._stop.is_set():

@@ -21,7 +21,12 @@ from sqlalchemy.engine import Connection
 from durable.log.cancel_push import CHANNEL_SQL, PgCancelListener
 from durable.log.dialect import Dialect, RawTx, cursor
 from durable.log.pools import ClosingQueuePool
-from durable.log.watch_postgres import Announcer, JournalListener, notify_appended
+from durable.log.watch_postgres import (
+    LISTEN_STOP_CHECK,
+    Announcer,
+    JournalListener,
+    notify_appended,
+)
 from durable.redact import scrub
 
 __all__ = ["CHANNEL", "Listener", "PostgresDialect", "normalize_url"]
@@ -225,7 +230,7 @@ class Listener:
                     delay = 0.1
                     self._on_notify("")  # (re)connected: anything may have been missed
                     while not self._stop.is_set():
-                        for n in conn.notifies(timeout=1.0):
+                        for n in conn.notifies(timeout=LISTEN_STOP_CHECK):
                             self._on_notify(n.payload)
             except Exception as exc:
                 if self._stop.is_set():

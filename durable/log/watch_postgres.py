@@ -37,6 +37,11 @@ log = logging.getLogger("durable.log.watch")
 CHANNEL_SQL = "'durable_watch_' || left(md5(current_database() || '/' || current_schema()), 16)"
 """The SQL expression of this log's watch channel (evaluated in the session's search path)."""
 
+LISTEN_STOP_CHECK = 0.2
+"""Seconds a ``LISTEN`` thread waits for a notification before it looks whether it was told
+to stop (a cancel does not interrupt psycopg's wait for notifications): what stopping a
+worker or a client waits for its listeners, at most."""
+
 _MAX_PAYLOAD = 7900
 """Bytes: Postgres refuses a ``NOTIFY`` payload of 8000 or more."""
 
@@ -158,7 +163,7 @@ class JournalListener:
                     self.connected.set()
                     self._deliver("")  # (re)connected: anything may have been missed
                     while not self._stop.is_set():
-                        for n in conn.notifies(timeout=1.0):
+                        for n in conn.notifies(timeout=LISTEN_STOP_CHECK):
                             self._deliver(n.payload)
             except Exception as exc:
                 self.connected.clear()
