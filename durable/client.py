@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
@@ -21,6 +22,7 @@ import msgspec
 from durable.check_report import CheckReport
 from durable.checking import CheckOps
 from durable.client_admin import AdminOps
+from durable.client_listing import Instant, ListingOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
 from durable.engine.blocking import tried_versions
@@ -40,7 +42,6 @@ from durable.hub import LocalHub
 from durable.journal_file import export_run
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
-from durable.log.store import RunFilter as _RunFilter
 from durable.options import RunOptions, check_timeout, encode_options
 from durable.outputs import output_tree
 from durable.queue_bounds import BoundedQueue, max_pending_of
@@ -135,7 +136,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(AdminOps, WorkerOps, CheckOps):
+class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -415,25 +416,6 @@ class Client(AdminOps, WorkerOps, CheckOps):
         """The handle of an existing run (``RunNotFoundError`` otherwise)."""
         self._row(run_id)
         return RunHandle(self, run_id)
-
-    def list_runs(
-        self,
-        status: Status | str | None = None,
-        workflow: Callable[..., Any] | str | None = None,
-        queue: str | None = None,
-        limit: int = 100,
-    ) -> list[RunInfo]:
-        """Runs matching every given filter, newest first."""
-        wf_name = None
-        if workflow is not None:
-            wf_name = workflow if isinstance(workflow, str) else self._resolve(workflow)[0]
-        st = Status(status) if status is not None else None
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        rows = self._store.list_runs(
-            _RunFilter(status=st, workflow=wf_name, queue=queue, limit=limit)
-        )
-        return self._infos(rows)
 
     def _infos(self, rows: Sequence[RunRow]) -> list[RunInfo]:
         """The public views of ``rows``, their progress measured against the last completed
@@ -717,6 +699,10 @@ class RunHandle:
         """``{stage: {step or key: value}}``."""
         return self._client.outputs(self.id)
 
+    def arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        """The positional and keyword arguments the run was started with."""
+        return self._client.arguments(self.id)
+
     def events(self) -> list[LogEvent]:
         """The run's journal, oldest first."""
         return self._client.events(self.id)
@@ -770,6 +756,10 @@ class AsyncRunHandle:
     async def outputs(self) -> dict[str, dict[str, Any]]:
         """``{stage: {step or key: value}}``."""
         return await asyncio.to_thread(self._h.outputs)
+
+    async def arguments(self) -> tuple[list[Any], dict[str, Any]]:
+        """The positional and keyword arguments the run was started with."""
+        return await asyncio.to_thread(self._h.arguments)
 
     async def events(self) -> list[LogEvent]:
         """The run's journal, oldest first."""
@@ -849,9 +839,56 @@ class AsyncClient:
         workflow: Callable[..., Any] | str | None = None,
         queue: str | None = None,
         limit: int = 100,
+        *,
+        before: str | None = None,
+        since: Instant | None = None,
+        until: Instant | None = None,
+        id_prefix: str | None = None,
+        version: str | None = None,
     ) -> list[RunInfo]:
-        """Runs matching every given filter, newest first."""
-        return await asyncio.to_thread(self._c.list_runs, status, workflow, queue, limit)
+        """Runs matching every given filter, newest first, in keyset pages (see
+        :meth:`Client.list_runs`)."""
+        return await asyncio.to_thread(
+            functools.partial(
+                self._c.list_runs,
+                status,
+                workflow,
+                queue,
+                limit,
+                before=before,
+                since=since,
+                until=until,
+                id_prefix=id_prefix,
+                version=version,
+            )
+        )
+
+    async def count_runs(
+        self,
+        workflow: Callable[..., Any] | str | None = None,
+        queue: str | None = None,
+        *,
+        since: Instant | None = None,
+        until: Instant | None = None,
+        id_prefix: str | None = None,
+        version: str | None = None,
+    ) -> dict[Status, int]:
+        """How many runs match, in each status (see :meth:`Client.count_runs`)."""
+        return await asyncio.to_thread(
+            functools.partial(
+                self._c.count_runs,
+                workflow,
+                queue,
+                since=since,
+                until=until,
+                id_prefix=id_prefix,
+                version=version,
+            )
+        )
+
+    async def arguments(self, run_id: str) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments a run was started with (see :meth:`Client.arguments`)."""
+        return await asyncio.to_thread(self._c.arguments, run_id)
 
     async def events(self, run_id: str, after: int = 0) -> list[LogEvent]:
         """A run's journal (only the events with ``seq > after``)."""

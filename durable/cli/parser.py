@@ -129,6 +129,11 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     lst.add_argument(
         "--limit", type=_positive_int, default=100, help="at most this many (default 100)"
     )
+    lst.add_argument(
+        "--before",
+        metavar="ID",
+        help="only runs older than run ID in this order: the last ID of a page gives the next",
+    )
     show = _add(
         rs, "show", runs.runs_show, "one run and its outputs", "Show one run and its outputs."
     )

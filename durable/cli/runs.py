@@ -36,7 +36,7 @@ def runs_list(ctx: Context) -> int:
     """``runs list``: runs matching the filters, newest first."""
     a = ctx.args
     infos = ctx.client().list_runs(
-        status=a.status, workflow=a.workflow, queue=a.queue, limit=a.limit
+        status=a.status, workflow=a.workflow, queue=a.queue, limit=a.limit, before=a.before
     )
     if ctx.json:
         dump_json([run_dict(i) for i in infos])

@@ -138,6 +138,18 @@ class Dialect(abc.ABC):
     def lock_schema(self, conn: Connection) -> None:  # noqa: B027 - a no-op by default
         """Serialize schema creation among processes (a no-op where writes already are)."""
 
+    planner_has_statistics: bool = True
+    """Whether the database's planner picks an index from statistics of the data (Postgres,
+    which ``ANALYZE``s by itself); SQLite's guesses without them (durable never runs
+    ``ANALYZE``), so a few reads steer it (``durable.log.listing``)."""
+
+    def id_prefix(self, conn: Connection, column: Any, prefix: str) -> Any:
+        """``column`` starts with ``prefix``, exactly (case and all): ``LIKE`` with the
+        pattern's wildcards escaped, a bound parameter (a planner that can turn it into a
+        range of an index does)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return column.like(escaped + "%", escape="\\")
+
     ping_idle_after: float | None = None
     """Seconds after which an idle pooled connection is pinged before use (a server that
     restarts may have dropped it); ``None``: never (SQLite)."""

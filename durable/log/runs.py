@@ -51,7 +51,7 @@ from durable.log.rows import (
     status_is,
 )
 from durable.log.schema import OPEN_CANCEL_REQUEST, events, runs
-from durable.log.store import JournalRow, NewRun, RunFilter, RunRow
+from durable.log.store import JournalRow, NewRun, RunRow
 from durable.states import Status, WaitFor
 
 __all__ = ["Runs"]
@@ -242,25 +242,6 @@ class Runs:
         with self._db.read() as c:
             rows = c.execute(sa.select(*RUN_COLUMNS).where(runs.c.id.in_(list(run_ids))))
             return [run_row(r) for r in rows]
-
-    def list(self, flt: RunFilter) -> list[RunRow]:
-        """See :meth:`Store.list_runs`."""
-        q = sa.select(*RUN_COLUMNS)
-        if flt.status is not None:
-            q = q.where(runs.c.status == Status(flt.status).value)
-        if flt.statuses:
-            q = q.where(runs.c.status.in_([Status(s).value for s in flt.statuses]))
-        if flt.workflow is not None:
-            q = q.where(runs.c.workflow == flt.workflow)
-        if flt.queue is not None:
-            q = q.where(runs.c.queue == flt.queue)
-        if flt.parent_id is not None:
-            q = q.where(runs.c.parent_id == flt.parent_id)
-        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc())
-        if flt.limit is not None:
-            q = q.limit(flt.limit)
-        with self._db.read() as c:
-            return [run_row(r) for r in c.execute(q)]
 
     def any_ended(self, c: RawTx, run_ids: Sequence[str]) -> bool:
         """Whether one of ``run_ids`` has ended."""

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from durable.types import TERMINAL
 
 __all__ = [
+    "LIST_INDEXES",
     "OPEN_CANCEL_REQUEST",
     "SCHEMA_VERSION",
     "events",
@@ -22,7 +23,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -46,7 +47,18 @@ SCHEMA_VERSION = 8
 8. ``durable_runs.blocked_versions``: the code versions that could not replay a ``blocked``
    run (one per line, each between newlines), so that only a worker of another version
    takes it up again; cleared when the run next suspends or is resumed.
+9. The indexes of the runs list's keyset pages: ``(status, created_at, id)``, ``(workflow,
+   created_at, id)`` and ``(queue, created_at, id)``, so that a page of the runs of one
+   status, workflow or queue, newest first, reads as many index entries as it shows
+   (``durable.log.listing``).
 """
+
+LIST_INDEXES = (
+    "ix_durable_runs_status_created_at_id",
+    "ix_durable_runs_workflow_created_at_id",
+    "ix_durable_runs_queue_created_at_id",
+)
+"""The indexes of the runs list, one per equality filter, in the list's order (v9)."""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -126,6 +138,9 @@ runs = sa.Table(
         postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
     ),
     sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
+    sa.Index(LIST_INDEXES[0], "status", "created_at", "id"),
+    sa.Index(LIST_INDEXES[1], "workflow", "created_at", "id"),
+    sa.Index(LIST_INDEXES[2], "queue", "created_at", "id"),
 )
 
 events = sa.Table(

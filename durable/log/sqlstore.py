@@ -8,6 +8,7 @@ Each part owns one noun and its SQL, and is handed the one :class:`~durable.log.
 - ``journal.py``: :class:`~durable.log.journal.Journal`: read and append events;
 - ``leases.py``: :class:`~durable.log.leases.Leases`: take, extend, hand back;
 - ``signals.py``: :class:`~durable.log.signals.Signals`: send and consume;
+- ``listing.py``: the runs list (filters, keyset pages) and its counts per status;
 - ``maintenance.py``: :class:`~durable.log.maintenance.Maintenance`: prune, statistics,
   backlog;
 - ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log.
@@ -28,6 +29,7 @@ import weakref
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from durable.log import listing
 from durable.log.appending import Appender
 from durable.log.db import Db
 from durable.log.dialect import Dialect
@@ -52,6 +54,7 @@ from durable.log.store import (
     WorkerRecord,
 )
 from durable.log.workers import Workers
+from durable.states import Status
 
 __all__ = ["SqlStore"]
 
@@ -99,7 +102,10 @@ class SqlStore(Store):
         return self.runs.get_many(run_ids)
 
     def list_runs(self, flt: RunFilter) -> list[RunRow]:
-        return self.runs.list(flt)
+        return listing.list_runs(self.db, flt)
+
+    def count_runs(self, flt: RunFilter) -> dict[Status, int]:
+        return listing.count_runs(self.db, flt)
 
     def cancel(self, run_id: str, reason: str) -> tuple[RunRow, bool] | None:
         return self.runs.cancel(run_id, reason)

@@ -194,7 +194,8 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
-    """Equality filters of :meth:`Store.list_runs`; ``None`` matches anything."""
+    """The filters of :meth:`Store.list_runs` and :meth:`Store.count_runs`; ``None``
+    matches anything."""
 
     status: Status | None = None
     workflow: str | None = None
@@ -203,6 +204,16 @@ class RunFilter:
     limit: int | None = 100
     """At most this many (the newest); ``None``: every match."""
     statuses: tuple[Status, ...] = field(default=())
+    before: tuple[float, str] | None = None
+    """``(created_at, id)`` of a run: only the runs after it in the list's order (older)."""
+    since: float | None = None
+    """Created at or after this instant."""
+    until: float | None = None
+    """Created at or before this instant."""
+    id_prefix: str | None = None
+    """The id starts with this text (exactly: case and all)."""
+    version: str | None = None
+    """Started under this code version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +315,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_runs(self, flt: RunFilter) -> list[RunRow]:
-        """Runs matching ``flt``, newest first."""
+        """Runs matching ``flt``, newest first (``created_at``, then ``id``, descending)."""
+
+    @abc.abstractmethod
+    def count_runs(self, flt: RunFilter) -> dict[Status, int]:
+        """How many runs match ``flt`` (but its limit and cursor) in each status that has
+        any."""
 
     @abc.abstractmethod
     def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
