@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -42,11 +43,21 @@ class Api:
         q = RunQuery.parse(request.query_params)
         page = page_runs(self.ui.client, q)
         return JSONResponse(
+            {"runs": [run_json(r) for r in page.runs], "next_before": page.next_before}
+        )
+
+    def counts(self, request: Request) -> Response:
+        """``GET /api/counts``: runs per status under the page's filters (but the status),
+        read at most every few seconds (``durable.ui.counts``)."""
+        q = RunQuery.parse(request.query_params)
+        counts = self.ui.counts.get(q)
+        return JSONResponse(
             {
-                "runs": [run_json(r) for r in page.runs],
-                "next_before": page.next_before,
-                "truncated": page.truncated,
-            }
+                "counts": {s.value: n for s, n in counts.by_status.items()},
+                "total": counts.total,
+                "read_at": jsonable(dt.datetime.fromtimestamp(counts.read_at, dt.UTC)),
+            },
+            headers={"Cache-Control": "no-store"},
         )
 
     def run(self, request: Request) -> Response:

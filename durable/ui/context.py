@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse
 from durable import Client, Status, StepOutputs
 from durable.ui import format as fmt
 from durable.ui.config import UiConfig
+from durable.ui.counts import CountCache
 
 __all__ = ["STATIC_DIR", "Ui", "make_templates"]
 
@@ -40,6 +41,8 @@ def make_templates() -> jinja2.Environment:
         short=fmt.short,
         pretty=fmt.pretty,
         compact=fmt.compact,
+        call=fmt.call,
+        why_blocked=fmt.why_blocked,
     )
     env.tests["step_outputs"] = lambda value: isinstance(value, StepOutputs)
     return env
@@ -47,11 +50,12 @@ def make_templates() -> jinja2.Environment:
 
 @dataclass(frozen=True, slots=True)
 class Ui:
-    """One dashboard: its client, settings and templates."""
+    """One dashboard: its client, settings, templates and the counts it keeps a moment."""
 
     client: Client
     config: UiConfig
     templates: jinja2.Environment
+    counts: CountCache
 
     def base(self, request: Request) -> str:
         """The path the app is mounted at (``""`` at the root)."""

@@ -7,9 +7,26 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import re
 from typing import Any
 
-__all__ = ["ago", "clock", "compact", "duration", "jsonable", "pretty", "short", "stamp"]
+__all__ = [
+    "ago",
+    "call",
+    "clock",
+    "compact",
+    "duration",
+    "jsonable",
+    "pretty",
+    "short",
+    "stamp",
+    "why_blocked",
+]
+
+_MISMATCH = re.compile(
+    r"at position (\d+): the code calls (.+?) but the journal records (.+?)\.(?:\s|$)", re.DOTALL
+)
+_RUN_PREFIX = re.compile(r"^run '.*?'(?: at position (\d+))?:? ", re.DOTALL)
 
 
 def duration(seconds: float | None) -> str:
@@ -98,3 +115,37 @@ def compact(value: Any, limit: int = 140) -> str:
     """One line of JSON of ``value``, cut at ``limit`` characters."""
     text = json.dumps(jsonable(value), ensure_ascii=False, separators=(", ", ": "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def call(name: str, args: Any, limit: int = 160) -> str:
+    """A recorded call as Python would write it: ``fetch("orders", 20, flaky=1)``, each
+    argument as compact JSON, cut at ``limit`` characters; ``args`` is the recorded
+    ``[positional, keyword]`` pair (anything else is shown as it is)."""
+    if (
+        isinstance(args, list | tuple)
+        and len(args) == 2
+        and isinstance(args[0], list | tuple)
+        and isinstance(args[1], dict)
+    ):
+        parts = [compact(a, limit) for a in args[0]]
+        parts += [f"{k}={compact(v, limit)}" for k, v in args[1].items()]
+    else:
+        parts = [compact(args, limit)]
+    text = f"{name}({', '.join(parts)})"
+    return text if len(text) <= limit else text[: limit - 2] + "…)"
+
+
+def why_blocked(message: str | None) -> str:
+    """A blocked run's reason in a few words, from its error message:
+    ``"#2: the code calls step 'fraud', the journal has sleep"``; another message without
+    the run's id and the advice after its first sentence."""
+    if not message:
+        return "blocked"
+    found = _MISMATCH.search(message)
+    if found:
+        pos, called, recorded = found.groups()
+        return f"#{pos}: the code calls {called}, the journal has {recorded}"
+    prefix = _RUN_PREFIX.match(message)
+    rest = message[prefix.end() :] if prefix else message
+    first = rest.split(". ")[0]
+    return f"#{prefix.group(1)}: {first}" if prefix and prefix.group(1) else first

@@ -1,9 +1,8 @@
-"""The pages about the whole log: counts per status, queues, statistics, schedules.
+"""The pages about the whole log: queues, statistics, schedules.
 
-Everything is read through the public client: ``Client.stats`` (the log's aggregates),
-``Client.list_runs`` and ``Client.events`` (the workers page reads ``Client.workers``
-itself). Where the client does not record something yet (schedules) the page says so
-rather than guess.
+Everything is read through the public client: ``Client.stats`` (the log's aggregates) and
+``Client.list_runs`` (the workers page reads ``Client.workers`` itself). Where the client
+does not record something yet (schedules) the page says so rather than guess.
 """
 
 from __future__ import annotations
@@ -15,47 +14,10 @@ from typing import Any
 
 from durable import Client, RunInfo, Status, WorkflowStats
 
-__all__ = [
-    "QueueRow",
-    "StatusCounts",
-    "queue_rows",
-    "schedules",
-    "status_counts",
-]
+__all__ = ["QueueRow", "queue_rows", "schedules"]
 
 OLDEST_SCAN = 5000
 """At most this many pending runs of a queue are read to find its oldest one."""
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCounts:
-    """How many runs are in each status (finished ones: since the log began)."""
-
-    by_status: dict[Status, int]
-    workflows: list[str]
-    queues: list[str]
-
-    @property
-    def total(self) -> int:
-        """Every run counted."""
-        return sum(self.by_status.values())
-
-
-def status_counts(
-    stats: list[WorkflowStats], workflow: str | None = None, queue: str | None = None
-) -> StatusCounts:
-    """Counts per status from ``client.stats(None)``, for one workflow and queue if given."""
-    by: dict[Status, int] = dict.fromkeys(Status, 0)
-    for s in stats:
-        if (workflow and s.workflow != workflow) or (queue and s.queue != queue):
-            continue
-        by[Status.PENDING] += s.pending
-        by[Status.RUNNING] += s.running
-        by[Status.SLEEPING] += s.sleeping
-        by[Status.COMPLETED] += s.completed
-        by[Status.FAILED] += s.failed
-        by[Status.CANCELLED] += s.cancelled
-    return StatusCounts(by, sorted({s.workflow for s in stats}), sorted({s.queue for s in stats}))
 
 
 @dataclass(slots=True)
@@ -66,6 +28,8 @@ class QueueRow:
     pending: int = 0
     running: int = 0
     sleeping: int = 0
+    blocked: int = 0
+    """Runs parked because a worker's code could not replay them."""
     workflows: list[str] = field(default_factory=list)
     oldest_due: dt.datetime | None = None
     """When the longest-waiting run that is due now became due."""
@@ -90,7 +54,8 @@ def queue_rows(client: Client, stats: list[WorkflowStats], now: dt.datetime) -> 
         row.pending += s.pending
         row.running += s.running
         row.sleeping += s.sleeping
-        if s.pending or s.running or s.sleeping:
+        row.blocked += s.blocked
+        if s.pending or s.running or s.sleeping or s.blocked:
             row.workflows.append(s.workflow)
     for row in rows.values():
         if not row.pending:

@@ -10,12 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from durable import LogEvent, RunInfo
+from durable import LogEvent, RunInfo, WorkerInfo
 from durable.ui.charts import bar_chart
 from durable.ui.context import Ui
 from durable.ui.format import duration
 from durable.ui.live import live_events, sse_stream
-from durable.ui.overview import queue_rows, schedules, status_counts
+from durable.ui.overview import queue_rows, schedules
 from durable.ui.query import RANGES, BadQuery, RunQuery, page_runs
 from durable.ui.run_view import load_run, run_times
 
@@ -35,6 +35,23 @@ def _run_row(info: RunInfo, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _hints(runs: list[RunInfo], workers: list[WorkerInfo]) -> dict[str, list[str]]:
+    """What the filter fields suggest: the workflows, queues and versions of the live
+    workers and of the runs shown (reading the whole log's would cost a scan of it)."""
+    found: dict[str, set[str]] = {"workflows": set(), "queues": set(), "versions": set()}
+    for w in workers:
+        found["workflows"].update(w.workflows)
+        found["queues"].update(w.queues or ())
+        if w.version:
+            found["versions"].add(w.version)
+    for r in runs:
+        found["workflows"].add(r.workflow)
+        found["queues"].add(r.queue)
+        if r.version:
+            found["versions"].add(r.version)
+    return {k: sorted(v) for k, v in found.items()}
+
+
 class Pages:
     """The HTML handlers of one dashboard."""
 
@@ -42,10 +59,10 @@ class Pages:
         self.ui = ui
 
     def runs(self, request: Request) -> Response:
-        """``/runs``: filters, counts per status, one keyset page, bulk actions."""
+        """``/runs``: filters, one keyset page, bulk actions; the counts per status come
+        from ``/api/counts`` once the page is shown (``durable.ui.counts``)."""
         q = RunQuery.parse(request.query_params)
         page = page_runs(self.ui.client, q)
-        counts = status_counts(self.ui.client.stats(None), q.workflow, q.queue)
         now = dt.datetime.now(dt.UTC)
         base = self.ui.base(request)
         rows = [_run_row(r, now) for r in page.runs]
@@ -61,7 +78,8 @@ class Pages:
             rows=rows,
             show_started=any(row["started"] is not None for row in rows),
             page=page,
-            counts=counts,
+            hints=_hints(page.runs, self.ui.client.workers()),
+            counts_query=urlencode(q.params(status=None, limit=None)),
             ranges=list(RANGES),
             link=link,
             next_link=link(before=page.next_before) if page.next_before else None,
@@ -96,6 +114,7 @@ class Pages:
                     "summary": self.ui.render_fragment("_summary.html", v=view, base=base),
                     "timeline": self.ui.render_fragment("_timeline.html", v=view, base=base),
                     "journal": self.ui.render_fragment("_journal.html", v=view, base=base),
+                    "calls": self.ui.render_fragment("_calls.html", v=view, base=base),
                 },
             }
 

@@ -1,10 +1,10 @@
 """The runs list's filters, read from query parameters into typed values, and its keyset
-pages, built on ``Client.list_runs``.
+pages, read with ``Client.list_runs``.
 
-``list_runs`` filters by status, workflow and queue, newest first (``created_at``, then
-``id``, descending). The time range, the id prefix and the ``before`` cursor are applied
-here, over a window of ``list_runs`` rows that grows until the page is full or the log is
-exhausted (at most :data:`MAX_SCAN` rows are read for one page).
+Every filter goes to ``list_runs``, which applies it in the log's query: newest first
+(``created_at``, then ``id``, descending), ``before=`` the last run of the previous page. A
+page reads about as many rows as it shows, at any depth and under any filter the log's
+indexes serve.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 from durable import Client, RunInfo, RunNotFoundError, Status
 
-__all__ = ["MAX_LIMIT", "MAX_SCAN", "BadQuery", "RunPage", "RunQuery", "page_runs"]
+__all__ = ["MAX_LIMIT", "BadQuery", "RunPage", "RunQuery", "page_runs"]
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-MAX_SCAN = 20_000
 MAX_TEXT = 255
 RANGES: dict[str, float] = {"15m": 900, "1h": 3600, "24h": 86400, "7d": 7 * 86400}
 """The preset time ranges of the filter form: created within the last ..."""
@@ -56,6 +55,7 @@ class RunQuery:
     status: Status | None = None
     workflow: str | None = None
     queue: str | None = None
+    version: str | None = None
     id_prefix: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
@@ -89,6 +89,7 @@ class RunQuery:
             status=st,
             workflow=_text(params, "workflow"),
             queue=_text(params, "queue"),
+            version=_text(params, "version"),
             id_prefix=_text(params, "id"),
             since=since,
             until=_time(params, "until"),
@@ -105,6 +106,7 @@ class RunQuery:
         for key, value in (
             ("workflow", self.workflow),
             ("queue", self.queue),
+            ("version", self.version),
             ("id", self.id_prefix),
         ):
             if value is not None:
@@ -125,13 +127,11 @@ class RunQuery:
                 out[key] = v
         return out
 
-    def matches(self, run: RunInfo) -> bool:
-        """Whether ``run`` passes the filters that ``list_runs`` does not apply."""
-        if self.id_prefix is not None and not run.id.startswith(self.id_prefix):
-            return False
-        if self.since is not None and run.created_at < self.since:
-            return False
-        return not (self.until is not None and run.created_at > self.until)
+    def count_key(self) -> tuple[str | None, ...]:
+        """What the counts per status depend on: every filter but the status and the page."""
+        since = self.range or (self.since.isoformat() if self.since else None)
+        until = self.until.isoformat() if self.until else None
+        return (self.workflow, self.queue, self.version, self.id_prefix, since, until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,35 +141,26 @@ class RunPage:
     runs: list[RunInfo]
     next_before: str | None
     """The ``before`` of the next (older) page; ``None`` on the last one."""
-    truncated: bool = False
-    """The scan stopped at :data:`MAX_SCAN` rows before the page was full."""
-
-
-def _key(run: RunInfo) -> tuple[dt.datetime, str]:
-    return (run.created_at, run.id)
 
 
 def page_runs(client: Client, q: RunQuery) -> RunPage:
     """The page of runs that ``q`` asks for: at most ``q.limit`` runs older than the run
-    ``q.before`` (exclusive), newest first."""
-    cursor: tuple[dt.datetime, str] | None = None
-    if q.before is not None:
-        try:
-            cursor = _key(client.get(q.before).info())
-        except RunNotFoundError:
-            raise BadQuery(f"before names no run: {q.before!r}") from None
-    want = q.limit + 1
-    window = want
-    while True:
-        rows = client.list_runs(q.status, q.workflow, q.queue, limit=window)
-        picked = [r for r in rows if (cursor is None or _key(r) < cursor) and q.matches(r)][:want]
-        exhausted = len(rows) < window
-        past_range = q.since is not None and bool(rows) and rows[-1].created_at < q.since
-        if len(picked) >= want or exhausted or past_range or window >= MAX_SCAN:
-            break
-        window = min(window * 4, MAX_SCAN)
-    more = len(picked) > q.limit
-    page = picked[: q.limit]
-    truncated = not more and not exhausted and not past_range and len(page) < q.limit
-    next_before = page[-1].id if (more or truncated) and page else None
-    return RunPage(page, next_before, truncated)
+    ``q.before`` (exclusive), newest first; one ``list_runs`` call (one more row than the
+    page, to know whether a next page exists)."""
+    try:
+        rows = client.list_runs(
+            q.status,
+            q.workflow,
+            q.queue,
+            limit=q.limit + 1,
+            before=q.before,
+            since=q.since,
+            until=q.until,
+            id_prefix=q.id_prefix,
+            version=q.version,
+        )
+    except RunNotFoundError:
+        raise BadQuery(f"before names no run: {q.before!r}") from None
+    page = rows[: q.limit]
+    more = len(rows) > q.limit
+    return RunPage(page, page[-1].id if more and page else None)

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from durable import Client, LogEvent, RunInfo, RunNotFoundError
+from durable import Client, CorruptJournalError, LogEvent, RunInfo, RunNotFoundError
 from durable.events import EventType as T
-from durable.ui.format import compact
+from durable.outputs import output_tree
+from durable.ui.format import call, compact
+from durable.ui.inputs import BlockedView, StepCall, blocked_view, step_calls
 from durable.ui.timeline import Timeline, build_timeline
 
 __all__ = ["JournalRow", "RunView", "load_run", "run_times"]
@@ -59,7 +61,13 @@ class RunView:
     events: list[LogEvent]
     timeline: Timeline
     journal: list[JournalRow]
-    input: Any = None
+    arguments: tuple[list[Any], dict[str, Any]] | None = None
+    """The workflow's positional and keyword arguments (``None``: they do not decode)."""
+    calls: list[StepCall] = field(default_factory=list)
+    """The step calls with their arguments, in position order."""
+    calls_cut: int = 0
+    blocked: BlockedView | None = None
+    """Why the run is parked, while it is blocked."""
     result: Any = None
     has_result: bool = False
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +81,13 @@ class RunView:
     trace_link: str | None = None
     positions: list[tuple[int, str]] = field(default_factory=list)
     """``(position, label)`` of the journaled calls, for "fork from step"."""
+
+    @property
+    def input_call(self) -> str:
+        """The workflow's call as Python would write it."""
+        if self.arguments is None:
+            return f"{self.info.workflow}(…)"
+        return call(self.info.workflow, list(self.arguments), limit=400)
 
     @property
     def last_seq(self) -> int:
@@ -135,11 +150,17 @@ def load_run(
             JournalRow(ev, (ev.at - origin).total_seconds(), compact(ev.data)) for ev in events
         ],
     )
-    view.outputs = client.outputs(run_id)
+    view.outputs = output_tree(events)
+    try:
+        view.arguments = client.arguments(run_id)
+    except CorruptJournalError:
+        view.arguments = None
+    view.calls, view.calls_cut = step_calls(events)
+    if info.status.value == "blocked":
+        view.blocked = blocked_view(events)
     seen: set[int] = set()
     for ev in events:
         if ev.type == T.RUN_STARTED:
-            view.input = ev.data.get("input")
             forked = ev.data.get("forked_from")
             view.forked_from = forked if isinstance(forked, str) else None
         elif ev.type == T.LEASE_TAKEN and view.started_at is None:

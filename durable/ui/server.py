@@ -16,6 +16,7 @@ from durable import App, Client, DurableError, RunNotFoundError
 from durable.ui.api import Api
 from durable.ui.config import UiConfig, new_token
 from durable.ui.context import STATIC_DIR, Ui, make_templates
+from durable.ui.counts import CountCache
 from durable.ui.pages import Pages
 from durable.ui.query import BadQuery
 
@@ -129,7 +130,7 @@ def asgi_app(
         trace_url=trace_url,
         refresh_seconds=refresh_seconds,
     )
-    ui = Ui(client, config, make_templates())
+    ui = Ui(client, config, make_templates(), CountCache(client))
     pages, api = Pages(ui), Api(ui)
     routes = [
         Route("/", pages.runs),
@@ -141,6 +142,7 @@ def asgi_app(
         Route("/stats", pages.stats),
         Route("/schedules", pages.schedules),
         Route("/api/runs", api.runs),
+        Route("/api/counts", api.counts),
         Route("/api/runs/{run_id:path}/events", api.events),
         Route("/api/runs/{run_id:path}/{action}", api.action, methods=["POST"]),
         Route("/api/runs/{run_id:path}", api.run),

@@ -39,6 +39,7 @@ class Look(enum.StrEnum):
     FAILED = Status.FAILED.value
     CANCELLED = Status.CANCELLED.value
     RUNNING = Status.RUNNING.value
+    BLOCKED = Status.BLOCKED.value
     RETRYING = "retrying"
     TIMED_OUT = "timed out"
     BACKOFF = "backoff"
@@ -103,6 +104,8 @@ class Timeline:
     """Lanes left out beyond :data:`MAX_LANES`."""
     compact: bool = False
     """One lane per call name (a run with many calls)."""
+    has_blocked: bool = False
+    """The run was blocked at some time (its legend names the colour)."""
 
     def lane_y(self, i: int) -> float:
         """The top of lane ``i``."""
@@ -130,6 +133,13 @@ class _Builder:
                 self.end = _ts(ev.at)
         if status.is_terminal and events:
             self.end = max(self.end, _ts(events[-1].at))
+        self.blocked_at: float | None = None
+        """When a blocked run was parked (the time it is drawn to: nothing moves since)."""
+        if status == Status.BLOCKED:
+            parked = [_ts(ev.at) for ev in events if ev.type == T.RUN_BLOCKED]
+            if parked:
+                self.blocked_at = parked[-1]
+                self.end = parked[-1] + max((parked[-1] - self.origin) * 0.12, 0.05)
         self.status = status
         self.lanes: list[Lane] = []
         self.lane_of: dict[tuple[str, Any], int] = {}
@@ -251,21 +261,41 @@ class _Builder:
                 self.markers.append(Marker(self.rel(at), "resumed", "resumed"))
             elif ev.type == T.RUN_SUSPENDED:
                 self.markers.append(Marker(self.rel(at), "suspended", "suspended"))
+            elif ev.type == T.RUN_BLOCKED:
+                self.blocked(at, data)
+            elif ev.type == T.RUN_UNBLOCKED:
+                by = data.get("version")
+                what = f"taken up by version {by}" if by else "resumed (blocked no more)"
+                self.markers.append(Marker(self.rel(at), "unblocked", what))
+        open_end = self.blocked_at if self.blocked_at is not None else self.end
         for name, start in open_stage.items():
             lane = self.lane(("stage", name), name, "stage", "stage")
-            self.bar(lane, start, self.end, "stage", self._open(), f"stage {name}")
+            self.bar(lane, start, open_end, "stage", self._open(), f"stage {name}")
         for (pos, attempt), start in open_step.items():
             lane = self.calls[pos]
             what = f"step {self.lanes[lane].label} #{pos}, attempt {attempt}"
-            self.bar(lane, start, self.end, "step", self._open(), what)
+            self.bar(lane, start, open_end, "step", self._open(), what)
         for (kind, pos), (start, ev) in open_wait.items():
             lane = self.calls[pos]
             child = ev.data.get("child_id") if kind == "child" else None
             href = f"runs/{child}" if isinstance(child, str) else None
             what = f"{self.lanes[lane].label} #{pos}"
-            self.bar(lane, start, self.end, kind, self._open(Look.WAITING), what, href)
+            self.bar(lane, start, open_end, kind, self._open(Look.WAITING), what, href)
         self.run_segments(run_lane)
         return self.layout()
+
+    def blocked(self, at: float, data: dict[str, Any]) -> None:
+        """A ``run_blocked`` event: a marker, and a mark on the lane of the call where the
+        code and the journal part."""
+        version = data.get("version")
+        by = f"the code of version {version}" if version else "code without a version"
+        why = f"the code calls {data.get('called')}, the journal records {data.get('recorded')}"
+        self.markers.append(Marker(self.rel(at), "blocked", f"blocked by {by}: {why}"))
+        pos = data.get("position")
+        if isinstance(pos, int) and pos in self.calls:
+            end = at + (self.end - self.origin) * 0.015
+            title = f"cannot replay #{pos}: {why}"
+            self.bar(self.calls[pos], at, end, "mismatch", Look.BLOCKED, title)
 
     def run_segments(self, lane: int) -> None:
         """The run's own lane: waiting for a worker, executing, suspended, in turn."""
@@ -274,6 +304,7 @@ class _Builder:
             "queued": (Look.QUEUED, "waiting for a worker"),
             "run": (executing, "executing on a worker"),
             "suspended": (Look.SUSPENDED, "suspended (sleeping or waiting, no worker)"),
+            "blocked": (Look.BLOCKED, "blocked: parked until code that can replay it runs"),
         }
         state: str | None = "queued"
         since = self.origin
@@ -284,8 +315,10 @@ class _Builder:
                 nxt = "run"
             elif ev.type == T.RUN_SUSPENDED:
                 nxt = "suspended"
-            elif ev.type == T.RUN_RESUMED:
+            elif ev.type in (T.RUN_RESUMED, T.RUN_UNBLOCKED):
                 nxt = "queued"
+            elif ev.type == T.RUN_BLOCKED:
+                nxt = "blocked"
             elif ev.type in _END:
                 nxt = None
             else:
@@ -299,11 +332,14 @@ class _Builder:
             self.bar(lane, since, self.end, state, outcome, what)
 
     def _open(self, live: str = Look.RUNNING) -> str:
+        if self.status == Status.BLOCKED:
+            return Look.BLOCKED
         return live if not self.status.is_terminal else Look.CANCELLED
 
     def layout(self) -> Timeline:
         total = max(self.end - self.origin, 1e-3)
         tl = Timeline(total=total, compact=self.compact)
+        tl.has_blocked = any(m.kind == "blocked" for m in self.markers)
         lanes = self.lanes[:MAX_LANES]
         tl.cut = len(self.lanes) - len(lanes)
         tl.lanes = lanes

@@ -4,7 +4,10 @@
     durable ui --database sqlite:///demo.db
 
 Runs completed, failed after retries, sleeping, waiting for a signal, cancelled, with child
-runs, with stages, progress, messages and outputs (one output is ``<script>`` text).
+runs, with stages, progress, messages and outputs (one output is ``<script>`` text), under two
+code versions: release ``V1`` starts them; release ``V2`` (:func:`next_release`) inserts a
+fraud check into ``checkout`` before its wait for shipping, without a patch, so the checkouts
+that V1 left waiting are parked ``BLOCKED`` when V2 replays them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from typing import Any
 import durable
 from durable import App, Retry
 
-app = App("demo")
+V1 = "2026.11.3"
+V2 = "2026.12.0"
+
+app = App("demo", version=V1)
 
 
 class UpstreamError(Exception):
@@ -83,6 +89,49 @@ def checkout(order: str, cents: int) -> str:
     durable.wait_signal("shipped", timeout=86400)
     durable.progress(1.0)
     return receipt
+
+
+def next_release(database: str) -> App:
+    """Release ``V2`` of the demo, which serves ``checkout`` only: it checks for fraud after
+    the charge and before the wait, a call that V1's journals do not have there."""
+    nxt = App("demo", database=database, version=V2)
+
+    @nxt.step(name="charge")
+    def charge_v2(order: str, cents: int) -> str:
+        time.sleep(0.005)
+        return f"ch_{order}"
+
+    @nxt.step(name="fraud_check")
+    def fraud_check(order: str, cents: int) -> bool:
+        return cents < 90_000
+
+    @nxt.workflow(name="checkout", queue="payments")
+    def checkout_v2(order: str, cents: int) -> str:
+        receipt = charge_v2(order, cents)
+        fraud_check(order, cents)  # new in V2, no durable.patched(): V1's runs cannot replay
+        durable.progress(0.5)
+        durable.wait_signal("shipped", timeout=86400)
+        durable.progress(1.0)
+        return receipt
+
+    return nxt
+
+
+def block_waiting(url: str, run_ids: list[str], timeout: float = 30.0) -> None:
+    """Signal the V1 checkouts ``run_ids`` under a V2 worker: each is parked ``BLOCKED``."""
+    nxt = next_release(url)
+    client = nxt.client()
+    try:
+        with nxt.worker():
+            for rid in run_ids:
+                client.signal(rid, "shipped", {"carrier": "UPS"})
+            deadline = time.monotonic() + timeout
+            while any(client.get(r).status() != durable.Status.BLOCKED for r in run_ids):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the V1 checkouts were not blocked by V2")
+                time.sleep(0.02)
+    finally:
+        nxt.close()
 
 
 @app.workflow(queue="default")
@@ -203,6 +252,18 @@ def fill(url: str, runs: int, seed: int = 7) -> dict[str, list[str]]:
         for rid in made["sleeping"][::3]:
             client.signal(rid, "shipped", {"carrier": "DHL"})
         time.sleep(1.0)
+    made["blocked"] = made["sleeping"][1::3]
+    block_waiting(url, made["blocked"])
+    nxt = next_release(url)
+    try:
+        with nxt.worker():
+            made["v2"] = [
+                nxt.client().start("checkout", f"o-v2-{i}", rng.randint(100, 99999)).id
+                for i in range(8)
+            ]
+            time.sleep(1.0)
+    finally:
+        nxt.close()
     return made
 
 

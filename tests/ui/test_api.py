@@ -53,6 +53,25 @@ def test_runs_filters_and_keyset_pages(demo: durable.App, serve: Callable[..., S
     assert ui.get("/api/runs?range=3y")[0] == 400
 
 
+def test_counts_per_status_under_the_filters(
+    demo: durable.App, serve: Callable[..., Served]
+) -> None:
+    client = demo.client()
+    finish(demo, [client.start(demo_wf.nightly_etl, "x", fail=True)])
+    for i in range(3):
+        client.start(demo_wf.hostile, f"h{i}", id=f"later-{i}")
+    ui = serve()
+    got = json.loads(ui.get("/api/counts")[1])
+    assert got["total"] == 4 and set(got["counts"]) == {s.value for s in durable.Status}
+    assert got["counts"]["failed"] == 1 and got["counts"]["pending"] == 3
+    got = json.loads(ui.get("/api/counts?workflow=hostile&status=failed")[1])
+    assert got["total"] == 3 and got["counts"]["pending"] == 3  # the status is not a filter
+    got = json.loads(ui.get(f"/api/counts?version={demo_wf.V1}&id=later-1")[1])
+    assert got["total"] == 1
+    assert json.loads(ui.get("/api/counts?version=nope")[1])["total"] == 0
+    assert ui.get("/api/counts?range=1y")[0] == 400
+
+
 def test_actions_need_the_token(demo: durable.App, serve: Callable[..., Served]) -> None:
     client = demo.client()
     h = client.start(demo_wf.reminder, "ann", 3600.0)

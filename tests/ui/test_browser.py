@@ -33,6 +33,7 @@ def test_list_filters(demo: durable.App, serve: Callable[..., Served], page: Any
 
     page.goto(ui.url + "/runs")
     assert sorted(_statuses(page)) == ["completed"] * 3 + ["failed"] * 2 + ["pending"]
+    page.locator("#counts.counted").wait_for()  # the counts come from /api/counts
     assert page.locator(".count.s-failed b").inner_text() == "2"
 
     page.select_option("select[name=status]", "failed")

@@ -64,7 +64,7 @@
     const cancel = document.querySelector('[data-action="cancel"]');
     const resume = document.querySelector('[data-action="resume"]');
     if (cancel) cancel.disabled = terminal;
-    if (resume) resume.disabled = !(status === "failed" || status === "cancelled");
+    if (resume) resume.disabled = !["failed", "cancelled", "blocked"].includes(status);
   }
 
   function startLive() {
@@ -128,6 +128,31 @@
         startLive();
       });
     });
+  }
+
+  // -- the runs list: live counts per status -------------------------------------------------
+  const counts = document.getElementById("counts");
+  if (counts) {
+    const fmt = new Intl.NumberFormat("en-US");
+    const refreshCounts = async () => {
+      if (document.hidden) return;
+      try {
+        const resp = await fetch(`${base}/api/counts?${counts.dataset.query}`, { credentials: "same-origin" });
+        if (!resp.ok) return;
+        const got = await resp.json();
+        const set = (key, n) => {
+          const el = counts.querySelector(`[data-count="${key}"]`);
+          if (el) el.textContent = fmt.format(n);
+        };
+        set("total", got.total);
+        for (const [status, n] of Object.entries(got.counts)) set(status, n);
+        counts.dataset.readAt = got.read_at;
+        counts.classList.add("counted");
+      } catch (e) { /* the next refresh tries again */ }
+    };
+    refreshCounts();
+    setInterval(refreshCounts, 5000);
+    document.addEventListener("visibilitychange", refreshCounts);
   }
 
   // -- the runs list: select and act on many ------------------------------------------------
