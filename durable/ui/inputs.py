@@ -14,8 +14,6 @@ from durable.ui.format import call
 
 __all__ = ["BlockedView", "StepCall", "blocked_view", "step_calls"]
 
-MAX_CALLS = 500
-"""Step calls listed on a run's page (a run with more says how many are left out)."""
 
 _OUTCOMES = {T.STEP_COMPLETED: "completed", T.STEP_FAILED: "failed"}
 
@@ -42,9 +40,11 @@ class StepCall:
         return call(self.name, self.args) if self.recorded else f"{self.name}(…)"
 
 
-def step_calls(events: Sequence[LogEvent]) -> tuple[list[StepCall], int]:
-    """The run's step calls in position order (at most :data:`MAX_CALLS`), and how many
-    more there are."""
+def step_calls(
+    events: Sequence[LogEvent], limit: int | None = None
+) -> tuple[list[StepCall], int]:
+    """The run's step calls in position order (the last ``limit`` of them, if given), and
+    how many are left out."""
     calls: dict[int, StepCall] = {}
     for ev in events:
         pos = ev.position
@@ -66,7 +66,8 @@ def step_calls(events: Sequence[LogEvent]) -> tuple[list[StepCall], int]:
         else:
             c.outcome = _OUTCOMES[T(ev.type)]
     ordered = [calls[p] for p in sorted(calls)]
-    return ordered[:MAX_CALLS], max(len(ordered) - MAX_CALLS, 0)
+    shown = ordered if limit is None else ordered[-limit:] if limit else []
+    return shown, len(ordered) - len(shown)
 
 
 def _text(value: Any) -> str | None:

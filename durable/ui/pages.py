@@ -35,6 +35,14 @@ def _run_row(info: RunInfo, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _show_all(request: Request) -> bool:
+    """``?all=1``: a run's page lists every event, step call and output."""
+    value = request.query_params.get("all", "")
+    if value not in ("", "0", "1"):
+        raise BadQuery("all must be 1 or 0")
+    return value == "1"
+
+
 def _hints(runs: list[RunInfo], workers: list[WorkerInfo]) -> dict[str, list[str]]:
     """What the filter fields suggest: the workflows, queues and versions of the live
     workers and of the runs shown (reading the whole log's would cost a scan of it)."""
@@ -88,7 +96,12 @@ class Pages:
 
     def run(self, request: Request) -> Response:
         """``/runs/{id}``: the timeline, journal, inputs, outputs, errors, children."""
-        view = load_run(self.ui.client, request.path_params["run_id"], self.ui.config.trace_url)
+        view = load_run(
+            self.ui.client,
+            request.path_params["run_id"],
+            self.ui.config.trace_url,
+            show_all=_show_all(request),
+        )
         return self.ui.render(request, "run.html", v=view, live=not view.info.status.is_terminal)
 
     async def live(self, request: Request) -> Response:
@@ -100,10 +113,13 @@ class Pages:
         except ValueError:
             raise BadQuery("after must be a whole number") from None
         base = self.ui.base(request)
+        show_all = _show_all(request)
 
         async def render(info: RunInfo, events: list[LogEvent]) -> dict[str, object]:
             view = await run_in_threadpool(
-                load_run, self.ui.client, run_id, self.ui.config.trace_url
+                lambda: load_run(
+                    self.ui.client, run_id, self.ui.config.trace_url, show_all=show_all
+                )
             )
             return {
                 "status": view.info.status.value,

@@ -17,6 +17,10 @@ from durable.ui.timeline import Timeline, build_timeline
 __all__ = ["JournalRow", "RunView", "load_run", "run_times"]
 
 MAX_CHILDREN = 100
+SHOWN_EVENTS = 250
+"""Journal rows a run's page shows, the newest (``?all=1`` shows every one)."""
+SHOWN_CALLS = 100
+"""Step calls and outputs per stage a run's page shows, the newest (``?all=1``: all)."""
 _FAILURES = (T.STEP_FAILED, T.RUN_FAILED, T.CHILD_FAILED)
 _ENDS = (T.RUN_COMPLETED, T.RUN_FAILED, T.RUN_CANCELLED)
 
@@ -61,6 +65,10 @@ class RunView:
     events: list[LogEvent]
     timeline: Timeline
     journal: list[JournalRow]
+    journal_cut: int = 0
+    """Older events not shown (the page shows the newest :data:`SHOWN_EVENTS`)."""
+    show_all: bool = False
+    """Every event, step call and output is shown."""
     arguments: tuple[list[Any], dict[str, Any]] | None = None
     """The workflow's positional and keyword arguments (``None``: they do not decode)."""
     calls: list[StepCall] = field(default_factory=list)
@@ -71,6 +79,7 @@ class RunView:
     result: Any = None
     has_result: bool = False
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs_cut: int = 0
     messages: list[LogEvent] = field(default_factory=list)
     errors: list[ErrorView] = field(default_factory=list)
     children: list[ChildView] = field(default_factory=list)
@@ -133,29 +142,52 @@ def _trace_link(template: str | None, trace_id: str | None) -> str | None:
     return template.replace("{trace_id}", quote(trace_id, safe=""))
 
 
+def _newest(tree: dict[str, dict[str, Any]], n: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """The newest ``n`` entries of each stage of an outputs tree, and how many are left out."""
+    cut = 0
+    out: dict[str, dict[str, Any]] = {}
+    for stage, values in tree.items():
+        items = list(values.items())
+        cut += max(len(items) - n, 0)
+        out[stage] = dict(items[-n:])
+    return out, cut
+
+
 def load_run(
-    client: Client, run_id: str, trace_url: str | None = None, now: dt.datetime | None = None
+    client: Client,
+    run_id: str,
+    trace_url: str | None = None,
+    now: dt.datetime | None = None,
+    *,
+    show_all: bool = False,
 ) -> RunView:
-    """Read one run; ``RunNotFoundError`` if there is none."""
+    """Read one run; ``RunNotFoundError`` if there is none. Unless ``show_all``, the page
+    lists the newest :data:`SHOWN_EVENTS` events and :data:`SHOWN_CALLS` step calls and
+    outputs per stage (the timeline and the counts cover them all)."""
     handle = client.get(run_id)
     info = handle.info()
     events = handle.events()
     now = now or dt.datetime.now(dt.UTC)
     origin = events[0].at if events else info.created_at
+    shown = events if show_all else events[-SHOWN_EVENTS:]
     view = RunView(
         info=info,
         events=events,
         timeline=build_timeline(events, info.status, now),
         journal=[
-            JournalRow(ev, (ev.at - origin).total_seconds(), compact(ev.data)) for ev in events
+            JournalRow(ev, (ev.at - origin).total_seconds(), compact(ev.data)) for ev in shown
         ],
+        journal_cut=len(events) - len(shown),
+        show_all=show_all,
     )
     view.outputs = output_tree(events)
+    if not show_all:
+        view.outputs, view.outputs_cut = _newest(view.outputs, SHOWN_CALLS)
     try:
         view.arguments = client.arguments(run_id)
     except CorruptJournalError:
         view.arguments = None
-    view.calls, view.calls_cut = step_calls(events)
+    view.calls, view.calls_cut = step_calls(events, None if show_all else SHOWN_CALLS)
     if info.status.value == "blocked":
         view.blocked = blocked_view(events)
     seen: set[int] = set()

@@ -220,3 +220,27 @@ def test_mounted_under_a_path_its_links_follow(
     status, answer = ui.post(f"/ops/durable/api/runs/{h.id}/cancel", **ui.auth())
     assert status == 200 and answer["status"] == "cancelled"
     assert ui.get("/ops/durable/api/runs/nope")[0] == 404
+
+
+def test_a_big_run_page_lists_its_newest_events_and_calls_unless_all(
+    demo: durable.App, serve: Callable[..., Served], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from durable.ui import run_view
+
+    monkeypatch.setattr(run_view, "SHOWN_EVENTS", 5)
+    monkeypatch.setattr(run_view, "SHOWN_CALLS", 1)
+    h = demo.client().start(demo_wf.nightly_etl, "orders", id="etl-big")
+    finish(demo, [h])
+    n = len(h.events())
+    ui = serve()
+    page = ui.get("/runs/etl-big")[1].decode()
+    assert f"The {n - 5} oldest events are not shown" in page
+    assert page.count('<tr id="ev-') == 5 and f'<tr id="ev-{n}"' in page
+    assert "The 2 first step calls are not shown" in page
+    fetch = "fetch(&#34;orders&#34;, 20, 0)"  # as the page escapes it
+    assert "publish(" in page and fetch not in page
+    assert "2 older outputs are not shown" in page  # one per stage of two
+    whole = ui.get("/runs/etl-big?all=1")[1].decode()
+    assert whole.count('<tr id="ev-') == n and "not shown" not in whole
+    assert fetch in whole and 'data-all="1"' in whole
+    assert ui.get("/runs/etl-big?all=yes")[0] == 400

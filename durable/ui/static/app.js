@@ -71,7 +71,7 @@
     if (!run) return;
     if (source) source.close();
     const dot = document.getElementById("live-dot");
-    source = new EventSource(`${base}/runs/${encodeURIComponent(run.dataset.id)}/live?after=${run.dataset.seq || 0}`);
+    source = new EventSource(`${base}/runs/${encodeURIComponent(run.dataset.id)}/live?after=${run.dataset.seq || 0}&all=${run.dataset.all || 0}`);
     if (dot) dot.hidden = false;
     source.addEventListener("update", (msg) => {
       const u = JSON.parse(msg.data);
