@@ -99,6 +99,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--w7-runs", type=int, default=None, help="W7: timed one-step runs per log (default 200)"
     )
+    p.add_argument(
+        "--w14-finished",
+        type=int,
+        default=None,
+        help="W14: finished runs bulk-inserted into the dashboard's log (default 1000000)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny counts: a smoke test, not figures")
     p.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON")
     p.add_argument("--tmpdir", default=None, help="parent folder of the temporary databases")
@@ -166,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("w6_concurrent", args.w6_concurrent),
             ("w7_finished", args.w7_finished),
             ("w7_runs", args.w7_runs),
+            ("w14_finished", args.w14_finished),
         )
         if v is not None
     }

@@ -84,6 +84,16 @@ class Settings:
     """W15: runs of the 37-day workflow timed per repetition under ``durable.testing``."""
     w16_runs: int = 10_000
     """W16: unfinished 10-step runs in the log that each ``client.check`` replays."""
+    w14_finished: int = 1_000_000
+    """W14: finished runs (5 events each) bulk-inserted into the dashboard's log."""
+    w14_unfinished: int = 10_000
+    """W14: unfinished runs (pending, sleeping, running, blocked) added, the newest."""
+    w14_requests: int = 50
+    """W14: timed requests of each dashboard page."""
+    w14_events: int = 1000
+    """W14: events of the run whose page is timed (and of the big live run)."""
+    w14_live: int = 30
+    """W14: live updates timed from commit to browser, per live run."""
     w9_events: int = 200
     """Events appended to the W9 latency run, one per transaction."""
     w9_gap: float = 0.01
@@ -118,6 +128,11 @@ class Settings:
             w11_noop_runs=1,
             w15_runs=3,
             w16_runs=200,
+            w14_finished=20_000,
+            w14_unfinished=500,
+            w14_requests=5,
+            w14_events=100,
+            w14_live=3,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,

@@ -271,6 +271,39 @@ W16 = Workload(
     ),
 )
 
+W14 = Workload(
+    key="w14",
+    title="W14 dashboard: server time of the runs page (first page; mean) on a log of N "
+    "finished + 10,000 unfinished runs; filtered pages, a 1,000-event run page and "
+    "commit-to-browser latency below",
+    unit="request",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w14_dashboard:durable_w14",
+            "postgres": "benchmarks.w14_dashboard:durable_w14",
+        }
+    },
+    references=(),
+    show=(
+        "first_p50_ms",
+        "first_p95_ms",
+        "failed_p95_ms",
+        "workflow_p95_ms",
+        "deep_p95_ms",
+        "run_p50_ms",
+        "run_p95_ms",
+        "api_p95_ms",
+        "counts_p50_ms",
+        "live_p50_ms",
+        "live_p95_ms",
+        "live_big_p50_ms",
+        "live_big_p95_ms",
+        "run_events",
+        "fill_s",
+    ),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -513,6 +546,7 @@ WORKLOADS: dict[str, Workload] = {
         W11_OVERHEAD,
         W15,
         W16,
+        W14,
         W9_LATENCY,
         W9_FANOUT,
     )

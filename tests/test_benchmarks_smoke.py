@@ -136,19 +136,33 @@ def test_benchmarks_quick_covers_w16_on_sqlite(tmp_path: Path) -> None:
     assert any("w16/durable/sqlite speedup" in ln for ln in lines)
 
 
+def test_benchmarks_quick_covers_w14_on_sqlite(tmp_path: Path) -> None:
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w14")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    r = cells[("w14", "durable", "sqlite")]
+    assert r["skipped"] is None, r["skipped"]
+    extra = r["measurements"][0]["extra"]
+    assert r["measurements"][0]["ops"] == 5  # --quick: 5 timed requests of each page
+    assert extra["finished_runs"] == 20_000 and extra["run_events"] >= 99
+    for key in ("first", "failed", "workflow", "deep", "run", "api", "live", "live_big"):
+        assert extra[f"{key}_p95_ms"] > 0, key
+    assert any("w14/durable/sqlite live_p95_ms" in ln for ln in lines)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
+
+
 @pytest.mark.timeout(600)
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
     if not server:
         pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
-    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10", "w13", "w16")
+    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10", "w13", "w14", "w16")
     args = ("--backend", "postgres", "--postgres-url", server, *workloads)
     lines, doc = _run_quick(tmp_path, *args)
     _check_new_workloads(lines, doc, "postgres")
     _check_wl_workloads(lines, doc, "postgres")
     assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
     cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
-    for key in ("w9-latency", "w9-fanout", "w10", "w13", "w16"):
+    for key in ("w9-latency", "w9-fanout", "w10", "w13", "w14", "w16"):
         assert cells[(key, "durable", "postgres")]["skipped"] is None, key
 
 
@@ -165,6 +179,7 @@ def test_benchmarks_list() -> None:
         "w5",
         "w10",
         "w13",
+        "w14",
         "w15",
         "w16",
         *WL_WORKLOADS,
