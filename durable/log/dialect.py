@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Dialect", "RawTx", "Rows", "cursor"]
+__all__ = ["Dialect", "RawTx", "Rows", "cursor", "prefix_span"]
 
 
 class RawTx:
@@ -98,6 +98,21 @@ def cursor(conn: Connection | RawTx) -> Any:
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
+def prefix_span(column: Any, prefix: str) -> list[Any]:
+    """The range of ``column`` that holds every text starting with ``prefix``, where texts
+    compare code point by code point: ``column >= prefix`` and ``column <`` the least text
+    past them all (none past a prefix of the last code points)."""
+    span = [column >= prefix]
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if 0xD800 <= code <= 0xDFFF:  # surrogates are no text
+            code = 0xE000
+        if code <= 0x10FFFF:
+            span.append(column < prefix[:i] + chr(code))
+            break
+    return span
+
+
 class Dialect(abc.ABC):
     """What differs between stores: engines, transactions, the clock, the upsert."""
 
@@ -141,14 +156,20 @@ class Dialect(abc.ABC):
     planner_has_statistics: bool = True
     """Whether the database's planner picks an index from statistics of the data (Postgres,
     which ``ANALYZE``s by itself); SQLite's guesses without them (durable never runs
-    ``ANALYZE``), so a few reads steer it (``durable.log.listing``)."""
+    ``ANALYZE``), so the runs list steers it with a few reads (``durable.log.listing``)."""
 
-    def id_prefix(self, conn: Connection, column: Any, prefix: str) -> Any:
+    def id_prefix(self, column: Any, prefix: str) -> tuple[Any, list[Any]]:
         """``column`` starts with ``prefix``, exactly (case and all): ``LIKE`` with the
-        pattern's wildcards escaped, a bound parameter (a planner that can turn it into a
-        range of an index does)."""
+        pattern's wildcards escaped, a bound parameter; and the range of the index that
+        holds those values, where the database compares text by code point
+        (:meth:`ids_by_code_point`), else ``[]`` (a collation's order may put them apart)."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return column.like(escaped + "%", escape="\\")
+        like = column.like(escaped + "%", escape="\\")
+        return like, prefix_span(column, prefix) if self.ids_by_code_point() else []
+
+    def ids_by_code_point(self) -> bool:
+        """Whether the database orders ids code point by code point."""
+        return False
 
     ping_idle_after: float | None = None
     """Seconds after which an idle pooled connection is pinged before use (a server that

@@ -3,15 +3,20 @@ in the list's order, and the counts per status under the same filters.
 
 The list's order is ``created_at`` then ``id``, both descending (newest first). A page
 after a cursor ``(created_at, id)`` is ``created_at <= c AND (created_at < c OR id < i)``:
-the first term bounds a range of any index that ends in ``created_at, id`` (v9 has one per
-status, workflow and queue beside the one of ``created_at``), so that a page reads about as
-many index entries as it returns, however deep it is, and never sorts the log.
+the first term bounds a range of an index that ends in ``created_at`` (``created_at``'s
+own, or v9's ``(status, created_at, id)``), so that a page walks the index from the cursor
+and reads about as many entries as it shows, at any depth, without sorting the log.
 
-Every value given is a bound parameter. Where to look first is the database's choice,
-except on SQLite, whose planner keeps no statistics (durable never runs ``ANALYZE``): given
-the status of unfinished runs (few, usually) beside a workflow or a queue, the status's
-index is the one to walk (:func:`_steer`), and an id prefix is a range of the primary key
-only when that range is small (:meth:`Dialect.id_prefix`).
+A workflow, a queue or an id prefix is either tested on each run of that walk (cheap where
+many runs match: the page fills soon) or is where the read starts, from its own index, the
+few matching runs then sorted (cheap where few match). Postgres's planner chooses from its
+statistics. SQLite's keeps none (durable never runs ``ANALYZE``) and would start from the
+equality's index and sort however many runs match: here each such term is first counted
+in its index, up to :data:`PROBE`; a term that fewer runs match may start the read (then
+the status is tested on each of those runs), one that more match is kept off its index
+(``column || ''``), so that the walk in the list's order does the read.
+
+Every value given is a bound parameter.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from durable.log.db import Db
 from durable.log.rows import RUN_COLUMNS, run_row
 from durable.log.schema import runs
 from durable.log.store import RunFilter, RunRow
-from durable.states import TERMINAL, Status
+from durable.states import Status
 
-__all__ = ["count_runs", "list_runs"]
+__all__ = ["PROBE", "count_runs", "list_runs"]
+
+PROBE = 2000
+"""On SQLite, a workflow, queue or id prefix that fewer runs match starts the read."""
 
 _ORDER = (runs.c.created_at.desc(), runs.c.id.desc())
 
@@ -37,24 +45,36 @@ def _unindexed(column: Any) -> Any:
     return column.concat("")
 
 
-def _steer(db: Db, flt: RunFilter) -> bool:
-    """Whether the workflow and queue terms are kept off their indexes (SQLite, with the
-    status of unfinished runs given: walking that status's index reads the fewest rows)."""
-    unfinished = flt.status is not None and flt.status not in TERMINAL
-    return unfinished and not db.dialect.planner_has_statistics
+def _few(c: sa.Connection, term: Any) -> bool:
+    """Whether fewer than :data:`PROBE` runs match ``term`` (read from its index)."""
+    some = sa.select(sa.literal(1)).select_from(runs).where(term).limit(PROBE).subquery()
+    return int(c.execute(sa.select(sa.func.count()).select_from(some)).scalar_one()) < PROBE
 
 
 def _where(db: Db, c: sa.Connection, flt: RunFilter) -> list[Any]:
     """The terms of ``flt`` (but its limit and cursor)."""
-    terms: list[Any] = []
-    if flt.status is not None:
-        terms.append(runs.c.status == Status(flt.status).value)
-    if flt.statuses:
-        terms.append(runs.c.status.in_([Status(s).value for s in flt.statuses]))
-    steer = _steer(db, flt)
+    # (what an index may serve, the same test kept off the indexes)
+    narrowing: list[tuple[Any, Any]] = []
     for column, value in ((runs.c.workflow, flt.workflow), (runs.c.queue, flt.queue)):
         if value is not None:
-            terms.append((_unindexed(column) if steer else column) == value)
+            narrowing.append((column == value, _unindexed(column) == value))
+    if flt.id_prefix is not None:
+        exact, span = db.dialect.id_prefix(runs.c.id, flt.id_prefix)
+        narrowing.append((sa.and_(*span, exact) if span else exact, exact))
+    status = runs.c.status
+    if db.dialect.planner_has_statistics:
+        terms = [indexed for indexed, _ in narrowing]
+    else:
+        few = [_few(c, indexed) for indexed, _ in narrowing]
+        terms = [
+            indexed if f else plain for (indexed, plain), f in zip(narrowing, few, strict=True)
+        ]
+        if any(few):
+            status = _unindexed(status)
+    if flt.status is not None:
+        terms.append(status == Status(flt.status).value)
+    if flt.statuses:
+        terms.append(status.in_([Status(s).value for s in flt.statuses]))
     if flt.parent_id is not None:
         terms.append(runs.c.parent_id == flt.parent_id)
     if flt.version is not None:
@@ -63,8 +83,6 @@ def _where(db: Db, c: sa.Connection, flt: RunFilter) -> list[Any]:
         terms.append(runs.c.created_at >= flt.since)
     if flt.until is not None:
         terms.append(runs.c.created_at <= flt.until)
-    if flt.id_prefix is not None:
-        terms.append(db.dialect.id_prefix(c, runs.c.id, flt.id_prefix))
     return terms
 
 

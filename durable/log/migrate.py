@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
 from durable.log.schema import (
-    LIST_INDEXES,
+    LIST_INDEX,
     SCHEMA_VERSION,
     events,
     meta,
@@ -90,9 +90,8 @@ def _to_v8(conn: Connection) -> None:
 
 
 def _to_v9(conn: Connection) -> None:
-    """The runs list's indexes: ``(status | workflow | queue, created_at, id)``."""
-    for name in LIST_INDEXES:
-        next(i for i in runs.indexes if i.name == name).create(conn)
+    """The index of a status's runs in the runs list's order, ``(status, created_at, id)``."""
+    next(i for i in runs.indexes if i.name == LIST_INDEX).create(conn)
 
 
 UPGRADES: dict[int, Callable[[Connection], None]] = {

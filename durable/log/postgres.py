@@ -36,6 +36,9 @@ log = logging.getLogger("durable.log.postgres")
 CLOCK_RESYNC = 5.0
 """Seconds between two reads of the server's clock (see :meth:`PostgresDialect.now`)."""
 
+CODE_POINT_COLLATIONS = frozenset({"c", "posix", "c.utf-8", "c.utf8"})
+"""Collations of the C library whose text order is the code points' order."""
+
 CHANNEL = "durable_wake"
 """The ``NOTIFY`` channel: payloads carry a queue name only, never user data."""
 
@@ -110,10 +113,25 @@ class PostgresDialect(Dialect):
         self._clock_synced = -CLOCK_RESYNC
         self._cancel_channel: str | None = None
         self._announcer = Announcer(self._fast_read)
+        self._code_point: bool | None = None
 
     @property
     def fast_engine(self) -> sa.Engine:
         return self._fast
+
+    def ids_by_code_point(self) -> bool:
+        """The database's collation is ``C``, ``POSIX`` or ``C.UTF-8`` of the C library
+        (read once): its text order is the code points' (an id prefix is then a range)."""
+        if self._code_point is None:
+            with self.read_engine.connect() as c:
+                row = c.exec_driver_sql(
+                    "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d "
+                    "WHERE datname = current_database()"
+                ).first()
+            collate, provider = (row[0], row[1]) if row is not None else ("", None)
+            by_libc = provider in (None, "c")
+            self._code_point = by_libc and str(collate).lower() in CODE_POINT_COLLATIONS
+        return self._code_point
 
     @property
     def fast_read_engine(self) -> sa.Engine:

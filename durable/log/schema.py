@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from durable.types import TERMINAL
 
 __all__ = [
-    "LIST_INDEXES",
+    "LIST_INDEX",
     "OPEN_CANCEL_REQUEST",
     "SCHEMA_VERSION",
     "events",
@@ -47,18 +47,13 @@ SCHEMA_VERSION = 9
 8. ``durable_runs.blocked_versions``: the code versions that could not replay a ``blocked``
    run (one per line, each between newlines), so that only a worker of another version
    takes it up again; cleared when the run next suspends or is resumed.
-9. The indexes of the runs list's keyset pages: ``(status, created_at, id)``, ``(workflow,
-   created_at, id)`` and ``(queue, created_at, id)``, so that a page of the runs of one
-   status, workflow or queue, newest first, reads as many index entries as it shows
-   (``durable.log.listing``).
+9. The index of the runs of one status in the runs list's order, ``(status, created_at,
+   id)``, so that a page of the runs of a status, newest first, reads as many index entries
+   as it shows, at any depth (``durable.log.listing``).
 """
 
-LIST_INDEXES = (
-    "ix_durable_runs_status_created_at_id",
-    "ix_durable_runs_workflow_created_at_id",
-    "ix_durable_runs_queue_created_at_id",
-)
-"""The indexes of the runs list, one per equality filter, in the list's order (v9)."""
+LIST_INDEX = "ix_durable_runs_status_created_at_id"
+"""The index of a status's runs in the runs list's order (v9)."""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -138,9 +133,7 @@ runs = sa.Table(
         postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
     ),
     sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
-    sa.Index(LIST_INDEXES[0], "status", "created_at", "id"),
-    sa.Index(LIST_INDEXES[1], "workflow", "created_at", "id"),
-    sa.Index(LIST_INDEXES[2], "queue", "created_at", "id"),
+    sa.Index(LIST_INDEX, "status", "created_at", "id"),
 )
 
 events = sa.Table(

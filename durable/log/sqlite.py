@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from durable.clock import SYSTEM_CLOCK, Clock
 from durable.errors import LogSchemaError
 from durable.log.cancel_push import cancel_fifo_dir
-from durable.log.dialect import Dialect, RawTx
+from durable.log.dialect import Dialect, RawTx, prefix_span
 from durable.log.pools import ClosingQueuePool
 from durable.log.wakeup import FifoListener, FolderWaker, fifo_dir, wake_all, watch_dir
 
@@ -129,22 +129,6 @@ def _engine(
     return engine
 
 
-PREFIX_PROBE = 2000
-"""An id prefix shared by fewer runs than this is looked up in the primary key's range."""
-
-
-def _past_prefix(prefix: str) -> str | None:
-    """The least text greater than every text that starts with ``prefix`` (by code point),
-    or ``None`` if there is none."""
-    for i in range(len(prefix) - 1, -1, -1):
-        code = ord(prefix[i]) + 1
-        if 0xD800 <= code <= 0xDFFF:  # surrogates are no text
-            code = 0xE000
-        if code <= 0x10FFFF:
-            return prefix[:i] + chr(code)
-    return None
-
-
 class SqliteDialect(Dialect):
     """Engines and SQL that differ on SQLite."""
 
@@ -211,20 +195,10 @@ class SqliteDialect(Dialect):
     def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
 
-    def id_prefix(self, conn: Connection, column: Any, prefix: str) -> Any:
-        """SQLite's ``LIKE`` ignores case, so the test is ``substr``. Text compares by code
-        point here, so the ids with ``prefix`` are also a range of the primary key: given
-        when it holds fewer than :data:`PREFIX_PROBE` ids (counted first, up to that), it
-        is the read's first step (a sort of those few follows); a prefix shared by more
-        is tested on each run in the list's order instead, which finds a page sooner."""
-        exact = sa.func.substr(column, 1, len(prefix)) == prefix
-        span = [column >= prefix]
-        past = _past_prefix(prefix)
-        if past is not None:
-            span.append(column < past)
-        some = sa.select(sa.literal(1)).where(*span).limit(PREFIX_PROBE).subquery()
-        n = conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one()
-        return sa.and_(*span, exact) if n < PREFIX_PROBE else exact
+    def id_prefix(self, column: Any, prefix: str) -> tuple[Any, list[Any]]:
+        """SQLite's ``LIKE`` ignores case, so the test is ``substr``; text compares by code
+        point here, so the ids with ``prefix`` are also a range of the primary key."""
+        return sa.func.substr(column, 1, len(prefix)) == prefix, prefix_span(column, prefix)
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:
         """Wake-ups go out after the commit (``committed``), through the FIFOs of

@@ -132,7 +132,7 @@ def test_time_range_id_prefix_and_version(make_app) -> None:
 def test_a_prefix_of_many_ids_and_of_few(plain) -> None:
     """SQLite looks a prefix of few ids up in the primary key, and tests a prefix of many
     on each run in order (``PREFIX_PROBE``): both give every match, newest first."""
-    from durable.log.sqlite import PREFIX_PROBE
+    from durable.log.listing import PROBE as PREFIX_PROBE
 
     client = plain
     n = PREFIX_PROBE + 50
@@ -232,3 +232,18 @@ async def _async_args(database: str, run_id: str) -> object:
         return await client.arguments(run_id)
     finally:
         client.close()
+
+
+def test_a_prefix_at_the_edges_of_unicode(plain) -> None:
+    """The prefix's range ends past its last code point that can grow: after U+D7FF comes
+    U+E000 (no surrogates), and a prefix of U+10FFFF has no end but the log's."""
+    ids = ["a\ud7ffz", "a\ue000", "\U0010ffffabc", "\U0010fffe", "b"]
+    plain.start_many("job", range(len(ids)), ids=ids)
+
+    def ids_of(prefix: str) -> set[str]:
+        return {r.id for r in plain.list_runs(id_prefix=prefix)}
+
+    assert ids_of("a\ud7ff") == {"a\ud7ffz"}
+    assert ids_of("a") == {"a\ud7ffz", "a\ue000"}
+    assert ids_of("\U0010ffff") == {"\U0010ffffabc"}
+    assert ids_of("\U0010fffe") == {"\U0010fffe"}
