@@ -137,14 +137,14 @@ def call(name: str, args: Any, limit: int = 160) -> str:
 
 def why_blocked(message: str | None) -> str:
     """A blocked run's reason in a few words, from its error message:
-    ``"#2: the code calls step 'fraud', the journal has sleep"``; another message without
+    ``"#2: calls step 'fraud', journal has sleep"``; another message without
     the run's id and the advice after its first sentence."""
     if not message:
         return "blocked"
     found = _MISMATCH.search(message)
     if found:
         pos, called, recorded = found.groups()
-        return f"#{pos}: the code calls {called}, the journal has {recorded}"
+        return f"#{pos}: calls {called}, journal has {recorded}"
     prefix = _RUN_PREFIX.match(message)
     rest = message[prefix.end() :] if prefix else message
     first = rest.split(". ")[0]

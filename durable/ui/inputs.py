@@ -40,9 +40,7 @@ class StepCall:
         return call(self.name, self.args) if self.recorded else f"{self.name}(…)"
 
 
-def step_calls(
-    events: Sequence[LogEvent], limit: int | None = None
-) -> tuple[list[StepCall], int]:
+def step_calls(events: Sequence[LogEvent], limit: int | None = None) -> tuple[list[StepCall], int]:
     """The run's step calls in position order (the last ``limit`` of them, if given), and
     how many are left out."""
     calls: dict[int, StepCall] = {}

@@ -27,7 +27,7 @@ RIGHT_PAD = 16.0
 LANE_H = 24.0
 TOP = 26.0
 MAX_LANES = 300
-COMPACT_AT = 40
+COMPACT_AT = 20
 """A run with more journaled calls than this draws one lane per call name."""
 KIND_WORDS = {"wait": "signal"}
 

@@ -72,7 +72,7 @@ def main() -> None:
         client.start(demo.measured, ["a", "bb", "ccc"])
         client.start(demo.nightly_etl, "orders")
         live = [client.start(demo.slow_job, 150) for _ in range(2)]
-        time.sleep(3)
+        time.sleep(5)
         server = _serve(asgi_app(client, trace_url=None), args.port)
         base = f"http://127.0.0.1:{args.port}"
         shots = {

@@ -43,7 +43,7 @@ def test_a_blocked_run_shows_its_version_and_reason_and_resumes_from_its_page(
     assert row.get_attribute("data-status") == "blocked"
     assert row.locator(".chip.s-blocked").inner_text() == "blocked"
     assert row.locator("td.ver").inner_text() == demo_wf.V1
-    assert "the code calls step 'fraud_check', the journal has wait 'shipped'" in (
+    assert "#2: calls step 'fraud_check', journal has wait 'shipped'" in (
         row.locator("td.note").inner_text()
     )
     assert page.locator('#runs tr[data-id="no-version-run"] td.ver').inner_text() == "-"

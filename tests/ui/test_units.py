@@ -231,7 +231,7 @@ def test_calls_and_reasons_read_as_text() -> None:
         "run 'r-1' at position 2: the code calls step 'fraud' but the journal records "
         "wait 'shipped'. Workflow code must make the same calls"
     )
-    assert why_blocked(message) == "#2: the code calls step 'fraud', the journal has wait 'shipped'"
+    assert why_blocked(message) == "#2: calls step 'fraud', journal has wait 'shipped'"
     assert why_blocked("run 'r-1' at position 3: the recorded result no longer decodes") == (
         "#3: the recorded result no longer decodes"
     )
