@@ -30,7 +30,6 @@ one with ``settings.w14_events``.
 from __future__ import annotations
 
 import http.client
-import os
 import statistics
 import threading
 import time
@@ -40,7 +39,15 @@ from typing import Any
 
 from benchmarks.logs import fresh_log, libpq_url
 from benchmarks.model import Measurement, Settings
-from benchmarks.w7_log_scale import PREFIX, RUN_TIMES, _columns, _fill, _one_run
+from benchmarks.w7_log_scale import (
+    PREFIX,
+    RUN_TIMES,
+    _columns,
+    _fill,
+    _fill_postgres,
+    _fill_sqlite,
+    _one_run,
+)
 
 BIG = "bench_w14_thousand_events"
 OTHER = "bench_w14_other"
@@ -73,19 +80,27 @@ def durable_w14(settings: Settings, backend: str) -> Measurement:
 
 
 def _vary_and_add_unfinished(url: str, backend: str, template: str, settings: Settings) -> None:
+    """Every 20th cloned run failed, every 7th of another workflow; then the unfinished
+    runs, cloned from ``template`` with newer instants (W7's fill runs the statements)."""
     from durable.log.schema import runs
 
-    num = "CAST(substr(id, 5) AS INTEGER)" if backend == "sqlite" else "substr(id, 5)::int"
-    mine = f"id LIKE '{PREFIX}%'"
+    sqlite = backend == "sqlite"
+
+    def every(k: int) -> str:  # the clone's number is a multiple of k (% is SQLite's only)
+        num = "CAST(substr(id, 5) AS INTEGER)" if sqlite else "substr(id, 5)::int"
+        return f"substr(id, 1, {len(PREFIX)}) = '{PREFIX}' AND " + (
+            f"{num} % {k} = 0" if sqlite else f"mod({num}, {k}) = 0"
+        )
+
     cols = _columns(runs)
-    n = settings.w14_unfinished
-    if backend == "sqlite":
+    if sqlite:
         rid, series = "'w14u-' || printf('%08d', s.x)", "WITH RECURSIVE s(x) AS "
         series += "(SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < :n) "
     else:
         rid, series = "'w14u-' || lpad(s.x::text, 8, '0')", "WITH s(x) AS "
         series += "(SELECT generate_series(1, :n)) "
-    status = "CASE s.x % 4 " + " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(UNFINISHED))
+    turn = "s.x % 4" if sqlite else "mod(s.x, 4)"
+    status = f"CASE {turn} " + " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(UNFINISHED))
     over = {
         "id": rid,
         "status": status + " END",
@@ -98,36 +113,20 @@ def _vary_and_add_unfinished(url: str, backend: str, template: str, settings: Se
         over.get(c, f"t.{c} + s.x * 0.001" if c in RUN_TIMES else f"t.{c}") for c in cols
     )
     statements = [
-        f"UPDATE durable_runs SET status = 'failed', error_type = 'UpstreamError', "
-        f"error_message = 'the report service answered 503' WHERE {mine} AND {num} % 20 = 0",
-        f"UPDATE durable_runs SET workflow = '{OTHER}' WHERE {mine} AND {num} % 7 = 0",
+        "UPDATE durable_runs SET status = 'failed', error_type = 'UpstreamError', "
+        f"error_message = 'the report service answered 503' WHERE {every(20)}",
+        f"UPDATE durable_runs SET workflow = '{OTHER}' WHERE {every(7)}",
         f"{series}INSERT INTO durable_runs ({', '.join(cols)}) SELECT {select} "
         "FROM s CROSS JOIN durable_runs t WHERE t.id = :template",
     ]
-    params = {"n": n, "template": template}
-    if backend == "sqlite":
-        import sqlite3
-
-        from durable.log.sqlite import sqlite_path
-
-        conn = sqlite3.connect(sqlite_path(url) or "", isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for sql in statements:
-                conn.execute(sql, params)
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-        os.sync()
+    params = {"n": settings.w14_unfinished, "template": template}
+    if sqlite:
+        _fill_sqlite(url, statements, params)
     else:
+        _fill_postgres(url, statements, params)
         import psycopg
 
-        with psycopg.connect(libpq_url(url), autocommit=True) as pg:
-            for sql in statements:
-                text = sql.replace("%", "%%").replace(":n", "%(n)s")
-                text = text.replace(":template", "%(template)s")
-                pg.execute(text.encode(), params)
+        with psycopg.connect(libpq_url(url), autocommit=True) as pg:  # as autovacuum would
             pg.execute(b"VACUUM ANALYZE durable_runs")
             pg.execute(b"VACUUM ANALYZE durable_events")
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from durable import LogEvent, RunInfo, WorkerInfo
+from durable.events import EventType as T
 from durable.ui.charts import bar_chart
 from durable.ui.context import Ui
 from durable.ui.format import duration
@@ -20,6 +21,9 @@ from durable.ui.query import RANGES, BadQuery, RunQuery, page_runs
 from durable.ui.run_view import load_run, run_times
 
 __all__ = ["Pages"]
+
+STEP_EVENTS = frozenset({T.STEP_STARTED, T.STEP_COMPLETED, T.STEP_FAILED})
+"""The events that change a run's step calls (a live update without them leaves those)."""
 
 WINDOWS: dict[str, float | None] = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "all": None}
 
@@ -130,7 +134,11 @@ class Pages:
                     "summary": self.ui.render_fragment("_summary.html", v=view, base=base),
                     "timeline": self.ui.render_fragment("_timeline.html", v=view, base=base),
                     "journal": self.ui.render_fragment("_journal.html", v=view, base=base),
-                    "calls": self.ui.render_fragment("_calls.html", v=view, base=base),
+                    **(
+                        {"calls": self.ui.render_fragment("_calls.html", v=view, base=base)}
+                        if any(ev.type in STEP_EVENTS for ev in events) or not events
+                        else {}
+                    ),
                 },
             }
 

@@ -17,9 +17,9 @@ from durable.ui.timeline import Timeline, build_timeline
 __all__ = ["JournalRow", "RunView", "load_run", "run_times"]
 
 MAX_CHILDREN = 100
-SHOWN_EVENTS = 250
+SHOWN_EVENTS = 100
 """Journal rows a run's page shows, the newest (``?all=1`` shows every one)."""
-SHOWN_CALLS = 100
+SHOWN_CALLS = 50
 """Step calls and outputs per stage a run's page shows, the newest (``?all=1``: all)."""
 _FAILURES = (T.STEP_FAILED, T.RUN_FAILED, T.CHILD_FAILED)
 _ENDS = (T.RUN_COMPLETED, T.RUN_FAILED, T.RUN_CANCELLED)
