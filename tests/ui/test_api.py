@@ -244,3 +244,17 @@ def test_a_big_run_page_lists_its_newest_events_and_calls_unless_all(
     assert whole.count('<tr id="ev-') == n and "not shown" not in whole
     assert fetch in whole and 'data-all="1"' in whole
     assert ui.get("/runs/etl-big?all=yes")[0] == 400
+
+
+def test_counts_are_kept_for_their_ttl_per_filter_set(demo: durable.App) -> None:
+    from durable.ui.counts import CountCache
+    from durable.ui.query import RunQuery
+
+    client = demo.client()
+    client.start(demo_wf.reminder, "a", 60.0)
+    kept = CountCache(client, ttl=3600.0)
+    first = kept.get(RunQuery())
+    client.start(demo_wf.reminder, "b", 60.0)
+    assert kept.get(RunQuery()) is first  # within its ttl: not read again
+    assert kept.get(RunQuery(queue="default")).total == 2  # another filter set: read
+    assert CountCache(client, ttl=0.0).get(RunQuery()).total == first.total + 1
