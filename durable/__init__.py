@@ -21,9 +21,12 @@ from durable.context import (
     resource,
     sleep,
     stage,
+    start_child,
     uuid4,
+    wait_first,
     wait_signal,
 )
+from durable.engine.children import ChildHandle
 from durable.engine.policy import Retry
 from durable.errors import (
     CorruptJournalError,
@@ -60,6 +63,7 @@ __all__ = [
     "AsyncClient",
     "AsyncRunHandle",
     "CancelOutcome",
+    "ChildHandle",
     "Client",
     "Consumer",
     "CorruptJournalError",
@@ -112,7 +116,9 @@ __all__ = [
     "resource",
     "sleep",
     "stage",
+    "start_child",
     "uuid4",
+    "wait_first",
     "wait_signal",
 ]
 

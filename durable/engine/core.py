@@ -220,15 +220,16 @@ class RunCore:
         fut = self.s.committer.submit(self._request(events, **kw))
         return self._check(await asyncio.wrap_future(fut))
 
-    def emit(self, event: NewEvent) -> Future[AppendResult] | None:
-        """Append without waiting (progress, messages, stages, recorded values).
+    def emit(self, event: NewEvent, **kw: Any) -> Future[AppendResult] | None:
+        """Append without waiting (progress, messages, stages, recorded values, a child
+        started without waiting: ``kw`` as for :meth:`commit`, e.g. ``new_runs``).
 
         Later appends of this run are ordered after it, so any outcome that follows commits
         with it or after it.
         """
         if self.replay_only or self.aborted is not None:
             return None
-        fut = self.s.committer.submit(self._request([event]), waited=False)
+        fut = self.s.committer.submit(self._request([event], **kw), waited=False)
         fut.add_done_callback(self._emitted)
         return fut
 
@@ -274,10 +275,11 @@ class RunCore:
         """The error of a workflow that returned with calls it never awaited."""
         pos, kind, name = left[0]
         what = "workflow" if kind is CallKind.CHILD else kind.value
+        called = name if kind is CallKind.WAIT_FIRST else f"{what} {name!r}"
         more = f" (and {len(left) - 1} more call)" if len(left) == 2 else ""
         more = f" (and {len(left) - 1} more calls)" if len(left) > 2 else more
         return DurableError(
-            f"run {self.run_id!r}: the workflow returned, but its call of {what} {name!r} "
+            f"run {self.run_id!r}: the workflow returned, but its call of {called} "
             f"at position {pos}{more} was never awaited, so it never ran: did you forget "
             f"await? In an async workflow, write `await {name}(...)`"
         )
