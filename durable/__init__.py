@@ -30,6 +30,7 @@ from durable.engine.children import ChildHandle
 from durable.engine.policy import Retry
 from durable.errors import (
     CorruptJournalError,
+    DuplicateRunError,
     DurableError,
     IdConflictError,
     InvalidArgumentError,
@@ -67,6 +68,7 @@ __all__ = [
     "Client",
     "Consumer",
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "EmbeddedWorker",
     "EventType",
