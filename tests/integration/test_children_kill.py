@@ -21,6 +21,14 @@ APP = HERE / "procs" / "childrenapp.py"
 LEASE = 2.0
 
 
+def _exists(client: durable.Client, run_id: str) -> bool:
+    try:
+        client.get(run_id)
+    except durable.RunNotFoundError:
+        return False
+    return True
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
 def test_a_parent_killed_after_start_child_starts_it_once(
@@ -33,8 +41,10 @@ def test_a_parent_killed_after_start_child_starts_it_once(
         h = client.start("parent", str(fx), 21)
         first = processes.python(APP, db_url, "first", LEASE, "default", name="first")
         first.wait_for_output("READY", timeout=30)
-        wait_for(lambda: list(fx.glob("holding.*")), 30, "the parent to hold after the start")
         kid_id = f"{h.id}:1"
+        wait_for(lambda: list(fx.glob("holding.*")), 30, "the parent to hold after the start")
+        # The start is appended without waiting: the body after it may begin first.
+        wait_for(lambda: _exists(client, kid_id), 30, "the child's row")
         assert client.get(kid_id).status() is durable.Status.PENDING  # nobody serves "kids"
         first.kill()
 
