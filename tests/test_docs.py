@@ -58,6 +58,7 @@ CLASSES: list[type] = [
     durable.WorkflowStats,
     durable.SequenceFailure,
     durable.StepOutputs,
+    durable.ChildHandle,
 ]
 """The classes whose members the reference lists, each in a section headed by its name."""
 
