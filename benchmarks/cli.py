@@ -62,6 +62,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--w10-runs", type=int, default=None, help="W10: cancels timed per repetition (default 30)"
     )
+    p.add_argument(
+        "--w16-runs",
+        type=int,
+        default=None,
+        help="W16: unfinished runs in the log that each check replays (default 10000)",
+    )
     # W3/W4/W6/W7
     p.add_argument(
         "--w3-children", type=int, default=None, help="W3: children of the fan-out (default 1000)"
@@ -151,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("w2_runs", args.w2_runs),
             ("w5_runs", args.w5_runs),
             ("w10_runs", args.w10_runs),
+            ("w16_runs", args.w16_runs),
             # W3/W4/W6/W7
             ("w3_children", args.w3_children),
             ("w4_runs", args.w4_runs),

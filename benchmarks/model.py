@@ -82,6 +82,8 @@ class Settings:
     """W11 overhead: timed runs per executor (alternating thread, process)."""
     w15_runs: int = 20
     """W15: runs of the 37-day workflow timed per repetition under ``durable.testing``."""
+    w16_runs: int = 10_000
+    """W16: unfinished 10-step runs in the log that each ``client.check`` replays."""
     w9_events: int = 200
     """Events appended to the W9 latency run, one per transaction."""
     w9_gap: float = 0.01
@@ -115,6 +117,7 @@ class Settings:
             w11_noop_steps=5,
             w11_noop_runs=1,
             w15_runs=3,
+            w16_runs=200,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,

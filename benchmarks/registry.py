@@ -246,6 +246,31 @@ W15 = Workload(
     show=("p50_ms", "max_ms", "env_ms", "virtual_days"),
 )
 
+W16 = Workload(
+    key="w16",
+    title="W16 durable check: unfinished 10-step runs replayed against the code, per second, "
+    "in os.cpu_count() forked processes (one process, speedup and blocking code below)",
+    unit="run",
+    primary="rate",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w16_check:durable_w16",
+            "postgres": "benchmarks.w16_check:durable_w16",
+        }
+    },
+    references=(),
+    show=(
+        "jobs",
+        "one_process_runs_per_s",
+        "speedup",
+        "blocking_runs_per_s",
+        "alone_cpu_s",
+        "parent_cpu_s",
+        "children_cpu_s",
+        "fill_s",
+    ),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -487,6 +512,7 @@ WORKLOADS: dict[str, Workload] = {
         W11_CPU,
         W11_OVERHEAD,
         W15,
+        W16,
         W9_LATENCY,
         W9_FANOUT,
     )

@@ -170,16 +170,17 @@ def _select(cols: list[str], key: str, times: tuple[str, ...], run_id: str, alia
 RUN_TIMES = ("created_at", "updated_at", "finished_at", "started_at")
 
 
-def _fill(url: str, backend: str, template: str, n: int) -> None:
-    """Clone the finished run ``template`` (its row and its events) ``n`` times."""
+def _fill(url: str, backend: str, template: str, n: int, prefix: str = PREFIX) -> None:
+    """Clone the run ``template`` (its row and its events) ``n`` times, as runs ``prefix``
+    followed by 8 digits (from 1)."""
     from durable.log.schema import events, runs
 
     rcols, ecols = _columns(runs), _columns(events)
     if backend == "sqlite":
-        rid = f"'{PREFIX}' || printf('%08d', s.x)"
+        rid = f"'{prefix}' || printf('%08d', s.x)"
         series = "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < :n) "
     else:
-        rid = f"'{PREFIX}' || lpad(s.x::text, 8, '0')"
+        rid = f"'{prefix}' || lpad(s.x::text, 8, '0')"
         series = "WITH s(x) AS (SELECT generate_series(1, :n)) "
     insert_runs = (
         f"{series}INSERT INTO durable_runs ({', '.join(rcols)}) "

@@ -4,6 +4,7 @@ See ``docs/`` for how replay works and what the log guarantees.
 """
 
 from durable.app import App, EmbeddedWorker, QueueConfig, WorkerEventInfo
+from durable.check_report import CheckReport, RunCheck, WorkflowCheck
 from durable.client import AsyncClient, AsyncRunHandle, Client, RunHandle
 from durable.consumers import Consumer
 from durable.context import (
@@ -64,6 +65,7 @@ __all__ = [
     "AsyncClient",
     "AsyncRunHandle",
     "CancelOutcome",
+    "CheckReport",
     "ChildHandle",
     "Client",
     "Consumer",
@@ -89,6 +91,7 @@ __all__ = [
     "Retention",
     "Retry",
     "RunCancelledError",
+    "RunCheck",
     "RunFailedError",
     "RunHandle",
     "RunInfo",
@@ -103,6 +106,7 @@ __all__ = [
     "WorkerEvent",
     "WorkerEventInfo",
     "WorkerInfo",
+    "WorkflowCheck",
     "WorkflowStats",
     "cancelled",
     "check_cancelled",

@@ -18,6 +18,8 @@ from typing import Any
 
 import msgspec
 
+from durable.check_report import CheckReport
+from durable.checking import CheckOps
 from durable.client_admin import AdminOps
 from durable.client_flow import FlowOps, dedup_keys_of
 from durable.client_workers import LiveView, WorkerOps
@@ -36,6 +38,7 @@ from durable.errors import (
 )
 from durable.events import EventType as T
 from durable.hub import LocalHub
+from durable.journal_file import export_run
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
 from durable.log.store import RunFilter as _RunFilter
@@ -134,7 +137,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(AdminOps, WorkerOps, FlowOps):
+class Client(AdminOps, WorkerOps, CheckOps, FlowOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -696,6 +699,11 @@ class Client(AdminOps, WorkerOps, FlowOps):
             wf, row, journal, registry=self._registry, codec=self._codec, store=self._store
         )
 
+    def export_run(self, run_id: str) -> dict[str, Any]:
+        """The run's row and its whole journal as a JSON-ready document (what ``durable runs
+        export`` writes; ``durable.testing.assert_replays`` replays it)."""
+        return export_run(self._store, run_id)
+
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a signal: the run's ``wait_signal(name)`` receives ``payload`` (once)."""
         data = self._encode_signal(name, payload)
@@ -922,6 +930,21 @@ class AsyncClient:
     async def replay(self, run_id: str) -> Any:
         """Replay a run against today's code (see ``Client.replay``)."""
         return await asyncio.to_thread(self._c.replay, run_id)
+
+    async def export_run(self, run_id: str) -> dict[str, Any]:
+        """The run as an export document (see ``Client.export_run``)."""
+        return await asyncio.to_thread(self._c.export_run, run_id)
+
+    async def check(
+        self,
+        status: Status | str | None = None,
+        workflow: Callable[..., Any] | str | None = None,
+        finished: int = 0,
+        *,
+        jobs: int = 1,
+    ) -> CheckReport:
+        """Replay unfinished runs against this App's code (see ``Client.check``)."""
+        return await asyncio.to_thread(self._c.check, status, workflow, finished, jobs=jobs)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""

@@ -6,7 +6,8 @@ Three versions of one ``order`` workflow run, one after the other, against one l
 deploys would:
 
 1. ``v1`` reserves stock, sleeps (a cooling-off period), then charges. Three orders start and
-   go to sleep; the ``v1`` worker stops.
+   go to sleep; the ``v1`` worker stops. ``client.check()`` with the code of ``v2`` and of
+   ``v3`` says, before either is deployed, what each would do with them.
 2. ``v2`` inserts a fraud check before the sleep, without a patch. Replaying a sleeping
    order, its code calls ``fraud`` where the journal records the sleep: the worker parks
    every order ``BLOCKED`` (not failed), with the position and both calls, and moves on.
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             ids = [client.start("order", f"{batch}-{n}").id for n in range(3)]
             wait_for(client, ids, Status.SLEEPING, 30)
         print(f"v1 ({v1.version}): {len(ids)} orders sleep")
+
+        # Before each deploy, check its code against the runs (`durable check --app ...`).
+        for app in (v2, v3):
+            verdicts = [r for r in app.client().check(workflow="order").runs if r.run_id in ids]
+            print(f"  check of {app.version}: {[r.outcome for r in verdicts]}")
 
         with v2.worker():
             wait_for(client, ids, Status.BLOCKED, 30)

@@ -123,19 +123,32 @@ def test_benchmarks_quick_covers_w15_on_sqlite(tmp_path: Path) -> None:
     assert any("w15/durable/sqlite env_ms" in ln for ln in lines)
 
 
+def test_benchmarks_quick_covers_w16_on_sqlite(tmp_path: Path) -> None:
+    """W16 (durable check) checked its --quick log three times and recorded its figures."""
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w16")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    r = cells[("w16", "durable", "sqlite")]
+    assert r["skipped"] is None, r["skipped"]
+    m = r["measurements"][0]
+    assert m["ops"] == 200  # --quick: 200 runs checked
+    assert m["extra"]["jobs"] >= 1 and m["extra"]["children_cpu_s"] >= 0
+    assert {"one_process_runs_per_s", "speedup", "blocking_runs_per_s"} <= set(m["extra"])
+    assert any("w16/durable/sqlite speedup" in ln for ln in lines)
+
+
 @pytest.mark.timeout(600)
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")
     if not server:
         pytest.skip("Postgres: set DURABLE_TEST_POSTGRES_URL to run the benchmarks on it")
-    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10", "w13")
+    workloads = ("w1", *NEW_WORKLOADS, *WL_WORKLOADS, "w9", "w10", "w13", "w16")
     args = ("--backend", "postgres", "--postgres-url", server, *workloads)
     lines, doc = _run_quick(tmp_path, *args)
     _check_new_workloads(lines, doc, "postgres")
     _check_wl_workloads(lines, doc, "postgres")
     assert any(ln.startswith("postgres: ") and "synchronous_commit" in ln for ln in lines)
     cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
-    for key in ("w9-latency", "w9-fanout", "w10", "w13"):
+    for key in ("w9-latency", "w9-fanout", "w10", "w13", "w16"):
         assert cells[(key, "durable", "postgres")]["skipped"] is None, key
 
 
@@ -153,6 +166,7 @@ def test_benchmarks_list() -> None:
         "w10",
         "w13",
         "w15",
+        "w16",
         *WL_WORKLOADS,
     ):
         assert key in proc.stdout

@@ -123,6 +123,15 @@ def test_example_runs(example: Path, sqlite_url: str, spawn: Any, tmp_path: Path
         assert "ok test_a_confirmed_subscription_is_charged_after_three_declines" in output
         assert "3 tests passed; the App's own log was not opened" in output, output
         assert not (tmp_path / "examples.db").exists(), output
+    if example.name == "golden_journals.py":
+        assert re.search(r"exported run \S+ \(6 events\) to \S+/order/sleeping\.json", output)
+        assert "v1: 1 journal replays" in output, output
+        assert "v2: 1 of 1 exported journal no longer replays" in output, output
+        assert (
+            "of workflow 'order', at position 2: the code calls step 'fraud', the journal "
+            "holds sleep"
+        ) in output, output
+        assert "v3 (patched): 1 journal replays" in output, output
     if example.name == "tracing.py":
         assert "charged order 42" in output, output
         lines = [ln for ln in output.splitlines() if re.match(r"[0-9a-f]{32} ", ln)]

@@ -20,6 +20,7 @@ PUBLIC = [
     "AsyncClient",
     "AsyncRunHandle",
     "CancelOutcome",
+    "CheckReport",
     "ChildHandle",
     "Client",
     "Consumer",
@@ -45,6 +46,7 @@ PUBLIC = [
     "Retention",
     "Retry",
     "RunCancelledError",
+    "RunCheck",
     "RunFailedError",
     "RunHandle",
     "RunInfo",
@@ -59,6 +61,7 @@ PUBLIC = [
     "WorkerEvent",
     "WorkerEventInfo",
     "WorkerInfo",
+    "WorkflowCheck",
     "WorkflowStats",
     "cancelled",
     "check_cancelled",
@@ -262,6 +265,8 @@ CLIENT_METHODS = [
     "resume",
     "fork",
     "replay",
+    "export_run",
+    "check",
     "signal",
     "workers",
     "signal_with_start",
@@ -301,6 +306,11 @@ def test_client_methods() -> None:
     assert "from_step" in params(durable.Client.fork)
     assert list(params(durable.Client.signal))[1:] == ["run_id", "name", "payload"]
     assert default(durable.Client.signal, "payload") is None
+    ck = params(durable.Client.check)
+    assert list(ck)[1:4] == ["status", "workflow", "finished"]
+    assert (ck["status"].default, ck["workflow"].default, ck["finished"].default) == (None, None, 0)
+    assert ck["jobs"].default == 1 and ck["jobs"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert params(durable.AsyncClient.check).keys() == ck.keys()
 
 
 def test_async_client_has_the_same_methods_as_coroutines() -> None:
@@ -369,6 +379,30 @@ def test_value_types_have_the_documented_fields() -> None:
         "running",
     ]
     assert durable.WorkerInfo.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    for cls, fields in (
+        (durable.CheckReport, ["version", "runs", "jobs", "seconds"]),
+        (
+            durable.RunCheck,
+            [
+                "run_id",
+                "workflow",
+                "status",
+                "version",
+                "outcome",
+                "position",
+                "called",
+                "recorded",
+                "error_type",
+                "message",
+            ],
+        ),
+        (
+            durable.WorkflowCheck,
+            ["workflow", "registered", "checked", "replays", "blocks", "fails"],
+        ),
+    ):
+        assert [f.name for f in dataclasses.fields(cls)] == fields, cls
+        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
     event_info = {f.name for f in dataclasses.fields(durable.WorkerEventInfo)}
     assert {"event", "run_id", "workflow", "queue", "worker_id", "error", "result"} <= event_info
 
@@ -452,9 +486,18 @@ def test_durable_testing_is_pinned() -> None:
     import durable.testing
     import durable.testing.plugin
 
-    assert sorted(durable.testing.__all__) == ["TestEnv", "VirtualClock", "env"]
+    assert sorted(durable.testing.__all__) == [
+        "JournalFileError",
+        "TestEnv",
+        "VirtualClock",
+        "assert_replays",
+        "env",
+    ]
     assert list(params(durable.testing.env)) == ["app", "concurrency"]
     assert default(durable.testing.env, "concurrency") == 16
+    assert list(params(durable.testing.assert_replays)) == ["app", "path"]
+    assert issubclass(durable.testing.JournalFileError, durable.DurableError)
+    assert issubclass(durable.testing.JournalFileError, ValueError)
     for name in durable.testing.__all__:
         assert inspect.getdoc(getattr(durable.testing, name)), name
     for cls in (durable.testing.TestEnv, durable.testing.VirtualClock):

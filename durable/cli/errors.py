@@ -18,11 +18,11 @@ INTERRUPTED = 130
 
 EXIT_CODES = (
     (OK, "success (a waited or watched run completed)"),
-    (FAILED, "a waited, watched or replayed run failed, or another error"),
+    (FAILED, "a waited, watched or replayed run failed, check: a run would fail, or another error"),
     (USAGE, "usage: bad arguments, bad JSON, bad database URL, bad MODULE:APP"),
     (NOT_FOUND, "no run with that id, or a workflow the code does not register"),
     (CANCELLED, "a waited or watched run was cancelled"),
-    (NONDETERMINISM, "replay: today's code no longer matches the run's journal"),
+    (NONDETERMINISM, "replay, check: the code no longer matches a run's journal (it would block)"),
     (DATABASE, "the database cannot be reached, or is not a durable log"),
     (TIMEOUT, "--timeout passed before the run finished"),
     (INTERRUPTED, "interrupted (Ctrl-C)"),

@@ -29,9 +29,11 @@ def load_app(spec: str) -> durable.App:
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise CliError(f"cannot import {module_name!r}: no such module", USAGE) from None
-        raise CliError(f"importing {module_name!r} failed: {exc}") from None
+        raise CliError(f"importing {module_name!r} failed: {exc}", USAGE) from None
     except Exception as exc:
-        raise CliError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+        raise CliError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}", USAGE
+        ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise CliError(f"module {module_name!r} has no attribute {attr!r}", USAGE)

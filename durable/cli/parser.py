@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import manage, new, ops, runs, ui, watch, workers
+from durable.cli import check, manage, new, ops, runs, ui, watch, workers
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -113,13 +113,14 @@ def _add(
 def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "runs",
-        help="list runs, show one, read its journal, watch it",
-        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`.",
+        help="list runs, show one, read its journal, watch it, export it",
+        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`, "
+        "`runs export ID`.",
         epilog=_epilog(),
         formatter_class=_Formatter,
         parents=[_common(json=False)],  # `durable runs --database URL list` too
     )
-    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch}")
+    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch,export}")
     rs.required = True
     lst = _add(rs, "list", runs.runs_list, "list runs, newest first", "List runs, newest first.")
     lst.add_argument("--status", choices=_STATUSES, help="only runs in this status")
@@ -157,6 +158,18 @@ def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="not used any more: events are pushed as they are committed (accepted for "
         "scripts that pass it)",
     )
+    ex = _add(
+        rs,
+        "export",
+        runs.runs_export,
+        "write a run as a JSON journal (a test fixture)",
+        "Write one run, its row and every event of its journal, as a JSON document: a "
+        "golden journal that durable.testing.assert_replays(app, path) replays against "
+        "the code in a test. To stdout, or to FILE with -o (its folders are created).",
+        json=False,
+    )
+    ex.add_argument("id", help="the run's id")
+    ex.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
 
 
 def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -232,6 +245,34 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     rp.add_argument("id", help="the run's id")
     rp.add_argument("--app", metavar="MODULE:APP", required=True, help="the App with the code")
+    ck = _add(
+        sub,
+        "check",
+        check.check,
+        "check the App's code against every unfinished run, before deploying it",
+        "Replay every unfinished run (and with --finished N the N newest finished ones) "
+        "against the code of MODULE:APP, executing no step and writing nothing, in --jobs "
+        "processes. Prints the runs that a worker of this code would park blocked (where its "
+        "code and the run's journal part: what the code calls, what the journal holds) or "
+        "fail, and a summary per workflow. Exits 0 if the code replays every run, 5 if some "
+        "run would block, 1 if the code of some run would raise.",
+    )
+    ck.add_argument("--app", metavar="MODULE:APP", required=True, help="the App with the code")
+    ck.add_argument("--status", choices=_STATUSES, help="only runs in this status")
+    ck.add_argument("--workflow", help="only runs of this workflow")
+    ck.add_argument(
+        "--finished",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="also the N newest finished runs (default 0)",
+    )
+    ck.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="processes that replay the runs (default: the CPU count)",
+    )
     sg = _add(
         sub,
         "signal",
@@ -327,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="durable",
         description="Manage durable runs from a shell: run workers, start, inspect, "
-        "watch, cancel, resume, replay and signal runs, prune old ones, see statistics; "
-        "write a new project (durable new).",
+        "watch, cancel, resume, replay and signal runs, check new code against the runs "
+        "before a deploy, prune old ones, see statistics; write a new project (durable new).",
         epilog=_epilog(),
         formatter_class=_Formatter,
     )

@@ -1,11 +1,16 @@
-"""``durable runs list | show | events``: reading runs and their journals."""
+"""``durable runs list | show | events | export``: reading runs and their journals."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import durable
+from durable import journal_file
 from durable.cli.context import Context
+from durable.cli.errors import USAGE, CliError
 from durable.cli.output import (
     dump_json,
     event_dict,
@@ -13,13 +18,14 @@ from durable.cli.output import (
     fmt_doing,
     fmt_eta,
     fmt_time,
+    plural,
     run_dict,
     table,
     waits_for,
 )
 from durable.cli.workers import not_served
 
-__all__ = ["runs_events", "runs_list", "runs_show"]
+__all__ = ["runs_events", "runs_export", "runs_list", "runs_show"]
 
 
 def _progress(p: float | None) -> str:
@@ -135,3 +141,32 @@ def runs_events(ctx: Context) -> int:
         ],
     )
     return 0
+
+
+def runs_export(ctx: Context) -> int:
+    """``runs export ID [-o FILE]``: the run as a JSON journal, to stdout or to a file."""
+    target = ctx.args.output
+    if target not in (None, "-") and Path(target).is_dir():
+        raise CliError(
+            f"{target} is a folder: name the file, e.g. {Path(target) / 'run.json'}", USAGE
+        )
+    doc = ctx.client().export_run(ctx.args.id)
+    text = journal_file.dumps(doc)
+    if target in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    _write_whole(Path(target), text)
+    print(f"exported run {ctx.args.id} ({plural(len(doc['events']), 'event')}) to {target}")
+    return 0
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` all at once: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -21,7 +22,7 @@ from durable.log.appending import Appender
 from durable.log.db import Db
 from durable.log.dialect import RawTx
 from durable.log.projection import project
-from durable.log.rows import EVENT_COLUMNS, journal_row
+from durable.log.rows import EVENT_COLUMNS, binds, chunk_size, journal_row, named
 from durable.log.runs import Runs
 from durable.log.schema import events, runs
 from durable.log.signals import Signals
@@ -39,6 +40,15 @@ def _read_journal() -> Any:
         sa.select(*EVENT_COLUMNS)
         .where(events.c.run_id == sa.bindparam("run_id"), events.c.seq > sa.bindparam("after"))
         .order_by(events.c.seq)
+    )
+
+
+def _read_journals(n: int) -> Any:
+    """The whole journals of ``n`` runs, by run then seq (binds ``r0`` .. ``r{n-1}``)."""
+    return (
+        sa.select(*EVENT_COLUMNS)
+        .where(events.c.run_id.in_(binds("r", n)))
+        .order_by(events.c.run_id, events.c.seq)
     )
 
 
@@ -66,6 +76,22 @@ class Journal:
                 c, "read_journal", _read_journal, {"run_id": run_id, "after": after_seq}
             )
         return [journal_row(r) for r in rows]
+
+    def read_many(self, run_ids: Sequence[str]) -> dict[str, list[JournalRow]]:
+        """See :meth:`Store.read_journals`: :data:`~durable.log.rows.CHUNK` runs a
+        statement at most, all in one read."""
+        ids = sorted(set(run_ids))
+        out: dict[str, list[JournalRow]] = {i: [] for i in ids}
+        with self._db.raw(write=False) as c:
+            done = 0
+            while done < len(ids):
+                n = chunk_size(len(ids) - done)
+                build = partial(_read_journals, n)
+                params = named("r", ids[done : done + n])
+                for r in self._prep.all(c, ("read_journals", n), build, params):
+                    out[r[0]].append(journal_row(r))
+                done += n
+        return out
 
     def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:
         """See :meth:`Store.mark_watched`."""

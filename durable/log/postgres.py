@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from durable.log.cancel_push import CHANNEL_SQL, PgCancelListener
 from durable.log.dialect import Dialect, RawTx, cursor
+from durable.log.pools import ClosingQueuePool
 from durable.log.watch_postgres import Announcer, JournalListener, notify_appended
 from durable.redact import scrub
 
@@ -77,6 +78,7 @@ class PostgresDialect(Dialect):
             pool_size=pool_size,
             max_overflow=max(4, pool_size),
             pool_pre_ping=True,
+            poolclass=ClosingQueuePool,
             connect_args=args,
         )
         self.read_engine = self.write_engine
@@ -84,13 +86,18 @@ class PostgresDialect(Dialect):
         # transaction); one that broke is thrown away on its error (``Db.raw``), and
         # the committer retries the append on a fresh one.
         self._fast = sa.create_engine(
-            url, pool_size=min(pool_size, 4), max_overflow=pool_size, connect_args=args
+            url,
+            pool_size=min(pool_size, 4),
+            max_overflow=pool_size,
+            poolclass=ClosingQueuePool,
+            connect_args=args,
         )
         # Reads of the hot path: autocommit, so that a read is one round trip (no COMMIT).
         self._fast_read = sa.create_engine(
             url,
             pool_size=min(pool_size, 4),
             max_overflow=pool_size,
+            poolclass=ClosingQueuePool,
             connect_args=args,
             isolation_level="AUTOCOMMIT",
         )

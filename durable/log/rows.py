@@ -21,10 +21,12 @@ from durable.log.store import JournalRow, RunRow
 from durable.states import TERMINAL, Status, WaitFor
 
 __all__ = [
+    "CHUNK",
     "EVENT_COLUMNS",
     "RUN_COLUMNS",
     "TERMINAL_VALUES",
     "binds",
+    "chunk_size",
     "ended",
     "insert_events",
     "journal_row",
@@ -102,6 +104,18 @@ def insert_events() -> Any:
 def binds(prefix: str, n: int) -> list[Any]:
     """``n`` bind parameters named ``prefix0 .. prefixN-1`` (an IN list of a known length)."""
     return [sa.bindparam(f"{prefix}{i}") for i in range(n)]
+
+
+CHUNK = 256
+"""Most rows one statement of a batch names (an ``INSERT`` of many runs, an ``IN`` list)."""
+
+
+def chunk_size(left: int) -> int:
+    """The next chunk's size of a batch with ``left`` items to go: :data:`CHUNK`, else the
+    largest power of two that fits, so that few statement shapes are compiled."""
+    if left >= CHUNK:
+        return CHUNK
+    return 1 << (left.bit_length() - 1)
 
 
 def named(prefix: str, values: Sequence[Any]) -> dict[str, Any]:

@@ -40,8 +40,10 @@ from durable.log.dialect import RawTx
 from durable.log.pending import Bounds
 from durable.log.projection import assignments, project
 from durable.log.rows import (
+    CHUNK,
     RUN_COLUMNS,
     binds,
+    chunk_size,
     ended,
     named,
     not_ended,
@@ -57,9 +59,6 @@ __all__ = ["Runs"]
 
 T = EventType
 
-_CHUNK = 256
-"""Most runs one ``INSERT`` of :meth:`Runs.insert_many` writes."""
-
 _PROBE_RUN = NewRun(id="", workflow="", queue="", input=b"")
 
 _DEDUP_TRIES = 3
@@ -68,14 +67,6 @@ the read of that run (Postgres, read committed)."""
 
 AfterCreate = Callable[[RawTx, RunRow, float], None]
 """What :meth:`Runs.create` runs in its transaction once the run exists: ``(tx, row, now)``."""
-
-
-def _chunk(left: int) -> int:
-    """The next chunk's size: ``_CHUNK``, else the largest power of two that fits, so that
-    few statement shapes are compiled."""
-    if left >= _CHUNK:
-        return _CHUNK
-    return 1 << (left.bit_length() - 1)
 
 
 def _run_values(run: NewRun, now: float) -> dict[str, Any]:
@@ -193,8 +184,8 @@ class Runs:
             if created and bounds:
                 bounds.check(db, c, [r for r in ordered if r.id in created])
             taken = [r for r in ordered if r.id not in created]
-            for i in range(0, len(taken), _CHUNK):
-                chunk = {r.id: r for r in taken[i : i + _CHUNK]}
+            for i in range(0, len(taken), CHUNK):
+                chunk = {r.id: r for r in taken[i : i + CHUNK]}
                 found = set()
                 for rid, workflow in c.execute(
                     sa.select(runs.c.id, runs.c.workflow).where(runs.c.id.in_(list(chunk)))
@@ -230,7 +221,7 @@ class Runs:
         created: set[str] = set()
         i = 0
         while i < len(new):
-            n = _chunk(len(new) - i)
+            n = chunk_size(len(new) - i)
             chunk = new[i : i + n]
             i += n
             params: dict[str, Any] = {}
@@ -295,7 +286,9 @@ class Runs:
             q = q.where(runs.c.queue == flt.queue)
         if flt.parent_id is not None:
             q = q.where(runs.c.parent_id == flt.parent_id)
-        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(flt.limit)
+        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        if flt.limit is not None:
+            q = q.limit(flt.limit)
         with self._db.read() as c:
             return [run_row(r) for r in c.execute(q)]
 

@@ -23,6 +23,7 @@ from durable.clock import SYSTEM_CLOCK, Clock
 from durable.errors import LogSchemaError
 from durable.log.cancel_push import cancel_fifo_dir
 from durable.log.dialect import Dialect, RawTx
+from durable.log.pools import ClosingQueuePool
 from durable.log.wakeup import FifoListener, FolderWaker, fifo_dir, wake_all, watch_dir
 
 __all__ = ["SqliteDialect", "check_sqlite_file", "sqlite_path"]
@@ -100,6 +101,7 @@ def _engine(
         # cache still valid; FIFO would alternate between connections, and each would find
         # its cache stale (another connection wrote since) and read the pages again.
         pool_use_lifo=True,
+        poolclass=ClosingQueuePool,
     )
 
     @event.listens_for(engine, "connect")

@@ -150,6 +150,9 @@ class SqlStore(Store):
     def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
         return self.journal.read(run_id, after_seq)
 
+    def read_journals(self, run_ids: Sequence[str]) -> dict[str, list[JournalRow]]:
+        return self.journal.read_many(run_ids)
+
     def append(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         return self.journal.append(requests)
 

@@ -206,7 +206,8 @@ class RunFilter:
     workflow: str | None = None
     queue: str | None = None
     parent_id: str | None = None
-    limit: int = 100
+    limit: int | None = 100
+    """At most this many (the newest); ``None``: every match."""
     statuses: tuple[Status, ...] = field(default=())
 
 
@@ -325,6 +326,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def read_journal(self, run_id: str, after_seq: int = 0) -> list[JournalRow]:
         """The run's events with ``seq > after_seq``, in ``seq`` order."""
+
+    @abc.abstractmethod
+    def read_journals(self, run_ids: Sequence[str]) -> dict[str, list[JournalRow]]:
+        """The whole journals of many runs at once, in few statements of one read: for
+        each id given, its events in ``seq`` order (an empty list for an id no run has)."""
 
     # -- leases --------------------------------------------------------------------------
 

@@ -46,6 +46,25 @@ def make_app(db_url: str) -> Iterator[Callable[..., durable.App]]:
 
 
 @pytest.fixture
+def deploys(db_url: str) -> Iterator[Callable[..., durable.App]]:
+    """``deploys(code, version=None)``: an App of ``procs/deployapp.py`` (deploy ``code``:
+    ``v1``, ``v2`` or ``v3``) on the test's log, closed at the end. How long its runs sleep
+    is ``deployapp.SLEEP``, which each test module sets."""
+    from deployapp import make_app as make_deploy  # procs/ is on the path of those modules
+
+    made: list[durable.App] = []
+
+    def make(code: str, version: str | None = None) -> durable.App:
+        app = make_deploy(code, db_url, version)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.close()
+
+
+@pytest.fixture
 def app(make_app: Callable[..., durable.App]) -> durable.App:
     """An App on the test's fresh log."""
     return make_app()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,10 @@ import deployapp  # noqa: E402
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def deploys(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., durable.App]]:
-    """``deploys(code, version=None)``: an App of ``deployapp`` on the test's log."""
+@pytest.fixture(autouse=True)
+def sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runs of ``deploys`` (tests/integration/conftest.py) sleep a fraction of a second."""
     monkeypatch.setattr(deployapp, "SLEEP", 0.3)
-    made: list[durable.App] = []
-
-    def make(code: str, version: str | None = None) -> durable.App:
-        app = deployapp.make_app(code, db_url, version)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.close()
 
 
 def sleeping_run(v1: durable.App, wait_status: Callable[..., None]) -> Any:

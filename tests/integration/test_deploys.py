@@ -4,7 +4,8 @@ Runs start under ``v1`` and sleep; ``v1``'s worker stops; ``v2`` (an incompatibl
 no patch) parks every one of them ``BLOCKED``, not failed, and never takes them again
 itself; ``v3`` (the same change behind ``durable.patched``) takes them up by itself at its
 start and finishes them all on the old branch, while a new run takes the new branch. The
-command line shows the blocked runs. Each deploy's version is the default fingerprint of its
+command line shows the blocked runs, and ``durable check`` says before each deploy which
+code would block them and which would not. Each deploy's version is the default fingerprint of its
 code, computed in the worker process and here alike.
 """
 
@@ -55,6 +56,15 @@ def cli(db_url: str, *args: str) -> Any:
     return json.loads(r.stdout)
 
 
+def check(db_url: str, code: str) -> tuple[int, Any]:
+    """``durable check --app deployapp:app --json`` with deploy ``code``: its exit code and
+    its report."""
+    argv = [*COMMAND, "--database", db_url, "check", "--app", "deployapp:app", "--json"]
+    r = run(argv, cwd=PROCS, env={"DEPLOY_CODE": code, "DEPLOY_SLEEP": str(SLEEP)}, timeout=60)
+    assert r.returncode in (0, 5), r.describe()
+    return r.returncode, json.loads(r.stdout)
+
+
 def statuses(client: durable.Client, ids: list[str]) -> set[durable.Status]:
     return {client.get(i).status() for i in ids}
 
@@ -87,6 +97,17 @@ def test_an_incompatible_deploy_parks_runs_and_a_patched_one_heals_them(
     wait_all(client, ids, durable.Status.SLEEPING, 60)
     first.terminate()
 
+    # Before deploying v2, `durable check` with its code says that every sleeping run would
+    # be parked, where and why; with v3's code, that it replays them all.
+    code, report = check(db_url, "v2")
+    assert code == 5 and report["ok"] is False and report["version"] == v2
+    assert sorted(r["run_id"] for r in report["runs"] if r["outcome"] == "blocks") == sorted(ids)
+    assert {(r["position"], r["called"], r["recorded"], r["version"]) for r in report["runs"]} == {
+        (2, "step 'fraud'", "sleep", v1)
+    }
+    code, report = check(db_url, "v3")
+    assert code == 0 and report["ok"] is True and len(report["runs"]) == RUNS
+
     second = worker(processes, db_url, "v2")
     wait_all(client, ids, durable.Status.BLOCKED, 60)
     for i in ids:
@@ -116,6 +137,8 @@ def test_an_incompatible_deploy_parks_runs_and_a_patched_one_heals_them(
     assert f"another code version than '{v2}'" in shown.stdout
     assert f"version:         {v1}" in shown.stdout
     second.terminate()
+    code, report = check(db_url, "v3")  # v3 would take them up and replay them
+    assert code == 0 and {r["status"] for r in report["runs"]} == {"blocked"}
 
     worker(processes, db_url, "v3")
     for n, i in enumerate(ids):

@@ -271,6 +271,29 @@ def test_get_run_get_runs_list_runs(store: Store) -> None:
     assert [r.id for r in store.list_runs(RunFilter(parent_id="a"))] == ["c"]
     assert [r.id for r in store.list_runs(RunFilter(status="running"))] == []
     assert len(store.list_runs(RunFilter(limit=2))) == 2
+    assert [r.id for r in store.list_runs(RunFilter(limit=None))] == ["c", "b", "a"]
+
+
+def test_read_journals_reads_many_whole_journals_at_once(store: Store) -> None:
+    """Each id's journal as ``read_journal`` gives it, in seq order, in batches of any size
+    (more ids than one statement names); an unknown id gets an empty list."""
+    ids = [f"r{i:03d}" for i in range(300)]
+    store.create_runs([new_run(i) for i in ids])
+    for i in ids[:3]:
+        ls = take(store, i)
+        append1(store, AppendRequest(i, ls.epoch, [step_started(1), step_completed(1, 7)]))
+    got = store.read_journals([*reversed(ids), "ghost", ids[0]])
+    assert sorted(got) == sorted([*ids, "ghost"])
+    assert got["ghost"] == []
+    for i in ids:
+        assert got[i] == store.read_journal(i)
+    assert [e.type for e in got[ids[0]]] == [
+        T.RUN_STARTED,
+        T.LEASE_TAKEN,
+        T.STEP_STARTED,
+        T.STEP_COMPLETED,
+    ]
+    assert store.read_journals([]) == {}
 
 
 # ---------------------------------------------------------------- lease (G7)
