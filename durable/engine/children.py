@@ -120,14 +120,21 @@ class ChildCalls:
         """``durable.start_child``: start the child (once) and return its handle at once.
 
         The start is appended without waiting (later appends of the run are ordered after
-        it); a replay finds it journaled and starts nothing."""
+        it, and a step body that follows runs once it is committed); a replay finds it
+        journaled and starts nothing."""
         pos, slot, child_id = self._slot(wf)
         if slot is None:
-            event, child = self._new(wf, pos, child_id, args, kwargs)
-            self.run.emit(event, new_runs=[child])
+            self._emit_start(*self._new(wf, pos, child_id, args, kwargs))
         elif slot.child_id is not None:
             child_id = slot.child_id
         return ChildHandle(self, wf, pos, child_id, slot)
+
+    def _emit_start(self, event: NewEvent, child: NewRun) -> None:
+        """Append ``child_started`` with the child's row, without waiting; the next step
+        body waits for it (``RunCore.settle_starts``)."""
+        fut = self.run.emit(event, new_runs=[child])
+        if fut is not None:
+            self.run.starting.append(fut)
 
     def _slot(self, wf: WorkflowDef) -> tuple[int, Slot | None, str]:
         run = self.run
@@ -293,7 +300,7 @@ class ChildCalls:
     async def _call_async(self, h: ChildHandle, new: tuple[NewEvent, NewRun] | None) -> Any:
         self.run.unawaited.pop(h.position, None)
         if new is not None:
-            self.run.emit(new[0], new_runs=[new[1]])
+            self._emit_start(*new)
         return await self._result_async(h)
 
 

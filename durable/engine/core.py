@@ -72,6 +72,9 @@ class RunCore:
         self.on_step_error: Callable[[BaseException], None] | None = None
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
+        self.starting: list[Future[AppendResult]] = []
+        """The appends of child starts (``durable.start_child``) not known to be committed
+        yet: a step body waits for them (:meth:`settle_starts`)."""
         self.unawaited: dict[int, tuple[Coroutine[Any, Any, Any], CallKind, str]] = {}
         """Calls of an async workflow whose coroutine has not started yet, by position, with
         their kind and name: those left when the code stops are closed."""
@@ -232,6 +235,27 @@ class RunCore:
         fut = self.s.committer.submit(self._request([event], **kw), waited=False)
         fut.add_done_callback(self._emitted)
         return fut
+
+    def settle_starts(self) -> None:
+        """Wait until the children this execution started are committed (from a thread, as
+        :meth:`commit`): a step body that follows acts on the world, which must find them
+        (a signal to a child, ``client.get(child.id)``)."""
+        pending = list(self.starting)
+        for fut in pending:
+            self._check(fut.result())
+        self._settled(pending)
+
+    async def settle_starts_async(self) -> None:
+        """:meth:`settle_starts` from the event loop (concurrent branches each wait for
+        all of them)."""
+        pending = list(self.starting)
+        for fut in pending:
+            self._check(await asyncio.wrap_future(fut))
+        self._settled(pending)
+
+    def _settled(self, committed: list[Future[AppendResult]]) -> None:
+        if committed:
+            self.starting = [f for f in self.starting if f not in committed]
 
     def _emitted(self, fut: Future[AppendResult]) -> None:
         res = fut.result()

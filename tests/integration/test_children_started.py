@@ -7,6 +7,7 @@ parent does meanwhile is then certain, with no timing involved.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -86,6 +87,39 @@ def test_the_parent_goes_on_while_its_child_runs_then_waits_for_its_result(
     assert ("child_completed", 1) in _types(h)
     assert [k.id for k in _kids(client, h.id)] == [kid_id]
     assert client.replay(h.id) == [kid_id, "gated", 1, f"started {kid_id}", 40]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_step_after_start_child_finds_the_child_in_the_log(
+    app: durable.App, client: durable.Client, is_async: bool
+) -> None:
+    gated = _gated(app)
+
+    @app.step(name="poke")
+    def poke(child_id: str) -> str:
+        app.client().signal(child_id, "go")  # the child's row is committed by now
+        return client.get(child_id).info().workflow
+
+    if is_async:
+
+        @app.workflow(name="parent")
+        async def parent() -> list[Any]:
+            kids = [durable.start_child(gated, i) for i in range(3)]
+            names = await asyncio.gather(*(poke(k.id) for k in kids))
+            return [*names, *[await k.result() for k in kids]]
+
+    else:
+
+        @app.workflow(name="parent")
+        def parent() -> list[Any]:
+            kids = [durable.start_child(gated, i) for i in range(3)]
+            names = [poke(k.id) for k in kids]
+            return [*names, *[k.result() for k in kids]]
+
+    with app.worker():
+        for _ in range(3):
+            h = client.start(parent)
+            assert h.result(timeout=15) == ["gated"] * 3 + [0, 10, 20]
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
