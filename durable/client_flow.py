@@ -63,32 +63,12 @@ class FlowOps:
     _hub: LocalHub | None
     _telemetry: Telemetry
 
-    if TYPE_CHECKING:
-
-        def _resolve(
-            self, workflow: Callable[..., Any] | str
-        ) -> tuple[str, WorkflowDef | None]: ...
-
-        def _new_run(
-            self,
-            name: str,
-            wf: WorkflowDef | None,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-            id: str | None,
-            queue: str | None,
-            priority: int,
-            delay: float | dt.timedelta,
-            options: RunOptions | None = None,
-            parent_id: str | None = None,
-            dedup_key: str | None = None,
-        ) -> NewRun: ...
-
-        def _encode_signal(self, name: str, payload: Any) -> bytes | None: ...
-
-        def _handle(self, run_id: str) -> RunHandle: ...
-
-        def _started(self, name: str, new: Sequence[NewRun], created: set[str]) -> None: ...
+    # Client's, used here (see ``client.py``).
+    _resolve: Callable[[Callable[..., Any] | str], tuple[str, WorkflowDef | None]]
+    _new_run: Callable[..., NewRun]
+    _encode_signal: Callable[[str, Any], bytes | None]
+    _handle: Callable[[str], RunHandle]
+    _started: Callable[[str, Sequence[NewRun], set[str]], None]
 
     def signal_with_start(
         self,
