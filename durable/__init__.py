@@ -22,12 +22,16 @@ from durable.context import (
     resource,
     sleep,
     stage,
+    start_child,
     uuid4,
+    wait_first,
     wait_signal,
 )
+from durable.engine.children import ChildHandle
 from durable.engine.policy import Retry
 from durable.errors import (
     CorruptJournalError,
+    DuplicateRunError,
     DurableError,
     IdConflictError,
     InvalidArgumentError,
@@ -62,9 +66,11 @@ __all__ = [
     "AsyncRunHandle",
     "CancelOutcome",
     "CheckReport",
+    "ChildHandle",
     "Client",
     "Consumer",
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "EmbeddedWorker",
     "EventType",
@@ -116,7 +122,9 @@ __all__ = [
     "resource",
     "sleep",
     "stage",
+    "start_child",
     "uuid4",
+    "wait_first",
     "wait_signal",
 ]
 

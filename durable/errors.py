@@ -18,6 +18,7 @@
           ├── PoolProcessDiedError         a process-pool process died under a step's body
           ├── IdConflictError              a run id already used by another workflow
           ├── QueueFullError               a bounded queue holds its ``max_pending`` runs
+          ├── DuplicateRunError            an unfinished run holds that ``dedup_key``
           ├── LogSchemaError               the database is not a durable log, or is newer
           ├── CorruptJournalError          a journal row that cannot be decoded
           ├── NotInRunError                an in-run function called outside a workflow
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "IdConflictError",
     "InvalidArgumentError",
@@ -179,6 +181,24 @@ class QueueFullError(DurableError):
 
     def __reduce__(self) -> tuple[type[QueueFullError], tuple[str, int]]:
         return (type(self), (self.queue, self.max_pending))
+
+
+class DuplicateRunError(DurableError):
+    """A start with a ``dedup_key`` that a run not finished yet holds: nothing was written.
+
+    ``dedup_key`` is the key, ``run_id`` the id of the unfinished run that holds it (``None``
+    if it ended just after it refused the start). The key is free again once that run has
+    ended (completed, failed or cancelled).
+    """
+
+    def __init__(self, dedup_key: str, run_id: str | None) -> None:
+        self.dedup_key = dedup_key
+        self.run_id = run_id
+        held = f" by run {run_id!r}, which has" if run_id is not None else " by a run that has"
+        super().__init__(f"dedup key {dedup_key!r} is held{held} not finished")
+
+    def __reduce__(self) -> tuple[type[DuplicateRunError], tuple[str, str | None]]:
+        return (type(self), (self.dedup_key, self.run_id))
 
 
 class LogSchemaError(DurableError):

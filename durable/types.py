@@ -151,6 +151,9 @@ class RunInfo:
     version: str | None = None
     """The code version the run started under (the starting App's ``version``); ``None``
     when it was started by a client without code (``durable.Client(url)``)."""
+    dedup_key: str | None = None
+    """The deduplication key it was started with (``client.start(dedup_key=)``), if any:
+    while the run has not ended, no other run starts with it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ CLASSES: list[type] = [
     durable.WorkflowCheck,
     durable.SequenceFailure,
     durable.StepOutputs,
+    durable.ChildHandle,
 ]
 """The classes whose members the reference lists, each in a section headed by its name."""
 

@@ -205,12 +205,36 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "policy (0: never)",
     )
     st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
-    for name, fn, text in (
-        ("resume", manage.resume, "continue a failed or cancelled run, or retry a blocked one"),
-        ("cancel", manage.cancel, "cancel a run and its unfinished children"),
+    st.add_argument(
+        "--dedup-key",
+        metavar="KEY",
+        help="refuse the start while an unfinished run holds KEY (the id stays free)",
+    )
+    for name, fn, text, which in (
+        (
+            "resume",
+            manage.resume,
+            "continue a failed or cancelled run, or retry a blocked one",
+            "failed, cancelled and blocked",
+        ),
+        ("cancel", manage.cancel, "cancel a run and its unfinished children", "unfinished"),
     ):
-        p = _add(sub, name, fn, text, text[0].upper() + text[1:] + ".")
-        p.add_argument("id", help="the run's id")
+        p = _add(
+            sub,
+            name,
+            fn,
+            text,
+            text[0].upper() + text[1:] + ". Without ID, every "
+            f"{which} run that matches every filter given (--status, --workflow, --queue), "
+            "or with --all every one; prints how many.",
+        )
+        p.add_argument("id", nargs="?", help="the run's id")
+        p.add_argument("--status", choices=_STATUSES, help="without ID: only runs in this status")
+        p.add_argument("--workflow", help="without ID: only runs of this workflow")
+        p.add_argument("--queue", help="without ID: only runs on this queue")
+        p.add_argument(
+            "--all", action="store_true", help=f"without ID or a filter: every {which} run"
+        )
     rp = _add(
         sub,
         "replay",

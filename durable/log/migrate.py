@@ -81,6 +81,12 @@ def _to_v8(conn: Connection) -> None:
     _add_column(conn, runs, "blocked_versions")
 
 
+def _to_v9(conn: Connection) -> None:
+    """``durable_runs.dedup_key`` and its partial unique index (the unfinished runs)."""
+    _add_column(conn, runs, "dedup_key")
+    next(i for i in runs.indexes if i.name == "uq_durable_runs_dedup_key").create(conn)
+
+
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _to_v2,
     3: _to_v3,
@@ -89,6 +95,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     6: _to_v6,
     7: _to_v7,
     8: _to_v8,
+    9: _to_v9,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

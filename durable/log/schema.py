@@ -14,6 +14,7 @@ from durable.types import TERMINAL
 __all__ = [
     "OPEN_CANCEL_REQUEST",
     "SCHEMA_VERSION",
+    "UNFINISHED_DEDUP_KEY",
     "events",
     "meta",
     "metadata",
@@ -22,7 +23,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -46,6 +47,9 @@ SCHEMA_VERSION = 8
 8. ``durable_runs.blocked_versions``: the code versions that could not replay a ``blocked``
    run (one per line, each between newlines), so that only a worker of another version
    takes it up again; cleared when the run next suspends or is resumed.
+9. ``durable_runs.dedup_key`` and its partial unique index over the runs not finished: at
+   most one unfinished run per key (``client.start(dedup_key=)``), the key free again once
+   that run ends.
 """
 
 metadata = sa.MetaData(
@@ -61,6 +65,12 @@ OPEN_CANCEL_REQUEST = "cancel_requested_at IS NOT NULL AND status NOT IN ({})".f
 )
 """The runs whose holder was asked to cancel them and that have not ended yet (v5): the
 predicate of their partial index, and of the one read that looks for them."""
+
+UNFINISHED_DEDUP_KEY = "dedup_key IS NOT NULL AND status NOT IN ({})".format(
+    ", ".join(f"'{s}'" for s in sorted(s.value for s in TERMINAL))
+)
+"""The runs that hold their deduplication key (v9): those with one that have not ended. The
+predicate of the partial unique index that keeps one such run per key."""
 
 _Id = sa.String(255)
 _Time = sa.Float(precision=53)
@@ -105,6 +115,7 @@ runs = sa.Table(
     sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
     sa.Column("watched_until", _Time, comment="until when a process watches its journal (v6)"),
     sa.Column("blocked_versions", sa.Text, comment="versions that could not replay it (v8)"),
+    sa.Column("dedup_key", _Id, comment="unique among the unfinished runs (v9)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -126,6 +137,13 @@ runs = sa.Table(
         postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
     ),
     sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
+    sa.Index(
+        "uq_durable_runs_dedup_key",
+        "dedup_key",
+        unique=True,
+        sqlite_where=sa.text(UNFINISHED_DEDUP_KEY),
+        postgresql_where=sa.text(UNFINISHED_DEDUP_KEY),
+    ),
 )
 
 events = sa.Table(

@@ -190,7 +190,7 @@ class SqliteDialect(Dialect):
         # test's virtual one was handed in), read inside the write lock.
         return self.clock.now()
 
-    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+    def insert_ignore(self, table: sa.Table, index: list[str] | None = None) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
 
     def notify(self, conn: Connection | RawTx, queue: str) -> None:

@@ -4,7 +4,8 @@ Each part owns one noun and its SQL, and is handed the one :class:`~durable.log.
 (connections, prepared statements, dialect, clock):
 
 - ``runs.py``: :class:`~durable.log.runs.Runs`: insert, read, fork, resume, cancel, and the
-  one way to end a run outside its lease;
+  one way to end a run outside its lease; ``dedup.py``: who holds a deduplication key;
+  ``bulk.py``: :class:`~durable.log.bulk.Bulk`: cancel and resume many runs by filter;
 - ``journal.py``: :class:`~durable.log.journal.Journal`: read and append events;
 - ``leases.py``: :class:`~durable.log.leases.Leases`: take, extend, hand back;
 - ``signals.py``: :class:`~durable.log.signals.Signals`: send and consume;
@@ -28,7 +29,9 @@ import weakref
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from durable.errors import DuplicateRunError
 from durable.log.appending import Appender
+from durable.log.bulk import Bulk
 from durable.log.db import Db
 from durable.log.dialect import Dialect
 from durable.log.journal import Journal
@@ -52,6 +55,7 @@ from durable.log.store import (
     WorkerRecord,
 )
 from durable.log.workers import Workers
+from durable.states import Status
 
 __all__ = ["SqlStore"]
 
@@ -72,6 +76,7 @@ class SqlStore(Store):
         self.db = Db(url, dialect)
         self.runs = Runs(self.db)
         self.signals = Signals(self.db)
+        self.bulk = Bulk(self.db, self.runs)
         self.journal = Journal(self.db, appender(self.db), self.runs, self.signals)
         self.leases = Leases(self.db, leasing(self.db, self.runs, max_stalls), self.journal)
         self.maintenance = Maintenance(self.db)
@@ -91,6 +96,11 @@ class SqlStore(Store):
 
     def create_runs(self, new: Sequence[NewRun]) -> set[str]:
         return self.runs.create_many(new)
+
+    def start_and_signal(
+        self, run: NewRun, name: str, payload: bytes | None
+    ) -> tuple[RunRow, bool]:
+        return self.runs.create(run, then=self.signals.on_start(run.workflow, name, payload))
 
     def get_run(self, run_id: str) -> RunRow | None:
         return self.runs.get(run_id)
@@ -112,6 +122,20 @@ class SqlStore(Store):
 
     def resume(self, run_id: str) -> RunRow | None:
         return self.runs.resume(run_id)
+
+    def cancel_many(
+        self,
+        statuses: Sequence[Status],
+        workflow: str | None,
+        queue: str | None,
+        reason: str,
+    ) -> list[tuple[str, str, str]]:
+        return self.bulk.cancel(statuses, workflow, queue, reason)
+
+    def resume_many(
+        self, statuses: Sequence[Status], workflow: str | None, queue: str | None
+    ) -> tuple[list[str], list[tuple[str, DuplicateRunError]]]:
+        return self.bulk.resume(statuses, workflow, queue)
 
     def take_up_blocked(
         self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
