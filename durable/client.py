@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from durable.client_admin import AdminOps
+from durable.client_schedules import AsyncScheduleOps, ScheduleOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
 from durable.engine.blocking import tried_versions
@@ -132,7 +133,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(AdminOps, WorkerOps):
+class Client(AdminOps, WorkerOps, ScheduleOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -407,6 +408,9 @@ class Client(AdminOps, WorkerOps):
         if row is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
         return row
+
+    def _handle(self, run_id: str) -> RunHandle:
+        return RunHandle(self, run_id)
 
     def get(self, run_id: str) -> RunHandle:
         """The handle of an existing run (``RunNotFoundError`` otherwise)."""
@@ -789,7 +793,7 @@ class AsyncRunHandle:
         await asyncio.to_thread(self._h.signal, name, payload)
 
 
-class AsyncClient:
+class AsyncClient(AsyncScheduleOps):
     """:class:`Client` with coroutine methods: ``await client.start(...)``."""
 
     def __init__(
