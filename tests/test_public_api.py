@@ -47,6 +47,8 @@ PUBLIC = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SequenceFailure",
     "SerializationError",
     "Status",
