@@ -246,6 +246,22 @@ W15 = Workload(
     show=("p50_ms", "max_ms", "env_ms", "virtual_days"),
 )
 
+W16 = Workload(
+    key="w16",
+    title="W16 schedules: a per-second cron tick to its run's start, 4 worker processes "
+    "firing the same ticks (mean; p50/p99, runs per tick below)",
+    unit="tick",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w16_schedules:durable_w16",
+            "postgres": "benchmarks.w16_schedules:durable_w16",
+        },
+    },
+    references=(),
+    show=("start_p50_us", "start_p99_us", "runs_per_tick", "missing_ticks"),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -487,6 +503,7 @@ WORKLOADS: dict[str, Workload] = {
         W11_CPU,
         W11_OVERHEAD,
         W15,
+        W16,
         W9_LATENCY,
         W9_FANOUT,
     )

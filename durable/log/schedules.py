@@ -37,6 +37,14 @@ def _row(r: Sequence[Any]) -> ScheduleRow:
     return ScheduleRow(*v)
 
 
+def _locked(c: RawTx, name: str) -> ScheduleRow | None:
+    """The schedule's row, locked until the transaction ends (``None``: no such row)."""
+    found = c.execute(
+        sa.select(*_COLUMNS).where(schedules.c.name == name).with_for_update()
+    ).first()
+    return None if found is None else _row(found)
+
+
 def _definition(new: NewSchedule) -> dict[str, Any]:
     return {
         "app": new.app,
@@ -153,12 +161,9 @@ class Schedules:
         db = self._db
         with db.raw() as c:
             now = db.now(c)
-            found = c.execute(
-                sa.select(*_COLUMNS).where(schedules.c.name == name).with_for_update()
-            ).first()
-            if found is None:
+            row = _locked(c, name)
+            if row is None:
                 return None
-            row = _row(found)
             if row.paused != paused:
                 ticks = {} if paused else {"next_tick": next_tick(row, now)}
                 c.execute(
@@ -238,12 +243,9 @@ class Schedules:
         created: list[NewRun] = []
         with db.raw() as c:
             now = db.now(c)
-            found = c.execute(
-                sa.select(*_COLUMNS).where(schedules.c.name == name).with_for_update()
-            ).first()
-            if found is None:
+            row = _locked(c, name)
+            if row is None:
                 return None
-            row = _row(found)
             firing = plan(row, now)
             self._insert(c, firing.runs, now, created)
             if firing.last is not None:

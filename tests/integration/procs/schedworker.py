@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +24,7 @@ for entry in (str(HERE), str(ROOT)):
         sys.path.insert(0, entry)
 
 from wfapp import append_line  # noqa: E402
+from worker import _exit_with_parent  # noqa: E402
 
 import durable  # noqa: E402
 
@@ -45,14 +45,6 @@ def make_app(database: str, fx: Path) -> durable.App:
 
     app.schedule(tick, "* * * * * *", name="every-second", catch_up="all")
     return app
-
-
-def _exit_with_parent() -> None:
-    parent = os.getppid()
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(3)
 
 
 def main(argv: list[str]) -> int:
