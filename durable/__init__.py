@@ -48,6 +48,7 @@ from durable.errors import (
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
+    ScheduleNotFoundError,
     SerializationError,
     StepFailedError,
     StoreError,
@@ -58,7 +59,15 @@ from durable.outputs import StepOutputs
 from durable.retention import Retention
 from durable.sequences import SequenceFailure
 from durable.stats import WorkflowStats
-from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
+from durable.types import (
+    CancelOutcome,
+    LogEvent,
+    RunInfo,
+    ScheduleInfo,
+    Status,
+    WorkerEvent,
+    WorkerInfo,
+)
 
 __all__ = [
     "App",
@@ -96,6 +105,8 @@ __all__ = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SequenceFailure",
     "SerializationError",
     "Status",

@@ -22,6 +22,7 @@ from durable.check_report import CheckReport
 from durable.checking import CheckOps
 from durable.client_admin import AdminOps
 from durable.client_flow import FlowOps, dedup_keys_of
+from durable.client_schedules import AsyncScheduleOps, ScheduleOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
 from durable.engine.blocking import tried_versions
@@ -137,7 +138,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(AdminOps, WorkerOps, CheckOps, FlowOps):
+class Client(AdminOps, WorkerOps, CheckOps, FlowOps, ScheduleOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -832,7 +833,7 @@ class AsyncRunHandle:
         await asyncio.to_thread(self._h.signal, name, payload)
 
 
-class AsyncClient:
+class AsyncClient(AsyncScheduleOps):
     """:class:`Client` with coroutine methods: ``await client.start(...)``."""
 
     def __init__(

@@ -12,11 +12,13 @@
           ├── InvalidOptionError (ValueError)  a run option (timeout, retry) out of range
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
+          ├── ScheduleNotFoundError (LookupError)   no schedule has that name
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
           │    └── ResourceError           a stage resource asked for where none is declared
           ├── PoolProcessDiedError         a process-pool process died under a step's body
-          ├── IdConflictError              a run id already used by another workflow
+          ├── IdConflictError              a run id already used by another workflow, or
+          │                                a schedule name taken by another definition
           ├── QueueFullError               a bounded queue holds its ``max_pending`` runs
           ├── DuplicateRunError            an unfinished run holds that ``dedup_key``
           ├── LogSchemaError               the database is not a durable log, or is newer
@@ -57,6 +59,7 @@ __all__ = [
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
+    "ScheduleNotFoundError",
     "SerializationError",
     "StepFailedError",
     "StoreError",
@@ -147,6 +150,10 @@ class RunNotFoundError(DurableError, LookupError):
     """No run has the given id."""
 
 
+class ScheduleNotFoundError(DurableError, LookupError):
+    """No schedule has the given name."""
+
+
 class PayloadTooLargeError(DurableError):
     """An encoded payload is larger than the App's ``max_payload_bytes``."""
 
@@ -162,7 +169,8 @@ class ResourceError(PermanentError):
 
 
 class IdConflictError(DurableError):
-    """A run with this id exists and belongs to another workflow."""
+    """A run with this id exists and belongs to another workflow; or a schedule with this
+    name exists with another definition."""
 
 
 class QueueFullError(DurableError):

@@ -51,6 +51,7 @@ CLASSES: list[type] = [
     durable.WorkerEvent,
     durable.WorkerEventInfo,
     durable.WorkerInfo,
+    durable.ScheduleInfo,
     durable.Retry,
     durable.Consumer,
     durable.QueueConfig,

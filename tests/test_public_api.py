@@ -51,6 +51,8 @@ PUBLIC = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SequenceFailure",
     "SerializationError",
     "Status",

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from durable.errors import LogSchemaError
-from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs, workers
+from durable.log.schema import SCHEMA_VERSION, events, meta, metadata, runs, schedules, workers
 from durable.states import Status
 
 __all__ = ["UPGRADES", "ensure_schema"]
@@ -87,6 +87,11 @@ def _to_v9(conn: Connection) -> None:
     next(i for i in runs.indexes if i.name == "uq_durable_runs_dedup_key").create(conn)
 
 
+def _to_v10(conn: Connection) -> None:
+    """The ``durable_schedules`` table (and its index)."""
+    schedules.create(conn)
+
+
 UPGRADES: dict[int, Callable[[Connection], None]] = {
     2: _to_v2,
     3: _to_v3,
@@ -96,6 +101,7 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     7: _to_v7,
     8: _to_v8,
     9: _to_v9,
+    10: _to_v10,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

@@ -19,11 +19,12 @@ __all__ = [
     "meta",
     "metadata",
     "runs",
+    "schedules",
     "signals",
     "workers",
 ]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -50,6 +51,8 @@ SCHEMA_VERSION = 9
 9. ``durable_runs.dedup_key`` and its partial unique index over the runs not finished: at
    most one unfinished run per key (``client.start(dedup_key=)``), the key free again once
    that run ends.
+10. The ``durable_schedules`` table: cron schedules (declared in an App's code, or made by a
+    client at run time), their next and last tick, paused or not.
 """
 
 metadata = sa.MetaData(
@@ -192,6 +195,27 @@ workers = sa.Table(
     sa.Column("last_seen", _Time, nullable=False),
     sa.Index("ix_durable_workers_last_seen", "last_seen"),
     comment="one row per worker identity, refreshed as it heartbeats (v4)",
+)
+
+schedules = sa.Table(
+    "durable_schedules",
+    metadata,
+    sa.Column("name", _Id, primary_key=True),
+    sa.Column("app", _Id, comment="the App whose code declares it; NULL: made by a client"),
+    sa.Column("workflow", _Id, nullable=False),
+    sa.Column("queue", _Id, nullable=False),
+    sa.Column("cron", sa.String(255), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("args", sa.LargeBinary, nullable=False, comment="the run's arguments after the tick"),
+    sa.Column("catch_up", sa.String(8), nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("next_tick", _Time, comment="the next tick to start; NULL: none is left"),
+    sa.Column("last_tick", _Time, comment="the tick of the latest run started"),
+    sa.Column("last_run_id", _Id),
+    sa.Column("created_at", _Time, nullable=False),
+    sa.Column("updated_at", _Time, nullable=False),
+    sa.Index("ix_durable_schedules_next_tick", "next_tick"),
+    comment="one row per schedule: workers start a run per tick (v9)",
 )
 
 meta = sa.Table(

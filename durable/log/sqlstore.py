@@ -11,7 +11,9 @@ Each part owns one noun and its SQL, and is handed the one :class:`~durable.log.
 - ``signals.py``: :class:`~durable.log.signals.Signals`: send and consume;
 - ``maintenance.py``: :class:`~durable.log.maintenance.Maintenance`: prune, statistics,
   backlog;
-- ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log.
+- ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log;
+- ``schedules.py``: :class:`~durable.log.schedules.Schedules`: cron schedules and the runs
+  of their ticks.
 
 Where SQLite and Postgres differ in what the store does (taking runs, appending), a strategy
 chosen once when the store opens does it: a :class:`~durable.log.leasing.Leasing`
@@ -39,6 +41,8 @@ from durable.log.leases import Leases
 from durable.log.leasing import Leasing
 from durable.log.maintenance import Maintenance
 from durable.log.runs import Runs
+from durable.log.schedule_store import Fired, NewSchedule, ScheduleRow, Ticker
+from durable.log.schedules import FirstTick, Schedules
 from durable.log.signals import Signals
 from durable.log.store import (
     AppendRequest,
@@ -81,6 +85,7 @@ class SqlStore(Store):
         self.leases = Leases(self.db, leasing(self.db, self.runs, max_stalls), self.journal)
         self.maintenance = Maintenance(self.db)
         self.workers = Workers(self.db)
+        self.schedules = Schedules(self.db, self.runs)
         # A store nobody closed (``durable.Client(url).start(...)`` on one line) still
         # closes its connections when it is collected, rather than leave the driver to
         # warn about each; at exit, one still open is closed too.
@@ -226,3 +231,35 @@ class SqlStore(Store):
 
     def prune_workers(self, older_than: float) -> int:
         return self.workers.prune(older_than)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def save_schedules(
+        self, app: str, schedules: Sequence[NewSchedule], first_tick: FirstTick
+    ) -> None:
+        self.schedules.save(app, schedules, first_tick)
+
+    def create_schedule(self, new: NewSchedule, first_tick: FirstTick) -> tuple[ScheduleRow, bool]:
+        return self.schedules.create(new, first_tick)
+
+    def get_schedules(self, names: Sequence[str] | None = None) -> list[ScheduleRow]:
+        return self.schedules.get(names)
+
+    def pause_schedule(
+        self, name: str, paused: bool, next_tick: Callable[[ScheduleRow, float], float | None]
+    ) -> ScheduleRow | None:
+        return self.schedules.pause(name, paused, next_tick)
+
+    def delete_schedule(self, name: str) -> bool:
+        return self.schedules.delete(name)
+
+    def next_schedule_tick(self, workflows: Sequence[str]) -> tuple[float, float | None]:
+        return self.schedules.next_tick(workflows)
+
+    def fire_schedules(self, workflows: Sequence[str], plan: Ticker, limit: int = 100) -> Fired:
+        return self.schedules.fire(workflows, plan, limit)
+
+    def start_schedule_runs(
+        self, name: str, plan: Ticker
+    ) -> tuple[ScheduleRow, Sequence[NewRun], set[str]] | None:
+        return self.schedules.start_runs(name, plan)

@@ -25,6 +25,7 @@ from typing import Any
 
 from durable.errors import DuplicateRunError
 from durable.events import EventType, NewEvent
+from durable.log.schedule_store import ScheduleStore
 from durable.states import Status, WaitFor
 
 __all__ = [
@@ -271,8 +272,9 @@ class WorkerRecord:
     """Its last heartbeat (the database's clock; set by the log)."""
 
 
-class Store(abc.ABC):
-    """The event log. Every method is one transaction unless it says otherwise."""
+class Store(ScheduleStore, abc.ABC):
+    """The event log. Every method is one transaction unless it says otherwise; the
+    schedules' methods are those of :class:`~durable.log.schedule_store.ScheduleStore`."""
 
     url: str
 
@@ -481,7 +483,7 @@ class Store(abc.ABC):
         of the same worker)."""
         return None
 
-    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:  # noqa: B027
+    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:
         """Record that this process watches the journals of ``run_ids`` for the next
         ``seconds`` (of the database's clock): until then, every append to them is
         announced to :meth:`listen_journals`. A watcher marks its run before its first read

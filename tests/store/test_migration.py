@@ -96,7 +96,7 @@ def test_a_v1_log_is_upgraded_and_its_runs_go_on(db_url: str) -> None:
                 "SELECT started_at FROM durable_runs WHERE id = 'old-run'"
             ).scalar()
         engine.dispose()
-        assert int(v) == SCHEMA_VERSION == 9
+        assert int(v) == SCHEMA_VERSION == 10
         assert started is not None
     finally:
         app.close()
