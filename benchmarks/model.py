@@ -100,6 +100,8 @@ class Settings:
     """Seconds between two W9 latency appends: the watcher is idle before each event."""
     w9_watchers: int = 100
     """W9 fan-out: watches (one per run of ten no-op steps) in one watcher process."""
+    w17_ticks: int = 120
+    """W16: per-second ticks measured per repetition (a repetition takes as many seconds)."""
     dbos_polling_interval: float = 0.05  # DBOS peer
     """``polling_interval_sec`` of the DBOS queues (DBOS's default is 1 s): how often an
     idle DBOS worker looks for queued work. Lowered so that polling neither caps DBOS's
@@ -133,6 +135,7 @@ class Settings:
             w14_requests=5,
             w14_events=100,
             w14_live=3,
+            w17_ticks=5,
             # W3/W4/W6/W7
             w3_children=50,
             w4_runs=40,

@@ -304,6 +304,22 @@ W14 = Workload(
     ),
 )
 
+W17 = Workload(
+    key="w17",
+    title="W17 schedules: a per-second cron tick to its run's start, 4 worker processes "
+    "firing the same ticks (mean; p50/p99, runs per tick below)",
+    unit="tick",
+    primary="cost",
+    systems={
+        "durable": {
+            "sqlite": "benchmarks.w17_schedules:durable_w17",
+            "postgres": "benchmarks.w17_schedules:durable_w17",
+        },
+    },
+    references=(),
+    show=("start_p50_us", "start_p99_us", "runs_per_tick", "missing_ticks"),
+)
+
 W3 = Workload(
     key="w3",
     title="W3 fan-out: one async workflow gathers N child workflows (one no-op step each), "
@@ -547,6 +563,7 @@ WORKLOADS: dict[str, Workload] = {
         W15,
         W16,
         W14,
+        W17,
         W9_LATENCY,
         W9_FANOUT,
     )

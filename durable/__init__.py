@@ -22,12 +22,16 @@ from durable.context import (
     resource,
     sleep,
     stage,
+    start_child,
     uuid4,
+    wait_first,
     wait_signal,
 )
+from durable.engine.children import ChildHandle
 from durable.engine.policy import Retry
 from durable.errors import (
     CorruptJournalError,
+    DuplicateRunError,
     DurableError,
     IdConflictError,
     InvalidArgumentError,
@@ -44,6 +48,7 @@ from durable.errors import (
     RunCancelledError,
     RunFailedError,
     RunNotFoundError,
+    ScheduleNotFoundError,
     SerializationError,
     StepFailedError,
     StoreError,
@@ -54,7 +59,15 @@ from durable.outputs import StepOutputs
 from durable.retention import Retention
 from durable.sequences import SequenceFailure
 from durable.stats import WorkflowStats
-from durable.types import CancelOutcome, LogEvent, RunInfo, Status, WorkerEvent, WorkerInfo
+from durable.types import (
+    CancelOutcome,
+    LogEvent,
+    RunInfo,
+    ScheduleInfo,
+    Status,
+    WorkerEvent,
+    WorkerInfo,
+)
 
 __all__ = [
     "App",
@@ -62,9 +75,11 @@ __all__ = [
     "AsyncRunHandle",
     "CancelOutcome",
     "CheckReport",
+    "ChildHandle",
     "Client",
     "Consumer",
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "EmbeddedWorker",
     "EventType",
@@ -90,6 +105,8 @@ __all__ = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SequenceFailure",
     "SerializationError",
     "Status",
@@ -116,7 +133,9 @@ __all__ = [
     "resource",
     "sleep",
     "stage",
+    "start_child",
     "uuid4",
+    "wait_first",
     "wait_signal",
 ]
 

@@ -25,14 +25,18 @@ from durable.engine.pool_child import refuse_while_importing_main
 from durable.engine.presence import FORGET_WORKERS_AFTER
 from durable.engine.registry import Registry, StepDef, WorkflowDef
 from durable.engine.runtime import current_or_none, current_step
+from durable.engine.scheduler import Scheduler
+from durable.engine.ticks import TickRuns
 from durable.engine.versions import check_version, code_fingerprint
 from durable.engine.worker import Worker
 from durable.hub import LocalHub
 from durable.log import open_store
+from durable.log.schedule_store import NewSchedule
 from durable.log.store import QueueLimit, RunRow, Store
 from durable.queue_bounds import check_max_pending
 from durable.redact import passwords_hidden, redact_url
 from durable.retention import Retention, RetentionPolicy
+from durable.schedule_defs import define_schedule, first_tick
 from durable.sequences import SequenceFailure, define_sequence
 from durable.telemetry import Backlog, Telemetry
 from durable.telemetry.logs import fields
@@ -231,6 +235,8 @@ class App:
         self._gauge_stop: Callable[[], None] | None = None
         self._clock: Clock = SYSTEM_CLOCK
         """The log's and the workers' clock (``durable.testing`` hands in a virtual one)."""
+        self._schedules: dict[str, NewSchedule] = {}
+        """The schedules this App's code declares (``app.schedule``), by name."""
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, database={redact_url(self.database)!r})"
@@ -465,6 +471,59 @@ class App:
         self.queues[name] = cfg
         return cfg
 
+    def schedule(
+        self,
+        workflow: Callable[..., Any] | str,
+        cron: str,
+        *,
+        timezone: str = "UTC",
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        catch_up: str = "latest",
+    ) -> str:
+        """Declare a schedule: a run of ``workflow`` at every tick of ``cron`` on the wall
+        clock of ``timezone``, called with the tick (a timezone-aware ``datetime``) and
+        then ``args``; returns the schedule's name (default: the workflow's).
+
+        Each tick starts one run across all workers, with the id ``"{name}:{tick in ISO
+        8601}"``. ``catch_up`` decides what the first worker after an outage starts of the
+        ticks that no worker started: ``"latest"`` (the last of them), ``"all"`` or
+        ``"none"``. The schedule is written to the log when a worker of this App starts
+        (a paused schedule stays paused); a worker whose App no longer declares it deletes
+        it. See the docs on scheduling for time zones and daylight saving time.
+
+        Raises:
+            InvalidOptionError: the cron expression, time zone, ``catch_up`` or name is not
+                valid (nothing is declared).
+            InvalidArgumentError: ``args`` do not fit the workflow after the tick.
+            ValueError: ``workflow`` is not a workflow of this App, or the name is declared
+                twice.
+        """
+        wf: WorkflowDef | None = getattr(workflow, "__durable_workflow__", None)
+        if wf is None and isinstance(workflow, str):
+            wf = self.registry.workflows.get(workflow)
+        if wf is None or self.registry.workflows.get(wf.name) is not wf:
+            raise ValueError(
+                f"app.schedule takes a workflow of App {self.name!r} (decorated with "
+                f"@app.workflow, or its name), not {workflow!r}"
+            )
+        new, _ = define_schedule(
+            workflow=wf.name,
+            wf=wf,
+            cron=cron,
+            timezone=timezone,
+            name=name,
+            args=args,
+            catch_up=catch_up,
+            queue=wf.queue,
+            codec=self.codec,
+            app=self.name,
+        )
+        if new.name in self._schedules:
+            raise ValueError(f"schedule {new.name!r} is declared twice in App {self.name!r}")
+        self._schedules[new.name] = new
+        return new.name
+
     def consumer(
         self,
         queue: str,
@@ -612,6 +671,7 @@ class App:
         processes: int | None = None,
     ) -> Worker:
         refuse_while_importing_main()
+        self.store.save_schedules(self.name, list(self._schedules.values()), first_tick)
         w = Worker(
             self.store,
             self.registry,
@@ -633,9 +693,28 @@ class App:
             processes=processes,
             clock=self._clock,
             version=self.version,
+            scheduler=self._scheduler(),
         )
         w._listener = self._listener(w.worker_id)
         return w
+
+    def _scheduler(self) -> Scheduler:
+        """The scheduler of a worker of this App: the ticks of its workflows' schedules."""
+        workflows = self.registry.workflows
+
+        def timeout_of(workflow: str) -> float | None:
+            wf = workflows.get(workflow)
+            return wf.timeout if wf is not None else None
+
+        return Scheduler(
+            self.store,
+            list(workflows),
+            TickRuns(self.codec, self.telemetry, self.version, timeout_of),
+            clock=self._clock,
+            poll_interval=self.poll_interval,
+            on_started=self._hub.work,
+            changes=lambda: self._hub.schedule_changes,
+        )
 
     def _retention_pass(self) -> None:
         """One retention pass over this App's workflows (a worker's housekeeping)."""

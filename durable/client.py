@@ -22,7 +22,9 @@ import msgspec
 from durable.check_report import CheckReport
 from durable.checking import CheckOps
 from durable.client_admin import AdminOps
+from durable.client_flow import FlowOps, dedup_keys_of
 from durable.client_listing import Instant, ListingOps
+from durable.client_schedules import AsyncScheduleOps, ScheduleOps
 from durable.client_workers import LiveView, WorkerOps
 from durable.codec import Codec
 from durable.engine.blocking import tried_versions
@@ -42,7 +44,7 @@ from durable.hub import LocalHub
 from durable.journal_file import export_run
 from durable.log import open_store
 from durable.log.store import NewRun, RunRow, Store
-from durable.options import RunOptions, check_timeout, encode_options
+from durable.options import RunOptions, check_dedup_key, check_timeout, encode_options
 from durable.outputs import output_tree
 from durable.queue_bounds import BoundedQueue, max_pending_of
 from durable.redact import passwords_hidden
@@ -125,6 +127,7 @@ def run_info(row: RunRow, expected_steps: int | None = None, now: float | None =
         waiting_for=row.waiting_for.column() if row.waiting_for else None,
         version=row.version,
         blocked_version=_blocked_by(row),
+        dedup_key=row.dedup_key,
     )
 
 
@@ -136,7 +139,7 @@ def _blocked_by(row: RunRow) -> str | None:
     return (tried[-1] or None) if tried else None
 
 
-class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
+class Client(ListingOps, AdminOps, WorkerOps, CheckOps, FlowOps, ScheduleOps):
     """Starts and manages runs in a durable log.
 
     ``durable.Client(url)`` needs no code: it accepts any workflow name, and the run waits
@@ -255,6 +258,7 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
         delay: float | dt.timedelta = 0.0,
         timeout: float | dt.timedelta | None = None,
         retry: Retry | None = None,
+        dedup_key: str | None = None,
         **kwargs: Any,
     ) -> RunHandle:
         """Start a run of ``workflow`` with ``args``/``kwargs``; return its handle at once.
@@ -271,9 +275,14 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
                 start, over the workflow's own (``None``: the workflow's).
             retry: this run's retry policy of its workflow code (a :class:`Retry`), over
                 the workflow's own (``None``: the workflow's; ``Retry(attempts=1)``: none).
+            dedup_key: at most one unfinished run holds a key: while the run that holds it
+                has not ended, a start with that key (and another id) is refused with
+                ``DuplicateRunError``; once it has ended, the key is free. Separate from
+                ``id``, which stays the idempotency key (an existing id returns its run).
 
         Raises:
             UnknownWorkflowError: ``app.client()`` does not know that name.
+            DuplicateRunError: an unfinished run holds ``dedup_key`` (nothing is written).
             InvalidArgumentError: an argument does not fit the workflow's annotation of its
                 parameter (checked when the client has the workflow's definition).
             InvalidOptionError: ``timeout`` or ``retry`` is of the wrong kind or out of range.
@@ -285,7 +294,8 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
         """
         name, wf = self._resolve(workflow)
         opts = _run_options(timeout, retry)
-        new = self._new_run(name, wf, args, kwargs, id, queue, priority, delay, opts)
+        key = check_dedup_key(dedup_key)
+        new = self._new_run(name, wf, args, kwargs, id, queue, priority, delay, opts, dedup_key=key)
         row, created = self._store.create_run(new)
         if not created:
             if row.workflow != name:
@@ -295,10 +305,7 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
             if row.input != new.input:
                 log.warning("run %s exists with other input; returning the existing run", new.id)
             return RunHandle(self, row.id)
-        self._telemetry.run_started(name, new.queue)
-        if self._hub is not None:
-            self._hub.work()
-        self._warn_unserved(name, new.queue, [row.id])
+        self._started(name, [new], {row.id})
         return RunHandle(self, row.id)
 
     def start_many(
@@ -312,6 +319,7 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
         delay: float | dt.timedelta = 0.0,
         timeout: float | dt.timedelta | None = None,
         retry: Retry | None = None,
+        dedup_keys: Sequence[str | None] | None = None,
     ) -> list[RunHandle]:
         """Start one run of ``workflow`` per item of ``args``, all in one transaction.
 
@@ -324,6 +332,9 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
                 run (``IdConflictError`` if it belongs to another workflow, and then nothing
                 is written). Default: new UUIDv7s.
             queue, priority, delay, timeout, retry: as for :meth:`start`, for every run.
+            dedup_keys: the runs' deduplication keys (see :meth:`start`), one per item
+                (``None`` for a run without one); if an unfinished run holds one of them,
+                ``DuplicateRunError`` is raised and nothing is written.
 
         Returns:
             The handles, in the order of ``args``.
@@ -341,13 +352,29 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
                 raise ValueError(f"{len(ids)} ids for {len(items)} runs")
             if len(set(ids)) != len(ids):
                 raise ValueError("ids repeat within one start_many")
+        keys = dedup_keys_of(dedup_keys, len(items))
         new = [
             self._new_run(
-                name, wf, a, {}, ids[i] if ids is not None else None, queue, priority, delay, opts
+                name,
+                wf,
+                a,
+                {},
+                ids[i] if ids is not None else None,
+                queue,
+                priority,
+                delay,
+                opts,
+                dedup_key=keys[i],
             )
             for i, a in enumerate(items)
         ]
         created = self._store.create_runs(new)
+        self._started(name, new, created)
+        return [RunHandle(self, run.id) for run in new]
+
+    def _started(self, name: str, new: Sequence[NewRun], created: set[str]) -> None:
+        """After the runs of ``new`` whose ids are in ``created`` were started: count them,
+        wake this App's workers, warn of a queue that no live worker serves."""
         for run in new:
             if run.id in created:
                 self._telemetry.run_started(name, run.queue)
@@ -355,7 +382,10 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
             self._hub.work()
         for q in dict.fromkeys(run.queue for run in new):
             self._warn_unserved(name, q, [r.id for r in new if r.queue == q and r.id in created])
-        return [RunHandle(self, run.id) for run in new]
+
+    def _handle(self, run_id: str) -> RunHandle:
+        """The handle of run ``run_id`` (no check that it exists)."""
+        return RunHandle(self, run_id)
 
     def _new_run(
         self,
@@ -369,6 +399,7 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
         delay: float | dt.timedelta,
         options: RunOptions | None = None,
         parent_id: str | None = None,
+        dedup_key: str | None = None,
     ) -> NewRun:
         run_id = _check_name("id", id) if id is not None else new_run_id()
         q = _check_name("queue", queue) if queue is not None else (wf.queue if wf else "default")
@@ -402,6 +433,7 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
             options=encode_options(own),
             max_pending=max_pending_of(self._queues, q),
             version=self._version_of(),
+            dedup_key=dedup_key,
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -657,12 +689,16 @@ class Client(ListingOps, AdminOps, WorkerOps, CheckOps):
 
     def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a signal: the run's ``wait_signal(name)`` receives ``payload`` (once)."""
-        _check_name("signal name", name)
-        data = None if payload is None else self._codec.encode(payload, f"signal {name!r}")
+        data = self._encode_signal(name, payload)
         if not self._store.send_signal(run_id, name, data):
             raise RunNotFoundError(f"no run with id {run_id!r}")
         if self._hub is not None:
             self._hub.work()
+
+    def _encode_signal(self, name: str, payload: Any) -> bytes | None:
+        """A signal's payload as written, its name checked first."""
+        _check_name("signal name", name)
+        return None if payload is None else self._codec.encode(payload, f"signal {name!r}")
 
 
 class RunHandle:
@@ -787,7 +823,7 @@ class AsyncRunHandle:
         await asyncio.to_thread(self._h.signal, name, payload)
 
 
-class AsyncClient:
+class AsyncClient(AsyncScheduleOps):
     """:class:`Client` with coroutine methods: ``await client.start(...)``."""
 
     def __init__(
@@ -951,6 +987,23 @@ class AsyncClient:
     async def signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Send a run a signal."""
         await asyncio.to_thread(self._c.signal, run_id, name, payload)
+
+    async def signal_with_start(
+        self, workflow: Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> AsyncRunHandle:
+        """Start the run ``id`` if it does not exist and send it a signal, in one
+        transaction (see ``Client.signal_with_start``)."""
+        h = await asyncio.to_thread(self._c.signal_with_start, workflow, *args, **kwargs)
+        return AsyncRunHandle(h)
+
+    async def cancel_many(self, *filters: Any, **options: Any) -> int:
+        """Cancel the unfinished runs that match a filter (see ``Client.cancel_many``)."""
+        return await asyncio.to_thread(self._c.cancel_many, *filters, **options)
+
+    async def resume_many(self, *filters: Any, **options: Any) -> int:
+        """Resume the failed, cancelled or blocked runs that match a filter (see
+        ``Client.resume_many``)."""
+        return await asyncio.to_thread(self._c.resume_many, *filters, **options)
 
     async def workers(self) -> list[WorkerInfo]:
         """The live workers (see ``Client.workers``)."""

@@ -1,7 +1,8 @@
 """The in-run functions: ``durable.stage``, ``progress``, ``sleep``... each a one-line
 delegation to the run executing in this context.
 
-Journaled calls (``sleep``, ``wait_signal``, ``now``, ``random``, ``uuid4``) raise
+Journaled calls (``sleep``, ``wait_signal``, ``now``, ``random``, ``uuid4``, ``start_child``,
+``wait_first``) raise
 :class:`NotInRunError` outside a run; inside a step's body they are plain calls (a body is not
 replayed, so there is nothing to journal). Reporting calls (``stage``, ``progress``,
 ``message``, ``output``) do nothing outside a run, so that steps stay callable as plain
@@ -15,9 +16,10 @@ import datetime as dt
 import random as _random
 import time
 import uuid as _uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from durable.engine.children import ChildHandle
 from durable.engine.patches import check_change_id
 from durable.engine.resources import check_resources, resource_in
 from durable.engine.runtime import RunState, current, current_or_none, current_step
@@ -39,7 +41,9 @@ __all__ = [
     "resource",
     "sleep",
     "stage",
+    "start_child",
     "uuid4",
+    "wait_first",
     "wait_signal",
 ]
 
@@ -225,3 +229,43 @@ def wait_signal(name: str, timeout: float | None = None) -> Any:
     if not _journaled():
         raise NotInRunError("durable.wait_signal() can only be called in workflow code")
     return current().wait_signal(str(name), timeout)
+
+
+def start_child(workflow: Callable[..., Any] | str, /, *args: Any, **kwargs: Any) -> ChildHandle:
+    """Start a child run of ``workflow`` (a function decorated with ``@app.workflow``, or
+    the name of a workflow of this App) with ``args``/``kwargs``, without waiting for it.
+
+    Returns its :class:`~durable.ChildHandle` at once, in sync and async workflows alike
+    (no ``await``): ``child.result()`` waits for it later, ``durable.wait_first`` for the
+    first of several. The start is journaled at its position and the child's id is
+    ``"{run id}:{position}"``, so a replay, a resume or a takeover never starts it twice.
+    The child runs on its workflow's queue, whether or not its parent waits; cancelling the
+    parent cancels its unfinished children.
+
+    Raises:
+        NotInRunError: outside workflow code (outside a run, or in a step body).
+        UnknownWorkflowError: a name that no workflow of the App has.
+        TypeError: ``workflow`` is neither, or the arguments do not fit its parameters.
+        SerializationError: an argument cannot be encoded (nothing is started).
+    """
+    run = _in_workflow("start_child")
+    wf = run.children.resolve(workflow, "durable.start_child()")
+    return run.children.start(wf, args, kwargs)
+
+
+def wait_first(children: Iterable[ChildHandle]) -> Any:
+    """Wait until the first of ``children`` (handles from :func:`start_child`) ends, and
+    return its handle (in an async workflow, ``await durable.wait_first([...])``).
+
+    "Ends" is any end: completed, failed or cancelled; ``handle.result()`` then returns its
+    result or raises its error. The one that ended first is journaled at this call's
+    position, so a replay returns the same handle whatever the children did since. The run
+    suspends, holding no worker, until one has ended.
+
+    Raises:
+        NotInRunError: outside workflow code, or a handle of another run.
+        TypeError: ``children`` is not a list of child handles.
+        ValueError: ``children`` is empty.
+        NonDeterminismError: on replay, the child recorded here is not among ``children``.
+    """
+    return _in_workflow("wait_first").first.wait(children)

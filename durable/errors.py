@@ -12,12 +12,15 @@
           ├── InvalidOptionError (ValueError)  a run option (timeout, retry) out of range
           ├── UnknownWorkflowError         a workflow name that nothing registers
           ├── RunNotFoundError (LookupError)   no run has that id
+          ├── ScheduleNotFoundError (LookupError)   no schedule has that name
           ├── PayloadTooLargeError         an encoded payload above ``max_payload_bytes``
           ├── PermanentError               raised by user steps: fail now, never retry
           │    └── ResourceError           a stage resource asked for where none is declared
           ├── PoolProcessDiedError         a process-pool process died under a step's body
-          ├── IdConflictError              a run id already used by another workflow
+          ├── IdConflictError              a run id already used by another workflow, or
+          │                                a schedule name taken by another definition
           ├── QueueFullError               a bounded queue holds its ``max_pending`` runs
+          ├── DuplicateRunError            an unfinished run holds that ``dedup_key``
           ├── LogSchemaError               the database is not a durable log, or is newer
           ├── CorruptJournalError          a journal row that cannot be decoded
           ├── NotInRunError                an in-run function called outside a workflow
@@ -39,6 +42,7 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "IdConflictError",
     "InvalidArgumentError",
@@ -55,6 +59,7 @@ __all__ = [
     "RunCancelledError",
     "RunFailedError",
     "RunNotFoundError",
+    "ScheduleNotFoundError",
     "SerializationError",
     "StepFailedError",
     "StoreError",
@@ -145,6 +150,10 @@ class RunNotFoundError(DurableError, LookupError):
     """No run has the given id."""
 
 
+class ScheduleNotFoundError(DurableError, LookupError):
+    """No schedule has the given name."""
+
+
 class PayloadTooLargeError(DurableError):
     """An encoded payload is larger than the App's ``max_payload_bytes``."""
 
@@ -160,7 +169,8 @@ class ResourceError(PermanentError):
 
 
 class IdConflictError(DurableError):
-    """A run with this id exists and belongs to another workflow."""
+    """A run with this id exists and belongs to another workflow; or a schedule with this
+    name exists with another definition."""
 
 
 class QueueFullError(DurableError):
@@ -179,6 +189,24 @@ class QueueFullError(DurableError):
 
     def __reduce__(self) -> tuple[type[QueueFullError], tuple[str, int]]:
         return (type(self), (self.queue, self.max_pending))
+
+
+class DuplicateRunError(DurableError):
+    """A start with a ``dedup_key`` that a run not finished yet holds: nothing was written.
+
+    ``dedup_key`` is the key, ``run_id`` the id of the unfinished run that holds it (``None``
+    if it ended just after it refused the start). The key is free again once that run has
+    ended (completed, failed or cancelled).
+    """
+
+    def __init__(self, dedup_key: str, run_id: str | None) -> None:
+        self.dedup_key = dedup_key
+        self.run_id = run_id
+        held = f" by run {run_id!r}, which has" if run_id is not None else " by a run that has"
+        super().__init__(f"dedup key {dedup_key!r} is held{held} not finished")
+
+    def __reduce__(self) -> tuple[type[DuplicateRunError], tuple[str, str | None]]:
+        return (type(self), (self.dedup_key, self.run_id))
 
 
 class LogSchemaError(DurableError):

@@ -26,6 +26,7 @@ __all__ = [
     "ErrorInfo",
     "EventType",
     "Failure",
+    "FirstData",
     "LeaseData",
     "MessageData",
     "NewEvent",
@@ -74,6 +75,7 @@ class EventType(enum.StrEnum):
     CHILD_FAILED = "child_failed"
     VALUE_RECORDED = "value_recorded"
     PATCH_MARKED = "patch_marked"
+    FIRST_FINISHED = "first_finished"
     RUN_BLOCKED = "run_blocked"
     RUN_UNBLOCKED = "run_unblocked"
 
@@ -84,9 +86,10 @@ T = EventType
 class CallKind(enum.StrEnum):
     """The kind of journaled call a positional event belongs to.
 
-    The members up to ``PATCH`` name the calls a workflow makes (compared on replay);
-    ``CHILD_START`` and ``CHILD_END`` name the two outcomes of a child call. The log stores
-    an outcome's kind as the text of its ``outcome`` column: the values never change.
+    All members but ``CHILD_START`` and ``CHILD_END`` name the calls a workflow makes
+    (compared on replay); those two name the two outcomes of a child call (the start, and
+    the end that ``result()`` records at the same position). The log stores an outcome's
+    kind as the text of its ``outcome`` column: the values never change.
     """
 
     STEP = "step"
@@ -97,6 +100,7 @@ class CallKind(enum.StrEnum):
     PATCH = "patch"
     CHILD_START = "child_start"
     CHILD_END = "child_end"
+    WAIT_FIRST = "wait_first"
 
 
 K = CallKind
@@ -115,6 +119,7 @@ POSITIONAL_KIND: dict[str, CallKind] = {
     T.CHILD_FAILED: K.CHILD,
     T.VALUE_RECORDED: K.VALUE,
     T.PATCH_MARKED: K.PATCH,
+    T.FIRST_FINISHED: K.WAIT_FIRST,
 }
 """The kind of journaled call a positional event belongs to (compared on replay)."""
 
@@ -126,6 +131,7 @@ OUTCOME_KIND: dict[str, CallKind] = {
     T.CHILD_COMPLETED: K.CHILD_END,
     T.VALUE_RECORDED: K.VALUE,
     T.PATCH_MARKED: K.PATCH,
+    T.FIRST_FINISHED: K.WAIT_FIRST,
 }
 """Outcome events: at most one per (run, position, kind), enforced by a unique index."""
 
@@ -216,6 +222,14 @@ class ChildData(msgspec.Struct, frozen=True, omit_defaults=True):
     """``child_started``: the child's run id."""
 
     child_id: str
+
+
+class FirstData(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``first_finished``: which of the children that ``durable.wait_first`` waited for
+    finished first: its run id, and its index in the list the code gave."""
+
+    child_id: str
+    index: int = 0
 
 
 class StageData(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -348,6 +362,7 @@ _PAYLOAD: dict[str, type[msgspec.Struct]] = {
     T.CHILD_FAILED: Failure,
     T.VALUE_RECORDED: ResultData,
     T.PATCH_MARKED: EmptyData,
+    T.FIRST_FINISHED: FirstData,
     T.RUN_BLOCKED: BlockedData,
     T.RUN_UNBLOCKED: UnblockedData,
 }

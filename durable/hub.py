@@ -39,6 +39,7 @@ class LocalHub:
         self._lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
         self._waiting = 0
+        self._schedule_changes = 0
         self.wake_on_wait = False
         """Wake the workers whenever a ``result()`` starts to wait (``durable.testing``:
         its virtual clock skips ahead only while the test waits for a result)."""
@@ -77,6 +78,18 @@ class LocalHub:
         """A run became runnable."""
         for sub in self._current():
             sub.on_work()
+
+    def schedules_changed(self) -> None:
+        """A client of this process created, resumed or deleted a schedule: the workers'
+        schedulers read the log again at once."""
+        with self._lock:
+            self._schedule_changes += 1
+        self.work()
+
+    @property
+    def schedule_changes(self) -> int:
+        """How many times :meth:`schedules_changed` was called."""
+        return self._schedule_changes
 
     def cancelled(self, run_id: str) -> None:
         """A run was cancelled."""

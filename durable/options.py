@@ -17,7 +17,14 @@ import msgspec
 
 from durable.errors import CorruptJournalError, InvalidOptionError
 
-__all__ = ["RetryOptions", "RunOptions", "check_timeout", "decode_options", "encode_options"]
+__all__ = [
+    "RetryOptions",
+    "RunOptions",
+    "check_dedup_key",
+    "check_timeout",
+    "decode_options",
+    "encode_options",
+]
 
 
 class RetryOptions(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -85,3 +92,27 @@ def check_timeout(value: Any, what: str = "timeout") -> float | None:
             f"{what} must be a positive, finite number of seconds, not {value!r}"
         )
     return seconds
+
+
+MAX_KEY = 255
+"""The longest deduplication key, as the longest id."""
+
+
+def check_dedup_key(value: Any, what: str = "dedup_key") -> str | None:
+    """A run's deduplication key: a non-empty string of at most 255 characters without a
+    NUL, or ``None``.
+
+    Raises:
+        InvalidOptionError: anything else (also a ``ValueError``).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidOptionError(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidOptionError(f"{what} must be a non-empty string")
+    if len(value) > MAX_KEY:
+        raise InvalidOptionError(f"{what} is longer than {MAX_KEY} characters")
+    if "\x00" in value:
+        raise InvalidOptionError(f"{what} cannot contain a NUL character")
+    return value

@@ -1,4 +1,5 @@
-"""Public value types: ``Status``, ``RunInfo``, ``LogEvent``, ``WorkerEvent``, ``WorkerInfo``."""
+"""Public value types: ``Status``, ``RunInfo``, ``LogEvent``, ``WorkerEvent``, ``WorkerInfo``,
+``ScheduleInfo``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ __all__ = [
     "CancelOutcome",
     "LogEvent",
     "RunInfo",
+    "ScheduleInfo",
     "Status",
     "WorkerEvent",
     "WorkerInfo",
@@ -151,6 +153,9 @@ class RunInfo:
     version: str | None = None
     """The code version the run started under (the starting App's ``version``); ``None``
     when it was started by a client without code (``durable.Client(url)``)."""
+    dedup_key: str | None = None
+    """The deduplication key it was started with (``client.start(dedup_key=)``), if any:
+    while the run has not ended, no other run starts with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,3 +208,45 @@ class WorkerInfo:
         if workflow not in self.workflows:
             return False
         return queue is None or self.queues is None or queue in self.queues
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule, as ``client.schedules()`` reports it from the log."""
+
+    name: str
+    """Its name: the first part of its runs' ids (``"{name}:{tick}"``)."""
+    workflow: str
+    """The workflow each tick starts."""
+    cron: str
+    """Its cron expression."""
+    timezone: str
+    """The IANA time zone whose wall clock the expression follows."""
+    catch_up: str
+    """What a worker does with ticks missed while no worker ran: ``"latest"``, ``"all"``
+    or ``"none"``."""
+    paused: bool
+    """Paused: no tick starts a run until it is resumed."""
+    next_tick: datetime | None
+    """The next tick to start (in its time zone); ``None``: the expression has no tick
+    left."""
+    last_tick: datetime | None
+    """The tick of the latest run started (by a tick, a trigger or a backfill)."""
+    last_run_id: str | None
+    """That run's id."""
+    queue: str
+    """The queue its runs go to."""
+    args: tuple[Any, ...]
+    """The arguments each run gets after its tick, decoded to plain values."""
+    app: str | None
+    """The App whose code declares it (``app.schedule``); ``None``: made at run time by
+    ``client.create_schedule`` (and deletable with ``client.delete_schedule``)."""
+    created_at: datetime
+    """When it was first written to the log (UTC)."""
+    updated_at: datetime
+    """When its row last changed (UTC)."""
+
+    @property
+    def in_code(self) -> bool:
+        """Whether an App's code declares it (else a client made it at run time)."""
+        return self.app is not None

@@ -150,6 +150,18 @@ def test_benchmarks_quick_covers_w14_on_sqlite(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("durable-bench-")]
 
 
+def test_benchmarks_quick_covers_w17_on_sqlite(tmp_path: Path) -> None:
+    """Schedules with four worker processes: every tick of the range has exactly one run."""
+    lines, doc = _run_quick(tmp_path, "--backend", "sqlite", "w17")
+    cells = {(r["workload"], r["system"], r["backend"]): r for r in doc["results"]}
+    r = cells[("w17", "durable", "sqlite")]
+    assert r["skipped"] is None, r["skipped"]
+    extra = r["measurements"][0]["extra"]
+    assert r["measurements"][0]["ops"] == 5  # --quick: 5 ticks
+    assert extra["runs_per_tick"] == 1.0 and extra["missing_ticks"] == 0.0
+    assert any("w17/durable/sqlite start_p99_us" in ln for ln in lines)
+
+
 @pytest.mark.timeout(600)
 def test_benchmarks_quick_on_postgres(tmp_path: Path) -> None:
     server = os.environ.get("DURABLE_TEST_POSTGRES_URL")

@@ -51,6 +51,7 @@ CLASSES: list[type] = [
     durable.WorkerEvent,
     durable.WorkerEventInfo,
     durable.WorkerInfo,
+    durable.ScheduleInfo,
     durable.Retry,
     durable.Consumer,
     durable.QueueConfig,
@@ -61,6 +62,7 @@ CLASSES: list[type] = [
     durable.WorkflowCheck,
     durable.SequenceFailure,
     durable.StepOutputs,
+    durable.ChildHandle,
 ]
 """The classes whose members the reference lists, each in a section headed by its name."""
 

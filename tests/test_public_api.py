@@ -21,9 +21,11 @@ PUBLIC = [
     "AsyncRunHandle",
     "CancelOutcome",
     "CheckReport",
+    "ChildHandle",
     "Client",
     "Consumer",
     "CorruptJournalError",
+    "DuplicateRunError",
     "DurableError",
     "EmbeddedWorker",
     "EventType",
@@ -49,6 +51,8 @@ PUBLIC = [
     "RunHandle",
     "RunInfo",
     "RunNotFoundError",
+    "ScheduleInfo",
+    "ScheduleNotFoundError",
     "SequenceFailure",
     "SerializationError",
     "Status",
@@ -75,7 +79,9 @@ PUBLIC = [
     "resource",
     "sleep",
     "stage",
+    "start_child",
     "uuid4",
+    "wait_first",
     "wait_signal",
 ]
 
@@ -115,6 +121,7 @@ def _public_methods(cls: type) -> list[str]:
         "Retry",
         "EmbeddedWorker",
         "Consumer",
+        "ChildHandle",
     ],
 )
 def test_every_public_method_has_a_docstring(cls: str) -> None:
@@ -239,6 +246,12 @@ def test_in_run_functions() -> None:
     assert list(params(durable.patched)) == ["change_id"]
     assert list(params(durable.deprecate_patch)) == ["change_id"]
     assert default(durable.wait_signal, "timeout") is None
+    assert list(params(durable.start_child)) == ["workflow", "args", "kwargs"]
+    assert params(durable.start_child)["workflow"].kind is inspect.Parameter.POSITIONAL_ONLY
+    assert list(params(durable.wait_first)) == ["children"]
+    for name in ("id", "workflow", "position", "result"):
+        assert hasattr(durable.ChildHandle, name), name
+    assert callable(durable.ChildHandle.result)
     assert durable.in_run() is False
     with pytest.raises(durable.NotInRunError):
         durable.info()
@@ -258,6 +271,9 @@ CLIENT_METHODS = [
     "check",
     "signal",
     "workers",
+    "signal_with_start",
+    "cancel_many",
+    "resume_many",
 ]
 HANDLE_METHODS = ["status", "result", "info", "outputs", "events", "cancel"]
 
@@ -269,8 +285,19 @@ def test_client_methods() -> None:
     assert {"id", "queue", "priority", "delay"} <= set(start)
     assert start["priority"].default == 0
     assert start["timeout"].default is None and start["retry"].default is None
+    assert start["dedup_key"].default is None
     many = params(durable.Client.start_many)
     assert many["timeout"].default is None and many["retry"].default is None
+    assert many["dedup_keys"].default is None
+    sws = params(durable.Client.signal_with_start)
+    assert {n: sws[n].default for n in ("id", "signal", "payload", "dedup_key")} == dict.fromkeys(
+        ("id", "signal", "payload", "dedup_key")
+    )
+    for bulk in (durable.Client.cancel_many, durable.Client.resume_many):
+        bp = params(bulk)
+        assert list(bp)[1:] == ["status", "workflow", "queue", "all_runs"]
+        assert bp["all_runs"].default is False
+        assert bp["all_runs"].kind is inspect.Parameter.KEYWORD_ONLY
     lr = params(durable.Client.list_runs)
     assert {n: lr[n].default for n in ("status", "workflow", "queue", "limit")} == {
         "status": None,
@@ -411,6 +438,7 @@ ERRORS = [
     "PoolProcessDiedError",
     "ResourceError",
     "IdConflictError",
+    "DuplicateRunError",
     "InvalidArgumentError",
     "InvalidOptionError",
     "LogSchemaError",
@@ -441,6 +469,16 @@ def test_run_failed_error_attributes() -> None:
     err = durable.RunFailedError("r-1", "ValueError", "boom")
     assert (err.run_id, err.error_type, err.error_message) == ("r-1", "ValueError", "boom")
     assert "boom" in str(err)
+
+
+def test_duplicate_run_error_attributes() -> None:
+    import pickle
+
+    err = durable.DuplicateRunError("invoice-7", "r-1")
+    assert (err.dedup_key, err.run_id) == ("invoice-7", "r-1")
+    assert "invoice-7" in str(err) and "r-1" in str(err)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.dedup_key, back.run_id) == ("invoice-7", "r-1")
 
 
 # ---------------------------------------------------------------- durable.testing

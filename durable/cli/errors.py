@@ -20,7 +20,7 @@ EXIT_CODES = (
     (OK, "success (a waited or watched run completed)"),
     (FAILED, "a waited, watched or replayed run failed, check: a run would fail, or another error"),
     (USAGE, "usage: bad arguments, bad JSON, bad database URL, bad MODULE:APP"),
-    (NOT_FOUND, "no run with that id, or a workflow the code does not register"),
+    (NOT_FOUND, "no run with that id or schedule of that name, or an unregistered workflow"),
     (CANCELLED, "a waited or watched run was cancelled"),
     (NONDETERMINISM, "replay, check: the code no longer matches a run's journal (it would block)"),
     (DATABASE, "the database cannot be reached, or is not a durable log"),
@@ -43,7 +43,10 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, CliError):
         return exc.code
     for types, code in (
-        ((durable.RunNotFoundError, durable.UnknownWorkflowError), NOT_FOUND),
+        (
+            (durable.RunNotFoundError, durable.ScheduleNotFoundError, durable.UnknownWorkflowError),
+            NOT_FOUND,
+        ),
         ((durable.RunCancelledError,), CANCELLED),
         ((durable.NonDeterminismError,), NONDETERMINISM),
         ((durable.StoreError, durable.LogSchemaError), DATABASE),

@@ -55,6 +55,7 @@ def start(ctx: Context) -> int:
             delay=delay,
             timeout=run_timeout,
             retry=retry,
+            dedup_key=a.dedup_key,
             **kwargs,
         )
     except (TypeError, ValueError) as exc:
@@ -87,10 +88,41 @@ def _left_as_is(ctx: Context, info: durable.RunInfo, why: str) -> None:
         print(f"{info.id} ({info.workflow}) {why}: left as it is")
 
 
+def _many(ctx: Context, verb: str) -> int | None:
+    """``cancel``/``resume`` without an ID: the runs that the filters (or ``--all``) pick,
+    through ``client.cancel_many`` / ``resume_many``; ``None`` when an ID is given."""
+    a = ctx.args
+    filters = a.status is not None or a.workflow is not None or a.queue is not None
+    if a.id is not None:
+        if filters or a.all:
+            raise CliError(f"{verb} takes a run's ID, or filters (or --all), not both", USAGE)
+        return None
+    if not filters and not a.all:
+        raise CliError(
+            f"{verb} needs a run's ID, or filters (--status, --workflow, --queue), or --all",
+            USAGE,
+        )
+    client = ctx.client()
+    bulk = client.cancel_many if verb == "cancel" else client.resume_many
+    try:
+        n = bulk(a.status, a.workflow, a.queue, all_runs=a.all)
+    except durable.InvalidOptionError as exc:
+        raise CliError(str(exc), USAGE) from None
+    done = "cancelled" if verb == "cancel" else "resumed"
+    if ctx.json:
+        dump_json({done: n})
+    else:
+        print(f"{done} {n} run{'' if n == 1 else 's'}")
+    return 0
+
+
 def resume(ctx: Context) -> int:
     """``resume ID``: continue a failed or cancelled run from its journal, or retry a
     blocked one (a run in any other state is left as it is, and said so; exit 0 either
-    way)."""
+    way). Without ID, the runs that the filters pick (``client.resume_many``)."""
+    many = _many(ctx, "resume")
+    if many is not None:
+        return many
     client = ctx.client()
     before = client.get(ctx.args.id).info().status
     h = client.resume(ctx.args.id)
@@ -107,7 +139,11 @@ def resume(ctx: Context) -> int:
 def cancel(ctx: Context) -> int:
     """``cancel ID``: cancel a run and its unfinished children (a run that a worker executes
     is asked to stop and ends within its App's cancel grace; a finished run is left as it
-    is, and said so; exit 0 either way)."""
+    is, and said so; exit 0 either way). Without ID, the runs that the filters pick
+    (``client.cancel_many``)."""
+    many = _many(ctx, "cancel")
+    if many is not None:
+        return many
     client = ctx.client()
     before = client.get(ctx.args.id).info().status
     outcome = client.cancel(ctx.args.id)

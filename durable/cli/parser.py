@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable
 
-from durable.cli import check, manage, new, ops, runs, ui, watch, workers
+from durable.cli import check, manage, new, ops, runs, schedules, ui, watch, workers
 from durable.cli.context import Context
 from durable.cli.errors import EXIT_CODES, CliError
 from durable.cli.loading import parse_duration
@@ -110,18 +110,36 @@ def _add(
     return p
 
 
-def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    description: str,
+    commands: str,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command of sub-commands (``durable runs list``); returns its sub-parsers."""
     p = sub.add_parser(
-        "runs",
-        help="list runs, show one, read its journal, watch it, export it",
-        description="Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`, "
-        "`runs export ID`.",
+        name,
+        help=help,
+        description=description,
         epilog=_epilog(),
         formatter_class=_Formatter,
         parents=[_common(json=False)],  # `durable runs --database URL list` too
     )
-    rs = p.add_subparsers(dest="runs_command", metavar="{list,show,events,watch,export}")
-    rs.required = True
+    group = p.add_subparsers(dest=f"{name}_command", metavar=commands)
+    group.required = True
+    return group
+
+
+def _run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rs = _group(
+        sub,
+        "runs",
+        "list runs, show one, read its journal, watch it, export it",
+        "Read runs: `runs list`, `runs show ID`, `runs events ID`, `runs watch ID`, "
+        "`runs export ID`.",
+        "{list,show,events,watch,export}",
+    )
     lst = _add(rs, "list", runs.runs_list, "list runs, newest first", "List runs, newest first.")
     lst.add_argument("--status", choices=_STATUSES, help="only runs in this status")
     lst.add_argument("--workflow", help="only runs of this workflow")
@@ -210,12 +228,36 @@ def _action_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "policy (0: never)",
     )
     st.add_argument("--app", metavar="MODULE:APP", help="check the name and arguments")
-    for name, fn, text in (
-        ("resume", manage.resume, "continue a failed or cancelled run, or retry a blocked one"),
-        ("cancel", manage.cancel, "cancel a run and its unfinished children"),
+    st.add_argument(
+        "--dedup-key",
+        metavar="KEY",
+        help="refuse the start while an unfinished run holds KEY (the id stays free)",
+    )
+    for name, fn, text, which in (
+        (
+            "resume",
+            manage.resume,
+            "continue a failed or cancelled run, or retry a blocked one",
+            "failed, cancelled and blocked",
+        ),
+        ("cancel", manage.cancel, "cancel a run and its unfinished children", "unfinished"),
     ):
-        p = _add(sub, name, fn, text, text[0].upper() + text[1:] + ".")
-        p.add_argument("id", help="the run's id")
+        p = _add(
+            sub,
+            name,
+            fn,
+            text,
+            text[0].upper() + text[1:] + ". Without ID, every "
+            f"{which} run that matches every filter given (--status, --workflow, --queue), "
+            "or with --all every one; prints how many.",
+        )
+        p.add_argument("id", nargs="?", help="the run's id")
+        p.add_argument("--status", choices=_STATUSES, help="without ID: only runs in this status")
+        p.add_argument("--workflow", help="without ID: only runs of this workflow")
+        p.add_argument("--queue", help="without ID: only runs on this queue")
+        p.add_argument(
+            "--all", action="store_true", help=f"without ID or a filter: every {which} run"
+        )
     rp = _add(
         sub,
         "replay",
@@ -360,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ops_commands(sub)
     _action_commands(sub)
     _run_commands(sub)
+    schedules.register(sub, _add, _group)
     ui.register(sub, _add)
     new.register(sub)
     return parser

@@ -72,6 +72,9 @@ class RunCore:
         self.on_step_error: Callable[[BaseException], None] | None = None
         self.inflight: set[asyncio.Future[Any]] = set()
         self.child_status: dict[str, RunRow] = {}
+        self.starting: list[Future[AppendResult]] = []
+        """The appends of child starts (``durable.start_child``) not known to be committed
+        yet: a step body waits for them (:meth:`settle_starts`)."""
         self.unawaited: dict[int, tuple[Coroutine[Any, Any, Any], CallKind, str]] = {}
         """Calls of an async workflow whose coroutine has not started yet, by position, with
         their kind and name: those left when the code stops are closed."""
@@ -220,17 +223,39 @@ class RunCore:
         fut = self.s.committer.submit(self._request(events, **kw))
         return self._check(await asyncio.wrap_future(fut))
 
-    def emit(self, event: NewEvent) -> Future[AppendResult] | None:
-        """Append without waiting (progress, messages, stages, recorded values).
+    def emit(self, event: NewEvent, **kw: Any) -> Future[AppendResult] | None:
+        """Append without waiting (progress, messages, stages, recorded values, a child
+        started without waiting: ``kw`` as for :meth:`commit`, e.g. ``new_runs``).
 
         Later appends of this run are ordered after it, so any outcome that follows commits
         with it or after it.
         """
         if self.replay_only or self.aborted is not None:
             return None
-        fut = self.s.committer.submit(self._request([event]), waited=False)
+        fut = self.s.committer.submit(self._request([event], **kw), waited=False)
         fut.add_done_callback(self._emitted)
         return fut
+
+    def settle_starts(self) -> None:
+        """Wait until the children this execution started are committed (from a thread, as
+        :meth:`commit`): a step body that follows acts on the world, which must find them
+        (a signal to a child, ``client.get(child.id)``)."""
+        pending = list(self.starting)
+        for fut in pending:
+            self._check(fut.result())
+        self._settled(pending)
+
+    async def settle_starts_async(self) -> None:
+        """:meth:`settle_starts` from the event loop (concurrent branches each wait for
+        all of them)."""
+        pending = list(self.starting)
+        for fut in pending:
+            self._check(await asyncio.wrap_future(fut))
+        self._settled(pending)
+
+    def _settled(self, committed: list[Future[AppendResult]]) -> None:
+        if committed:
+            self.starting = [f for f in self.starting if f not in committed]
 
     def _emitted(self, fut: Future[AppendResult]) -> None:
         res = fut.result()
@@ -274,10 +299,11 @@ class RunCore:
         """The error of a workflow that returned with calls it never awaited."""
         pos, kind, name = left[0]
         what = "workflow" if kind is CallKind.CHILD else kind.value
+        called = name if kind is CallKind.WAIT_FIRST else f"{what} {name!r}"
         more = f" (and {len(left) - 1} more call)" if len(left) == 2 else ""
         more = f" (and {len(left) - 1} more calls)" if len(left) > 2 else more
         return DurableError(
-            f"run {self.run_id!r}: the workflow returned, but its call of {what} {name!r} "
+            f"run {self.run_id!r}: the workflow returned, but its call of {called} "
             f"at position {pos}{more} was never awaited, so it never ran: did you forget "
             f"await? In an async workflow, write `await {name}(...)`"
         )

@@ -39,7 +39,7 @@ def describe(kind: CallKind, name: str | None) -> str:
 
 _KEYED = {T.STAGE_ENTERED, T.STAGE_LEFT, T.PROGRESS, T.MESSAGE, T.OUTPUT}
 _SUCCESS = {T.STEP_COMPLETED, T.SLEEP_FIRED, T.SIGNAL_RECEIVED, T.CHILD_COMPLETED}
-_SUCCESS |= {T.VALUE_RECORDED, T.CHILD_STARTED, T.PATCH_MARKED}
+_SUCCESS |= {T.VALUE_RECORDED, T.CHILD_STARTED, T.PATCH_MARKED, T.FIRST_FINISHED}
 
 
 @dataclass(slots=True)
@@ -69,11 +69,21 @@ class Slot:
     timed_out: bool = False
     payload: bytes | None = None
     child_id: str | None = None
+    winner: str | None = None
+    """``wait_first``: the run id of the child recorded as the first to finish."""
+    winner_index: int = 0
+    """``wait_first``: its index in the list the code gave."""
 
     @property
     def done(self) -> bool:
         """Whether an outcome that a later replay must consume is recorded."""
-        return self.completed or self.fired or self.received or self.child_id is not None
+        return (
+            self.completed
+            or self.fired
+            or self.received
+            or self.child_id is not None
+            or self.winner is not None
+        )
 
 
 def _decode(row: JournalRow) -> object:
@@ -169,6 +179,9 @@ class Journal:
             slot.child_id = data.child_id  # type: ignore[attr-defined]
         elif t == T.PATCH_MARKED:
             slot.completed = True
+        elif t == T.FIRST_FINISHED:
+            slot.winner = data.child_id  # type: ignore[attr-defined]
+            slot.winner_index = data.index  # type: ignore[attr-defined]
 
     def _void(self) -> None:
         good = [p for p, s in self.slots.items() if s.done and s.failure is None]

@@ -5,9 +5,9 @@ in-run functions (``durable.sleep``, ``durable.stage``...) and the step and work
 delegate to it through :func:`current`.
 
 It is a :class:`~durable.engine.core.RunCore` (positions, journal, appends) with the in-run
-functions; its step calls (``steps.py``) and child workflow calls (``children.py``) are
-collaborators it holds. :class:`StepScope` and :func:`error_info` are re-exported from
-``steps.py``.
+functions; its step calls (``steps.py``), child workflow calls (``children.py``) and
+``wait_first`` calls (``first.py``) are collaborators it holds. :class:`StepScope` and
+:func:`error_info` are re-exported from ``steps.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import msgspec
 from durable.engine.children import ChildCalls
 from durable.engine.control import ReplayEnd, Suspend
 from durable.engine.core import RunCore
+from durable.engine.first import FirstOf
 from durable.engine.patches import Patches
 from durable.engine.registry import WorkflowDef
 from durable.engine.replay import Journal, Slot
@@ -79,8 +80,9 @@ def current_step() -> StepScope | None:
 
 
 class RunState(RunCore):
-    """A run in execution: its :class:`RunCore`, the in-run functions, and two collaborators
-    for its step calls (:attr:`steps`) and its child workflow calls (:attr:`children`)."""
+    """A run in execution: its :class:`RunCore`, the in-run functions, and collaborators
+    for its step calls (:attr:`steps`), its child workflow calls (:attr:`children`), its
+    ``wait_first`` calls (:attr:`first`) and its patch markers (:attr:`patches`)."""
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class RunState(RunCore):
         self._counts: dict[str, int] = {}
         self.steps = StepCalls(self)
         self.children = ChildCalls(self)
+        self.first = FirstOf(self, self.children)
         self.patches = Patches(self)
         # What the step and workflow wrappers call, bound once (no lookup per call).
         self.call_step = self.steps.call

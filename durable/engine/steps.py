@@ -270,6 +270,7 @@ class StepCalls:
         if raw_args is None:
             run.commit(refused)
             raise self._refused(refused)
+        run.settle_starts()  # the body may act on children started before it
         scope = self._scope(step, pos, attempt, raw_args)
         started = run.now()
         result: Any = None
@@ -356,6 +357,7 @@ class StepCalls:
             if raw_args is None:
                 await run.commit_async(refused)
                 raise self._refused(refused)
+            await run.settle_starts_async()  # the body may act on children started before it
             scope = self._scope(step, pos, attempt, raw_args)
             started = run.now()
             result: Any = None

@@ -28,6 +28,7 @@ from durable.engine.pool import ProcessPool
 from durable.engine.presence import Presence
 from durable.engine.registry import Registry
 from durable.engine.runner import Runner
+from durable.engine.scheduler import Scheduler
 from durable.engine.services import Services
 from durable.log.store import Lease, QueueLimit, RunRow, Store
 from durable.states import AbortReason
@@ -99,6 +100,7 @@ class Worker:
         cancel_grace: float = 10.0,
         processes: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        scheduler: Scheduler | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -151,6 +153,8 @@ class Worker:
         """Seconds a cancelled run's code has to stop before it is abandoned."""
         self._housekeeping = housekeeping
         self.housekeeping_interval = housekeeping_interval
+        self.scheduler = scheduler
+        """Starts the runs of due schedule ticks, on its own thread while this worker runs."""
         self.presence = Presence(
             store, self.worker_id, list(registry.workflows), self.queues, lease_timeout, version
         )
@@ -204,6 +208,8 @@ class Worker:
 
     def wake(self) -> None:
         """Look for work now (a run was started, signalled or became due in this process)."""
+        if self.scheduler is not None:
+            self.scheduler.wake()
         loop, ev = self._loop, self._wake
         if loop is not None and ev is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
@@ -256,6 +262,8 @@ class Worker:
             log.exception("could not look for runs to reclaim")
         await asyncio.to_thread(self.presence.seen, (), starting=True)
         await asyncio.to_thread(self._take_up_blocked)
+        if self.scheduler is not None:
+            self.scheduler.start()
         if self._housekeeping is not None:
             threading.Thread(
                 target=self._housekeep, name="durable-housekeeping", daemon=True
@@ -362,6 +370,8 @@ class Worker:
                 self._wake.set()
 
     async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.stop)
         if self._listener_handle is not None:
             await asyncio.to_thread(self._listener_handle.stop)
         if self._killed:

@@ -138,8 +138,9 @@ class Dialect(abc.ABC):
         """The database's clock, in Unix seconds, read inside the transaction."""
 
     @abc.abstractmethod
-    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
-        """An ``INSERT`` that does nothing when the key in ``index`` exists."""
+    def insert_ignore(self, table: sa.Table, index: list[str] | None = None) -> Any:
+        """An ``INSERT`` that does nothing when the key in ``index`` exists (``None``: when
+        any unique key of the table does, partial unique indexes included)."""
 
     def dispose(self) -> None:
         """Close every pooled connection."""

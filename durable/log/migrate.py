@@ -19,6 +19,7 @@ from durable.log.schema import (
     meta,
     metadata,
     runs,
+    schedules,
     workers,
 )
 from durable.states import Status
@@ -90,6 +91,17 @@ def _to_v8(conn: Connection) -> None:
 
 
 def _to_v9(conn: Connection) -> None:
+    """``durable_runs.dedup_key`` and its partial unique index (the unfinished runs)."""
+    _add_column(conn, runs, "dedup_key")
+    next(i for i in runs.indexes if i.name == "uq_durable_runs_dedup_key").create(conn)
+
+
+def _to_v10(conn: Connection) -> None:
+    """The ``durable_schedules`` table (and its index)."""
+    schedules.create(conn)
+
+
+def _to_v11(conn: Connection) -> None:
     """The index of a status's runs in the runs list's order, ``(status, created_at, id)``."""
     next(i for i in runs.indexes if i.name == LIST_INDEX).create(conn)
 
@@ -103,6 +115,8 @@ UPGRADES: dict[int, Callable[[Connection], None]] = {
     7: _to_v7,
     8: _to_v8,
     9: _to_v9,
+    10: _to_v10,
+    11: _to_v11,
 }
 """``UPGRADES[n]`` upgrades a log of version ``n - 1`` to version ``n``, inside the one write
 transaction that also bumps the version row (DDL is transactional on SQLite and Postgres)."""

@@ -157,7 +157,7 @@ class PostgresDialect(Dialect):
             self._clock_synced = mono
         return mono + self._clock_offset
 
-    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+    def insert_ignore(self, table: sa.Table, index: list[str] | None = None) -> Any:
         return pg_insert(table).on_conflict_do_nothing(index_elements=index)
 
     def lock_schema(self, conn: Connection) -> None:

@@ -16,14 +16,14 @@ has no ``deadline_at``; the lease that first takes it sets ``deadline_at = now +
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from durable.errors import IdConflictError
+from durable.errors import DuplicateRunError, IdConflictError
 from durable.events import (
     OUTCOME_KIND,
     CancelData,
@@ -35,6 +35,7 @@ from durable.events import (
 )
 from durable.log.blocked import Blocked
 from durable.log.db import Db
+from durable.log.dedup import Dedup
 from durable.log.dialect import RawTx
 from durable.log.pending import Bounds
 from durable.log.projection import assignments, project
@@ -60,6 +61,13 @@ T = EventType
 
 _PROBE_RUN = NewRun(id="", workflow="", queue="", input=b"")
 
+_DEDUP_TRIES = 3
+"""Inserts a start tries when the run holding its key ends between the refused insert and
+the read of that run (Postgres, read committed)."""
+
+AfterCreate = Callable[[RawTx, RunRow, float], None]
+"""What :meth:`Runs.create` runs in its transaction once the run exists: ``(tx, row, now)``."""
+
 
 def _run_values(run: NewRun, now: float) -> dict[str, Any]:
     """The columns of a new run's row (no ``deadline_at``: it is set at the first lease)."""
@@ -82,6 +90,7 @@ def _run_values(run: NewRun, now: float) -> dict[str, Any]:
         "trace_context": run.trace_context,
         "options": run.options,
         "version": run.version,
+        "dedup_key": run.dedup_key,
         "created_at": now,
         "updated_at": now,
     }
@@ -130,22 +139,37 @@ class Runs:
         self._prep = db.prep
         self.blocked = Blocked(db)
         """The blocked runs: taken up by workers of another version, resumed."""
+        self.dedup = Dedup(db)
+        """Which unfinished run holds a deduplication key."""
 
     # -- insert --------------------------------------------------------------------------
 
-    def create(self, run: NewRun) -> tuple[RunRow, bool]:
-        """See :meth:`Store.create_run`."""
+    def create(self, run: NewRun, then: AfterCreate | None = None) -> tuple[RunRow, bool]:
+        """See :meth:`Store.create_run`; ``then(tx, row, now)`` runs in the same transaction
+        once the run exists (created or not), and may raise to roll it all back."""
         db = self._db
         bounds = Bounds([run])
-        with db.raw() as c:
-            bounds.lock(db, c)
-            created = self.insert(c, run, db.now(c))
-            if created and bounds:
-                bounds.check(db, c, [run])
-            row = self._prep.first(c, "select_run", select_run, {"id": run.id})
-            if created:
-                db.notify(c, run.queue)
-        return run_row(row), created
+        for _ in range(_DEDUP_TRIES):
+            with db.raw() as c:
+                bounds.lock(db, c)
+                now = db.now(c)
+                created = self.insert(c, run, now)
+                if created and bounds:
+                    bounds.check(db, c, [run])
+                found = self._prep.first(c, "select_run", select_run, {"id": run.id})
+                if found is None:  # not inserted, and the id is free: the key is held
+                    assert run.dedup_key is not None
+                    refused = self.dedup.refuse(c, run.dedup_key)
+                    if refused.run_id is not None:
+                        raise refused
+                    continue  # its holder ended since the insert: try again
+                row = run_row(found)
+                if then is not None:
+                    then(c, row, now)
+                if created:
+                    db.notify(c, run.queue)
+            return row, created
+        raise DuplicateRunError(run.dedup_key or "", None)
 
     def create_many(self, new: Sequence[NewRun]) -> set[str]:
         """See :meth:`Store.create_runs`."""
@@ -161,14 +185,19 @@ class Runs:
                 bounds.check(db, c, [r for r in ordered if r.id in created])
             taken = [r for r in ordered if r.id not in created]
             for i in range(0, len(taken), CHUNK):
-                chunk = {r.id: r.workflow for r in taken[i : i + CHUNK]}
+                chunk = {r.id: r for r in taken[i : i + CHUNK]}
+                found = set()
                 for rid, workflow in c.execute(
                     sa.select(runs.c.id, runs.c.workflow).where(runs.c.id.in_(list(chunk)))
                 ):
-                    if workflow != chunk[rid]:  # raised inside: nothing is written
+                    found.add(rid)
+                    if workflow != chunk[rid].workflow:  # raised inside: nothing is written
                         raise IdConflictError(
                             f"run id {rid!r} is taken by a run of workflow {workflow!r}"
                         )
+                for rid, r in chunk.items():  # not inserted, the id free: the key is held
+                    if rid not in found and r.dedup_key is not None:
+                        raise self.dedup.refuse(c, r.dedup_key)
             if created:
                 db.notify(c, "")
         return created
@@ -212,17 +241,18 @@ class Runs:
         return created
 
     def _insert_many_statement(self, n: int) -> Any:
-        """A multi-row ``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of ``n`` runs."""
+        """A multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of ``n`` runs."""
         cols = list(_run_values(_PROBE_RUN, 0.0))
         values: list[dict[str, Any]] = [
             {col: sa.bindparam(f"{col}_{k}") for col in cols} for k in range(n)
         ]
-        return self._db.dialect.insert_ignore(runs, ["id"]).values(values).returning(runs.c.id)
+        return self._db.dialect.insert_ignore(runs).values(values).returning(runs.c.id)
 
     def _insert_statement(self, values: dict[str, Any]) -> Any:
-        """``INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`` of a run's row."""
+        """``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` of a run's row (a conflict on
+        its id, or on its ``dedup_key``: see ``dedup.py``)."""
         return (
-            self._db.dialect.insert_ignore(runs, ["id"])
+            self._db.dialect.insert_ignore(runs)
             .values({name: sa.bindparam(name) for name in values})
             .returning(runs.c.id)
         )
@@ -304,18 +334,25 @@ class Runs:
             row = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
             if row is None:
                 return None
-            done = self._cancel_tree(c, run_id, reason, now, asked)
+            done = self.cancel_tree(c, run_id, reason, now, asked)
             got = self._reread(c, run_id), done
         if asked:
             self._db.dialect.cancels_committed()
         return got
 
-    def _cancel_tree(
-        self, c: Connection, run_id: str, reason: str, now: float, asked: builtins.list[str]
+    def cancel_tree(
+        self,
+        c: Connection,
+        run_id: str,
+        reason: str,
+        now: float,
+        asked: builtins.list[str],
+        ended: set[str] | None = None,
     ) -> bool:
         """Cancel ``run_id`` and its unfinished children: a run that a live lease holds is
-        asked to stop (its id joins ``asked``), any other unfinished run ends at once.
-        Whether this call cancelled ``run_id`` or asked its holder to."""
+        asked to stop (its id joins ``asked``), any other unfinished run ends at once (its
+        id joins ``ended``, if given). Whether this call cancelled ``run_id`` or asked its
+        holder to."""
         held = c.execute(
             sa.select(runs.c.status, runs.c.lease_expires_at, runs.c.cancel_requested_at)
             .where(runs.c.id == run_id)
@@ -331,11 +368,13 @@ class Runs:
             asked.append(run_id)
         elif not self.end(c, run_id, NewEvent(T.RUN_CANCELLED, CancelData(text=reason)), now):
             return False
+        elif ended is not None:
+            ended.add(run_id)
         children = c.execute(
             sa.select(runs.c.id).where(runs.c.parent_id == run_id, not_ended())
         ).all()
         for (child_id,) in children:
-            self._cancel_tree(c, child_id, f"parent {run_id} cancelled", now, asked)
+            self.cancel_tree(c, child_id, f"parent {run_id} cancelled", now, asked, ended)
         return True
 
     def cancel_requests(self) -> builtins.list[RunRow]:
@@ -347,50 +386,69 @@ class Runs:
     def resume(self, run_id: str) -> RunRow | None:
         """See :meth:`Store.resume`; the run's deadline is cleared, so that its timeout
         counts afresh from when it is next taken."""
-        resumable = [Status.FAILED.value, Status.CANCELLED.value]
         db = self._db
         with db.write() as c:
-            now = db.now(c)
-            row = c.execute(sa.select(runs.c.queue).where(runs.c.id == run_id)).first()
-            if row is None:
+            if self.resume_in(c, run_id, db.now(c)) is None:
                 return None
-            if self.blocked.resume(c, run_id, now):
-                return self._reread(c, run_id)
-            res = c.execute(
-                sa.update(runs)
-                .where(runs.c.id == run_id, runs.c.status.in_(resumable))
-                .values(
-                    status=Status.PENDING.value,
-                    lease_epoch=runs.c.lease_epoch + 1,
-                    attempt=runs.c.attempt + 1,
-                    due_at=now,
-                    finished_at=None,
-                    error_type=None,
-                    error_message=None,
-                    output=None,
-                    stalls=0,
-                    deadline_at=None,
-                    cancel_requested_at=None,
-                    updated_at=now,
-                    last_seq=runs.c.last_seq + 1,
-                )
-                .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
-            ).first()
-            if res is not None:
-                db.notify(c, row.queue)
-                db.appended(c, run_id)
-                c.execute(
-                    events.insert().values(
-                        run_id=run_id,
-                        seq=res.last_seq,
-                        type=T.RUN_RESUMED.value,
-                        attempt=res.attempt,
-                        epoch=res.lease_epoch,
-                        at=now,
-                        data=encode_data(EmptyData()),
-                    )
-                )
             return self._reread(c, run_id)
+
+    def resume_in(self, c: Connection, run_id: str, now: float) -> bool | None:
+        """Resume ``run_id`` in the transaction of ``c`` (see :meth:`Store.resume`): whether
+        it was resumed (or unblocked), ``None`` if there is no such run.
+
+        Raises:
+            DuplicateRunError: it is failed or cancelled, and another unfinished run holds
+                its ``dedup_key`` now.
+        """
+        resumable = [Status.FAILED.value, Status.CANCELLED.value]
+        db = self._db
+        row = c.execute(
+            sa.select(runs.c.queue, runs.c.status, runs.c.dedup_key).where(runs.c.id == run_id)
+        ).first()
+        if row is None:
+            return None
+        if self.blocked.resume(c, run_id, now):
+            return True
+        if row.dedup_key is not None and row.status in resumable:
+            holder = self.dedup.holder(c, row.dedup_key, run_id)
+            if holder is not None:
+                raise DuplicateRunError(row.dedup_key, holder)
+        res = c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id, runs.c.status.in_(resumable))
+            .values(
+                status=Status.PENDING.value,
+                lease_epoch=runs.c.lease_epoch + 1,
+                attempt=runs.c.attempt + 1,
+                due_at=now,
+                finished_at=None,
+                error_type=None,
+                error_message=None,
+                output=None,
+                stalls=0,
+                deadline_at=None,
+                cancel_requested_at=None,
+                updated_at=now,
+                last_seq=runs.c.last_seq + 1,
+            )
+            .returning(runs.c.last_seq, runs.c.lease_epoch, runs.c.attempt)
+        ).first()
+        if res is None:
+            return False
+        db.notify(c, row.queue)
+        db.appended(c, run_id)
+        c.execute(
+            events.insert().values(
+                run_id=run_id,
+                seq=res.last_seq,
+                type=T.RUN_RESUMED.value,
+                attempt=res.attempt,
+                epoch=res.lease_epoch,
+                at=now,
+                data=encode_data(EmptyData()),
+            )
+        )
+        return True
 
     def fork(self, run_id: str, new: NewRun, keep: Sequence[JournalRow]) -> RunRow:
         """See :meth:`Store.fork`."""

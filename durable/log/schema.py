@@ -15,15 +15,17 @@ __all__ = [
     "LIST_INDEX",
     "OPEN_CANCEL_REQUEST",
     "SCHEMA_VERSION",
+    "UNFINISHED_DEDUP_KEY",
     "events",
     "meta",
     "metadata",
     "runs",
+    "schedules",
     "signals",
     "workers",
 ]
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 11
 """Bumped by every change to the tables below; see ``durable.log.migrate``.
 
 1. The first schema.
@@ -47,13 +49,18 @@ SCHEMA_VERSION = 9
 8. ``durable_runs.blocked_versions``: the code versions that could not replay a ``blocked``
    run (one per line, each between newlines), so that only a worker of another version
    takes it up again; cleared when the run next suspends or is resumed.
-9. The index of the runs of one status in the runs list's order, ``(status, created_at,
-   id)``, so that a page of the runs of a status, newest first, reads as many index entries
-   as it shows, at any depth (``durable.log.listing``).
+9. ``durable_runs.dedup_key`` and its partial unique index over the runs not finished: at
+   most one unfinished run per key (``client.start(dedup_key=)``), the key free again once
+   that run ends.
+10. The ``durable_schedules`` table: cron schedules (declared in an App's code, or made by a
+    client at run time), their next and last tick, paused or not.
+11. The index of the runs of one status in the runs list's order, ``(status, created_at,
+    id)``, so that a page of the runs of a status, newest first, reads as many index entries
+    as it shows, at any depth (``durable.log.listing``).
 """
 
 LIST_INDEX = "ix_durable_runs_status_created_at_id"
-"""The index of a status's runs in the runs list's order (v9)."""
+"""The index of a status's runs in the runs list's order (v11)."""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -68,6 +75,12 @@ OPEN_CANCEL_REQUEST = "cancel_requested_at IS NOT NULL AND status NOT IN ({})".f
 )
 """The runs whose holder was asked to cancel them and that have not ended yet (v5): the
 predicate of their partial index, and of the one read that looks for them."""
+
+UNFINISHED_DEDUP_KEY = "dedup_key IS NOT NULL AND status NOT IN ({})".format(
+    ", ".join(f"'{s}'" for s in sorted(s.value for s in TERMINAL))
+)
+"""The runs that hold their deduplication key (v9): those with one that have not ended. The
+predicate of the partial unique index that keeps one such run per key."""
 
 _Id = sa.String(255)
 _Time = sa.Float(precision=53)
@@ -112,6 +125,7 @@ runs = sa.Table(
     sa.Column("step_progress", sa.Float, comment="progress of the work in flight (v5)"),
     sa.Column("watched_until", _Time, comment="until when a process watches its journal (v6)"),
     sa.Column("blocked_versions", sa.Text, comment="versions that could not replay it (v8)"),
+    sa.Column("dedup_key", _Id, comment="unique among the unfinished runs (v9)"),
     sa.Index(
         "ix_durable_runs_due",
         "queue",
@@ -133,6 +147,13 @@ runs = sa.Table(
         postgresql_where=sa.text(OPEN_CANCEL_REQUEST),
     ),
     sa.Index("ix_durable_runs_workflow_status_finished_at", "workflow", "status", "finished_at"),
+    sa.Index(
+        "uq_durable_runs_dedup_key",
+        "dedup_key",
+        unique=True,
+        sqlite_where=sa.text(UNFINISHED_DEDUP_KEY),
+        postgresql_where=sa.text(UNFINISHED_DEDUP_KEY),
+    ),
     sa.Index(LIST_INDEX, "status", "created_at", "id"),
 )
 
@@ -182,6 +203,27 @@ workers = sa.Table(
     sa.Column("last_seen", _Time, nullable=False),
     sa.Index("ix_durable_workers_last_seen", "last_seen"),
     comment="one row per worker identity, refreshed as it heartbeats (v4)",
+)
+
+schedules = sa.Table(
+    "durable_schedules",
+    metadata,
+    sa.Column("name", _Id, primary_key=True),
+    sa.Column("app", _Id, comment="the App whose code declares it; NULL: made by a client"),
+    sa.Column("workflow", _Id, nullable=False),
+    sa.Column("queue", _Id, nullable=False),
+    sa.Column("cron", sa.String(255), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("args", sa.LargeBinary, nullable=False, comment="the run's arguments after the tick"),
+    sa.Column("catch_up", sa.String(8), nullable=False),
+    sa.Column("paused", sa.Boolean, nullable=False),
+    sa.Column("next_tick", _Time, comment="the next tick to start; NULL: none is left"),
+    sa.Column("last_tick", _Time, comment="the tick of the latest run started"),
+    sa.Column("last_run_id", _Id),
+    sa.Column("created_at", _Time, nullable=False),
+    sa.Column("updated_at", _Time, nullable=False),
+    sa.Index("ix_durable_schedules_next_tick", "next_tick"),
+    comment="one row per schedule: workers start a run per tick (v9)",
 )
 
 meta = sa.Table(

@@ -9,11 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from durable.errors import IdConflictError
 from durable.log.db import Db
 from durable.log.dialect import RawTx
 from durable.log.rows import status_is
+from durable.log.runs import AfterCreate
 from durable.log.schema import runs, signals
+from durable.log.store import RunRow
 from durable.states import Status, WaitFor
 
 __all__ = ["Signals"]
@@ -64,21 +68,42 @@ class Signals:
             exists = c.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
             if exists is None:
                 return False
-            # Insert first, then touch the row: a suspend that locked the row before this
-            # update sees the signal once it reads (``Journal``: ``lock_for_suspend``).
-            c.execute(
-                signals.insert().values(run_id=run_id, name=name, payload=payload, created_at=now)
-            )
-            waiting = sa.and_(
-                status_is(Status.SLEEPING), runs.c.waiting_for == WaitFor.signal(name).column()
-            )
-            c.execute(
-                sa.update(runs)
-                .where(runs.c.id == run_id)
-                .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
-            )
-            db.notify(c, "")
+            self.add(c, run_id, name, payload, now)
         return True
+
+    def add(
+        self, c: Connection | RawTx, run_id: str, name: str, payload: bytes | None, now: float
+    ) -> None:
+        """Add a signal to an existing run's inbox in the transaction of ``c``, and make
+        the run due now if it waits for that name."""
+        # Insert first, then touch the row: a suspend that locked the row before this
+        # update sees the signal once it reads (``Journal``: ``lock_for_suspend``).
+        c.execute(
+            signals.insert().values(run_id=run_id, name=name, payload=payload, created_at=now)
+        )
+        waiting = sa.and_(
+            status_is(Status.SLEEPING), runs.c.waiting_for == WaitFor.signal(name).column()
+        )
+        c.execute(
+            sa.update(runs)
+            .where(runs.c.id == run_id)
+            .values(due_at=sa.case((waiting, now), else_=runs.c.due_at))
+        )
+        self._db.notify(c, "")
+
+    def on_start(self, workflow: str, name: str, payload: bytes | None) -> AfterCreate:
+        """What a start with a signal (``Store.start_and_signal``) does in its transaction
+        once the run exists: refuse a run of another workflow (``IdConflictError``: nothing
+        is written), else add the signal."""
+
+        def deliver(c: RawTx, row: RunRow, now: float) -> None:
+            if row.workflow != workflow:
+                raise IdConflictError(
+                    f"run id {row.id!r} is taken by a run of workflow {row.workflow!r}"
+                )
+            self.add(c, row.id, name, payload, now)
+
+        return deliver
 
     def oldest(self, c: RawTx, run_id: str, name: str) -> tuple[int, bytes | None] | None:
         """The run's oldest unconsumed signal called ``name``: ``(id, payload)``."""

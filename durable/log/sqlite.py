@@ -192,7 +192,7 @@ class SqliteDialect(Dialect):
         # test's virtual one was handed in), read inside the write lock.
         return self.clock.now()
 
-    def insert_ignore(self, table: sa.Table, index: list[str]) -> Any:
+    def insert_ignore(self, table: sa.Table, index: list[str] | None = None) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=index)
 
     def id_prefix(self, column: Any, prefix: str) -> tuple[Any, list[Any]]:

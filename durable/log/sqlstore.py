@@ -4,14 +4,17 @@ Each part owns one noun and its SQL, and is handed the one :class:`~durable.log.
 (connections, prepared statements, dialect, clock):
 
 - ``runs.py``: :class:`~durable.log.runs.Runs`: insert, read, fork, resume, cancel, and the
-  one way to end a run outside its lease;
+  one way to end a run outside its lease; ``dedup.py``: who holds a deduplication key;
+  ``bulk.py``: :class:`~durable.log.bulk.Bulk`: cancel and resume many runs by filter;
 - ``journal.py``: :class:`~durable.log.journal.Journal`: read and append events;
 - ``leases.py``: :class:`~durable.log.leases.Leases`: take, extend, hand back;
 - ``signals.py``: :class:`~durable.log.signals.Signals`: send and consume;
 - ``listing.py``: the runs list (filters, keyset pages) and its counts per status;
 - ``maintenance.py``: :class:`~durable.log.maintenance.Maintenance`: prune, statistics,
   backlog;
-- ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log.
+- ``workers.py``: :class:`~durable.log.workers.Workers`: who heartbeats against the log;
+- ``schedules.py``: :class:`~durable.log.schedules.Schedules`: cron schedules and the runs
+  of their ticks.
 
 Where SQLite and Postgres differ in what the store does (taking runs, appending), a strategy
 chosen once when the store opens does it: a :class:`~durable.log.leasing.Leasing`
@@ -29,8 +32,10 @@ import weakref
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from durable.errors import DuplicateRunError
 from durable.log import listing
 from durable.log.appending import Appender
+from durable.log.bulk import Bulk
 from durable.log.db import Db
 from durable.log.dialect import Dialect
 from durable.log.journal import Journal
@@ -38,6 +43,8 @@ from durable.log.leases import Leases
 from durable.log.leasing import Leasing
 from durable.log.maintenance import Maintenance
 from durable.log.runs import Runs
+from durable.log.schedule_store import Fired, NewSchedule, ScheduleRow, Ticker
+from durable.log.schedules import FirstTick, Schedules
 from durable.log.signals import Signals
 from durable.log.store import (
     AppendRequest,
@@ -75,10 +82,12 @@ class SqlStore(Store):
         self.db = Db(url, dialect)
         self.runs = Runs(self.db)
         self.signals = Signals(self.db)
+        self.bulk = Bulk(self.db, self.runs)
         self.journal = Journal(self.db, appender(self.db), self.runs, self.signals)
         self.leases = Leases(self.db, leasing(self.db, self.runs, max_stalls), self.journal)
         self.maintenance = Maintenance(self.db)
         self.workers = Workers(self.db)
+        self.schedules = Schedules(self.db, self.runs)
         # A store nobody closed (``durable.Client(url).start(...)`` on one line) still
         # closes its connections when it is collected, rather than leave the driver to
         # warn about each; at exit, one still open is closed too.
@@ -94,6 +103,11 @@ class SqlStore(Store):
 
     def create_runs(self, new: Sequence[NewRun]) -> set[str]:
         return self.runs.create_many(new)
+
+    def start_and_signal(
+        self, run: NewRun, name: str, payload: bytes | None
+    ) -> tuple[RunRow, bool]:
+        return self.runs.create(run, then=self.signals.on_start(run.workflow, name, payload))
 
     def get_run(self, run_id: str) -> RunRow | None:
         return self.runs.get(run_id)
@@ -118,6 +132,20 @@ class SqlStore(Store):
 
     def resume(self, run_id: str) -> RunRow | None:
         return self.runs.resume(run_id)
+
+    def cancel_many(
+        self,
+        statuses: Sequence[Status],
+        workflow: str | None,
+        queue: str | None,
+        reason: str,
+    ) -> list[tuple[str, str, str]]:
+        return self.bulk.cancel(statuses, workflow, queue, reason)
+
+    def resume_many(
+        self, statuses: Sequence[Status], workflow: str | None, queue: str | None
+    ) -> tuple[list[str], list[tuple[str, DuplicateRunError]]]:
+        return self.bulk.resume(statuses, workflow, queue)
 
     def take_up_blocked(
         self, workflows: Sequence[str], queues: Sequence[str] | None, version: str | None
@@ -208,3 +236,35 @@ class SqlStore(Store):
 
     def prune_workers(self, older_than: float) -> int:
         return self.workers.prune(older_than)
+
+    # -- schedules -----------------------------------------------------------------------
+
+    def save_schedules(
+        self, app: str, schedules: Sequence[NewSchedule], first_tick: FirstTick
+    ) -> None:
+        self.schedules.save(app, schedules, first_tick)
+
+    def create_schedule(self, new: NewSchedule, first_tick: FirstTick) -> tuple[ScheduleRow, bool]:
+        return self.schedules.create(new, first_tick)
+
+    def get_schedules(self, names: Sequence[str] | None = None) -> list[ScheduleRow]:
+        return self.schedules.get(names)
+
+    def pause_schedule(
+        self, name: str, paused: bool, next_tick: Callable[[ScheduleRow, float], float | None]
+    ) -> ScheduleRow | None:
+        return self.schedules.pause(name, paused, next_tick)
+
+    def delete_schedule(self, name: str) -> bool:
+        return self.schedules.delete(name)
+
+    def next_schedule_tick(self, workflows: Sequence[str]) -> tuple[float, float | None]:
+        return self.schedules.next_tick(workflows)
+
+    def fire_schedules(self, workflows: Sequence[str], plan: Ticker, limit: int = 100) -> Fired:
+        return self.schedules.fire(workflows, plan, limit)
+
+    def start_schedule_runs(
+        self, name: str, plan: Ticker
+    ) -> tuple[ScheduleRow, Sequence[NewRun], set[str]] | None:
+        return self.schedules.start_runs(name, plan)

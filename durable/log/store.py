@@ -23,7 +23,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from durable.errors import DuplicateRunError
 from durable.events import EventType, NewEvent
+from durable.log.schedule_store import ScheduleStore
 from durable.states import Status, WaitFor
 
 __all__ = [
@@ -62,6 +64,9 @@ class NewRun:
     max_pending: int | None = None
     """The bound of the run's queue that this start respects (``None``: unbounded): the
     start is refused if the queue would hold more runs not yet started (``durable.log.pending``)."""
+    dedup_key: str | None = None
+    """At most one unfinished run holds a key (a partial unique index): the start of a new
+    run with the key of one that has not ended is refused (``durable.log.dedup``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,8 @@ class RunRow:
     blocked_versions: str | None = None
     """The code versions that could not replay the run since it last suspended, each
     between newlines (``"\\nv2\\n"``); ``None`` when none could not."""
+    dedup_key: str | None = None
+    """The run's deduplication key, if it was started with one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +283,9 @@ class WorkerRecord:
     """Its last heartbeat (the database's clock; set by the log)."""
 
 
-class Store(abc.ABC):
-    """The event log. Every method is one transaction unless it says otherwise."""
+class Store(ScheduleStore, abc.ABC):
+    """The event log. Every method is one transaction unless it says otherwise; the
+    schedules' methods are those of :class:`~durable.log.schedule_store.ScheduleStore`."""
 
     url: str
 
@@ -292,8 +300,19 @@ class Store(abc.ABC):
         """Insert the run and its ``run_started`` event unless the id exists.
 
         Returns the row (the existing one if the id was taken) and whether it was created.
-        Idempotency rests on the primary key, never on a read before the insert.
+        Idempotency rests on the primary key, never on a read before the insert. A run with
+        a ``dedup_key`` that an unfinished run holds (and an id that does not exist) is not
+        inserted: ``DuplicateRunError`` names that run, and nothing is written.
         """
+
+    @abc.abstractmethod
+    def start_and_signal(
+        self, run: NewRun, name: str, payload: bytes | None
+    ) -> tuple[RunRow, bool]:
+        """:meth:`create_run` and :meth:`send_signal` to the run, in one transaction: the
+        run is inserted unless its id exists, then the signal is added to its inbox (the
+        run woken if it waits for it). An id taken by a run of another workflow raises
+        ``IdConflictError``, and nothing is written. Returns as :meth:`create_run`."""
 
     @abc.abstractmethod
     def create_runs(self, new: Sequence[NewRun]) -> set[str]:
@@ -422,11 +441,36 @@ class Store(abc.ABC):
         return None
 
     @abc.abstractmethod
+    def cancel_many(
+        self,
+        statuses: Sequence[Status],
+        workflow: str | None,
+        queue: str | None,
+        reason: str,
+    ) -> list[tuple[str, str, str]]:
+        """:meth:`cancel` every run whose status is one of ``statuses`` (unfinished ones)
+        and whose workflow and queue are those given (``None``: any), their unfinished
+        children with them; in pages of runs by id, one transaction per page. Returns
+        ``(id, workflow, queue)`` of each matching run that this call cancelled or asked
+        its holder to stop (children that do not match are not listed)."""
+
+    @abc.abstractmethod
+    def resume_many(
+        self, statuses: Sequence[Status], workflow: str | None, queue: str | None
+    ) -> tuple[list[str], list[tuple[str, DuplicateRunError]]]:
+        """:meth:`resume` every run whose status is one of ``statuses`` (failed, cancelled,
+        blocked) and whose workflow and queue are those given (``None``: any); in pages of
+        runs by id, one transaction per page. Returns the ids resumed, and the runs left as
+        they are because another unfinished run holds their ``dedup_key`` now, each with
+        its error."""
+
+    @abc.abstractmethod
     def resume(self, run_id: str) -> RunRow | None:
         """Make a ``failed`` or ``cancelled`` run due again (new epoch, attempt + 1,
         ``run_resumed``, no deadline until its next lease), or a ``blocked`` one (new epoch,
         ``run_unblocked``, the versions that could not replay it forgotten); a run in any
-        other state is left as it is."""
+        other state is left as it is. A failed or cancelled run whose ``dedup_key`` another
+        unfinished run holds now is refused with ``DuplicateRunError`` (nothing written)."""
 
     @abc.abstractmethod
     def take_up_blocked(
@@ -455,7 +499,7 @@ class Store(abc.ABC):
         of the same worker)."""
         return None
 
-    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:  # noqa: B027
+    def mark_watched(self, run_ids: Collection[str], seconds: float) -> None:
         """Record that this process watches the journals of ``run_ids`` for the next
         ``seconds`` (of the database's clock): until then, every append to them is
         announced to :meth:`listen_journals`. A watcher marks its run before its first read

@@ -98,7 +98,7 @@ class TestEnv:
                 may_skip=lambda: hub.waiting > 0,
                 shift=lambda seconds, move: shift_held(store.db, seconds, move),
                 skip=lambda move: skip_to_next_due(store.db, self.clock.now, move),
-                woken=hub.work,
+                woken=self._clock_moved,
             )
             self._worker = self._stack.enter_context(
                 app.worker(concurrency=self._concurrency, worker_id="durable-testing")
@@ -108,6 +108,14 @@ class TestEnv:
             self.close()
             raise
         return self
+
+    def _clock_moved(self) -> None:
+        """``clock.advance()`` moved the clock: start the schedule ticks it passed before it
+        returns, then wake the worker for the runs that became due."""
+        worker = self._worker
+        if worker is not None and worker._engine.scheduler is not None:
+            worker._engine.scheduler.run_due()
+        self.app._hub.work()
 
     def close(self) -> None:
         """Stop the worker (in-flight steps finish), close the log and remove its folder."""

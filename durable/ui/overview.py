@@ -1,18 +1,16 @@
 """The pages about the whole log: queues, statistics, schedules.
 
 Everything is read through the public client: ``Client.stats`` (the log's aggregates) and
-``Client.list_runs`` (the workers page reads ``Client.workers`` itself). Where the client
-does not record something yet (schedules) the page says so rather than guess.
+``Client.list_runs`` (the workers page reads ``Client.workers`` itself; the schedules page
+``Client.schedules``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
-from durable import Client, RunInfo, Status, WorkflowStats
+from durable import Client, RunInfo, ScheduleInfo, Status, WorkflowStats
 
 __all__ = ["QueueRow", "queue_rows", "schedules"]
 
@@ -68,15 +66,6 @@ def queue_rows(client: Client, stats: list[WorkflowStats], now: dt.datetime) -> 
     return sorted(rows.values(), key=lambda r: (-(r.pending + r.running), r.queue))
 
 
-def schedules(client: Client) -> list[dict[str, Any]] | None:
-    """The log's schedules as dicts, or ``None`` where the client has no schedules yet."""
-    lister = getattr(client, "schedules", None)
-    if lister is None or not callable(lister):
-        return None
-    out = []
-    for item in lister():
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            out.append({f.name: getattr(item, f.name) for f in dataclasses.fields(item)})
-        else:
-            out.append({"schedule": item})
-    return out
+def schedules(client: Client) -> list[ScheduleInfo]:
+    """The log's schedules, by name."""
+    return client.schedules()

@@ -37,6 +37,7 @@ OUTCOME_GROUPS: dict[str, str] = {
     "child_completed": "child_outcome",
     "child_failed": "child_outcome",
     "value_recorded": "value",
+    "first_finished": "first",
 }
 
 TERMINAL_EVENTS: dict[str, str] = {

@@ -68,8 +68,10 @@ _LATER_FIELDS = {
     "step",
     "step_progress",
     "blocked_versions",
+    "dedup_key",
 }
-"""Run columns added after the golden journals were recorded (schema v2, v4, v5, v7)."""
+"""Run columns added after the golden journals were recorded (schema v2, v4, v5, v7, v8,
+v9)."""
 
 
 def _event_doc(r: JournalRow) -> dict[str, Any]:

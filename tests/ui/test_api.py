@@ -183,7 +183,7 @@ def test_overview_pages_answer(demo: durable.App, serve: Callable[..., Served]) 
     stats = ui.get("/stats?window=all")[1].decode()
     assert "nightly_etl" in stats and "Success rate" in stats
     assert "No live worker" in ui.get("/workers")[1].decode()
-    assert "records no schedules" in ui.get("/schedules")[1].decode()
+    assert "No schedule in this log" in ui.get("/schedules")[1].decode()
     runs = ui.get("/")[1].decode()
     assert "gallery" in runs and "resize_one" in runs
 

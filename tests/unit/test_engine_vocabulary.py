@@ -21,10 +21,12 @@ def test_call_kinds_keep_the_text_the_log_stores() -> None:
         "patch",
         "child_start",
         "child_end",
+        "wait_first",
     }
     assert OUTCOME_KIND[EventType.CHILD_STARTED] == "child_start"
     assert OUTCOME_KIND[EventType.CHILD_COMPLETED] == "child_end"
     assert OUTCOME_KIND[EventType.PATCH_MARKED] == "patch"
+    assert OUTCOME_KIND[EventType.FIRST_FINISHED] == "wait_first"
     assert all(isinstance(k, CallKind) for k in POSITIONAL_KIND.values())
     assert all(isinstance(k, CallKind) for k in OUTCOME_KIND.values())
     assert {k.value for k in ProgressScope} == {"step", "stage", "run"}
