@@ -4,7 +4,7 @@ in the list's order, and the counts per status under the same filters.
 The list's order is ``created_at`` then ``id``, both descending (newest first). A page
 after a cursor ``(created_at, id)`` is ``created_at <= c AND (created_at < c OR id < i)``:
 the first term bounds a range of an index that ends in ``created_at`` (``created_at``'s
-own, or v9's ``(status, created_at, id)``), so that a page walks the index from the cursor
+own, or v11's ``(status, created_at, id)``), so that a page walks the index from the cursor
 and reads about as many entries as it shows, at any depth, without sorting the log.
 
 A workflow, a queue or an id prefix is either tested on each run of that walk (cheap where
