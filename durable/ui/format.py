@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from durable.types import Status
+
 __all__ = [
     "ago",
     "call",
@@ -140,7 +142,7 @@ def why_blocked(message: str | None) -> str:
     ``"#2: calls step 'fraud', journal has sleep"``; another message without
     the run's id and the advice after its first sentence."""
     if not message:
-        return "blocked"
+        return Status.BLOCKED.value
     found = _MISMATCH.search(message)
     if found:
         pos, called, recorded = found.groups()

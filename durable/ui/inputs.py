@@ -11,11 +11,12 @@ from typing import Any
 from durable import LogEvent
 from durable.events import EventType as T
 from durable.ui.format import call
+from durable.ui.timeline import Look
 
 __all__ = ["BlockedView", "StepCall", "blocked_view", "step_calls"]
 
 
-_OUTCOMES = {T.STEP_COMPLETED: "completed", T.STEP_FAILED: "failed"}
+_OUTCOMES = {T.STEP_COMPLETED: Look.COMPLETED, T.STEP_FAILED: Look.FAILED}
 
 
 @dataclass(slots=True)
@@ -30,8 +31,9 @@ class StepCall:
     recorded: bool = False
     stage: str | None = None
     attempts: int = 0
-    outcome: str = "running"
-    """``completed``, ``failed``, ``retrying`` (failed, to be tried again) or ``running``."""
+    outcome: Look = Look.RUNNING
+    """``completed``, ``failed``, ``retrying`` (failed, to be tried again) or ``running``
+    (the colours of the timeline's bars)."""
     seqs: list[int] = field(default_factory=list)
 
     @property
@@ -57,10 +59,10 @@ def step_calls(events: Sequence[LogEvent], limit: int | None = None) -> tuple[li
             c.stage = c.stage or _text(ev.data.get("stage"))
             if not c.recorded and "args" in ev.data:
                 c.args, c.recorded = ev.data["args"], True
-            if c.outcome != "completed":
-                c.outcome = "running"
+            if c.outcome != Look.COMPLETED:
+                c.outcome = Look.RUNNING
         elif ev.type == T.STEP_FAILED and ev.data.get("retryable"):
-            c.outcome = "retrying"
+            c.outcome = Look.RETRYING
         else:
             c.outcome = _OUTCOMES[T(ev.type)]
     ordered = [calls[p] for p in sorted(calls)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from durable import Client, CorruptJournalError, LogEvent, RunInfo, RunNotFoundError
+from durable import Client, CorruptJournalError, LogEvent, RunInfo, RunNotFoundError, Status
 from durable.events import EventType as T
 from durable.outputs import output_tree
 from durable.ui.format import call, compact
@@ -188,7 +188,7 @@ def load_run(
     except CorruptJournalError:
         view.arguments = None
     view.calls, view.calls_cut = step_calls(events, None if show_all else SHOWN_CALLS)
-    if info.status.value == "blocked":
+    if info.status is Status.BLOCKED:
         view.blocked = blocked_view(events)
     seen: set[int] = set()
     for ev in events:

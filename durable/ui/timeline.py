@@ -19,7 +19,7 @@ from durable import LogEvent, Status
 from durable.events import EventType as T
 from durable.ui.format import clock, duration
 
-__all__ = ["Bar", "Lane", "Marker", "Timeline", "build_timeline"]
+__all__ = ["Bar", "Lane", "Look", "Marker", "Timeline", "build_timeline"]
 
 WIDTH = 1100.0
 LABEL_W = 230.0
@@ -290,7 +290,7 @@ class _Builder:
         version = data.get("version")
         by = f"the code of version {version}" if version else "code without a version"
         why = f"the code calls {data.get('called')}, the journal records {data.get('recorded')}"
-        self.markers.append(Marker(self.rel(at), "blocked", f"blocked by {by}: {why}"))
+        self.markers.append(Marker(self.rel(at), Look.BLOCKED, f"blocked by {by}: {why}"))
         pos = data.get("position")
         if isinstance(pos, int) and pos in self.calls:
             end = at + (self.end - self.origin) * 0.015
@@ -304,7 +304,7 @@ class _Builder:
             "queued": (Look.QUEUED, "waiting for a worker"),
             "run": (executing, "executing on a worker"),
             "suspended": (Look.SUSPENDED, "suspended (sleeping or waiting, no worker)"),
-            "blocked": (Look.BLOCKED, "blocked: parked until code that can replay it runs"),
+            Look.BLOCKED: (Look.BLOCKED, "blocked: parked until code that can replay it runs"),
         }
         state: str | None = "queued"
         since = self.origin
@@ -318,7 +318,7 @@ class _Builder:
             elif ev.type in (T.RUN_RESUMED, T.RUN_UNBLOCKED):
                 nxt = "queued"
             elif ev.type == T.RUN_BLOCKED:
-                nxt = "blocked"
+                nxt = Look.BLOCKED
             elif ev.type in _END:
                 nxt = None
             else:
@@ -339,7 +339,7 @@ class _Builder:
     def layout(self) -> Timeline:
         total = max(self.end - self.origin, 1e-3)
         tl = Timeline(total=total, compact=self.compact)
-        tl.has_blocked = any(m.kind == "blocked" for m in self.markers)
+        tl.has_blocked = any(m.kind == Look.BLOCKED for m in self.markers)
         lanes = self.lanes[:MAX_LANES]
         tl.cut = len(self.lanes) - len(lanes)
         tl.lanes = lanes
