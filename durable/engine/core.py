@@ -240,6 +240,8 @@ class RunCore:
         """Wait until the children this execution started are committed (from a thread, as
         :meth:`commit`): a step body that follows acts on the world, which must find them
         (a signal to a child, ``client.get(child.id)``)."""
+        if not self.starting:  # the step path's common case: nothing to wait for
+            return
         pending = list(self.starting)
         for fut in pending:
             self._check(fut.result())
@@ -248,6 +250,8 @@ class RunCore:
     async def settle_starts_async(self) -> None:
         """:meth:`settle_starts` from the event loop (concurrent branches each wait for
         all of them)."""
+        if not self.starting:
+            return
         pending = list(self.starting)
         for fut in pending:
             self._check(await asyncio.wrap_future(fut))
@@ -255,7 +259,8 @@ class RunCore:
 
     def _settled(self, committed: list[Future[AppendResult]]) -> None:
         if committed:
-            self.starting = [f for f in self.starting if f not in committed]
+            done = set(map(id, committed))
+            self.starting = [f for f in self.starting if id(f) not in done]
 
     def _emitted(self, fut: Future[AppendResult]) -> None:
         res = fut.result()
